@@ -1,0 +1,103 @@
+"""The one error hierarchy of uprez.
+
+Every error a user can meet derives from :class:`UprezError` and carries what the user needs to act
+on it (a file, a task id, an HTTP status, a JSON path) — never an API key.
+"""
+
+from __future__ import annotations
+
+
+class UprezError(Exception):
+    """Base of every error uprez raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(UprezError):
+    """A configuration value is missing or invalid."""
+
+    exit_code = 2
+
+
+class InputError(UprezError):
+    """An input file was refused before anything was spent."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class MediaError(InputError):
+    """A file could not be read, decoded or encoded as video."""
+
+
+class ServerError(UprezError):
+    """The local stand-in server could not start or stop."""
+
+    exit_code = 5
+
+
+class ServiceError(UprezError):
+    """The service (remote or local) answered with an error or could not be reached.
+
+    ``status`` is the HTTP status, ``code`` the envelope or task code, ``task_id`` the task
+    concerned, when known: with the id, the run can be resumed (``uprez`` never submits twice).
+    """
+
+    exit_code = 5
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        task_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.task_id = task_id
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.task_id and self.task_id not in text:
+            text += f" (task {self.task_id})"
+        return text
+
+
+class AuthError(ServiceError):
+    """The key was missing, wrong (401) or the account is suspended (403)."""
+
+
+class RateLimited(ServiceError):
+    """Too many requests; ``retry_after`` is the wait the service asked for, in seconds."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status: int | None = 429,
+        task_id: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, task_id=task_id)
+        self.retry_after = retry_after
+
+
+class TaskFailed(ServiceError):
+    """The task ran and ended in a failed (or cancelled, timed-out, deleted) state."""
+
+
+class JobTimeout(ServiceError):
+    """The job's deadline passed while the task was still running; it may still finish."""
+
+
+class AmbiguousSubmit(ServiceError):
+    """A submit got no usable answer: a paid task may or may not exist."""
+
+
+class TransferError(ServiceError):
+    """An upload or download failed or came back incomplete."""

@@ -1,0 +1,44 @@
+"""Shared fixtures: a real local server on loopback and real clips made with PyAV."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from uprez.server.runner import LocalServer
+from uprez.server.settings import ServerSettings
+
+from support import TEST_BOX, TEST_KEY
+
+
+@pytest.fixture
+def server() -> Iterator[LocalServer]:
+    """A local server on a free loopback port, with a known key and a small upscale box."""
+    settings = ServerSettings(api_key=TEST_KEY, max_size=TEST_BOX, workers=2)
+    with LocalServer(settings) as running:
+        yield running
+
+
+@pytest.fixture
+def api(server: LocalServer) -> requests.Session:
+    """A session that sends the test key, as any client of the service would."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {TEST_KEY}"
+    return session
+
+
+@pytest.fixture
+def make_clip(tmp_path: Path) -> Callable[..., Path]:
+    """Make a small real video with PyAV: ``make_clip("a.mp4", seconds=1, audio=True)``."""
+    from uprez.media.synth import make_clip as synth
+
+    def factory(name: str = "clip.mp4", **options: Any) -> Path:
+        path = tmp_path / name
+        synth(str(path), **options)
+        return path
+
+    return factory
