@@ -1,0 +1,51 @@
+"""The ``uprez`` command line: one sub-command per module, one exit code per outcome."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from uprez import __version__
+from uprez.errors import UprezError
+
+EXIT_OK = 0
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    from uprez.cli import serve
+
+    parser = argparse.ArgumentParser(
+        prog="uprez", description="An upscale export step for render and publish pipelines."
+    )
+    parser.add_argument("--version", action="version", version=f"uprez {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more detail on stderr (-vv for debug)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="uprez: %(levelname)s %(name)s: %(message)s")
+    try:
+        code: int = args.handler(args)
+        return code
+    except KeyboardInterrupt:
+        print("uprez: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except UprezError as exc:
+        print(f"uprez: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

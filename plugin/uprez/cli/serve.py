@@ -1,0 +1,88 @@
+"""``uprez serve``: run the local WaveSpeed-compatible server until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+from typing import Any
+
+from uprez.errors import ConfigError
+
+
+def register(commands: Any) -> None:
+    """Add the ``serve`` sub-command."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "serve",
+        help="run a local stand-in of the WaveSpeed service that really upscales",
+        description=(
+            "Serve the WaveSpeed upscale protocol on loopback. Point any client at the printed "
+            "base URL with the printed key. Stop with Ctrl-C; the server's files are removed."
+        ),
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: loopback)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8765, help="port (0 picks a free one; default 8765)"
+    )
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("UPREZ_SERVE_API_KEY"),
+        help="the bearer key clients must send (default: $UPREZ_SERVE_API_KEY, else a random one)",
+    )
+    parser.add_argument(
+        "--max-size",
+        default="3840x2160",
+        help="box the upscale fits in, WIDTHxHEIGHT (default 3840x2160)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="tasks processed at once (default 2)"
+    )
+    parser.add_argument(
+        "--max-duration",
+        type=float,
+        default=600.0,
+        help="longest accepted video in seconds (default 600)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until interrupted."""
+    from uprez.media.geometry import parse_size
+    from uprez.server.runner import LocalServer
+    from uprez.server.settings import ServerSettings, random_key
+
+    try:
+        max_size = parse_size(args.max_size)
+    except ValueError as exc:
+        raise ConfigError(f"--max-size: {exc}") from exc
+    if args.workers < 1:
+        raise ConfigError("--workers: must be at least 1")
+    if not 0 <= args.port <= 65535:
+        raise ConfigError("--port: must be between 0 and 65535")
+    key = args.api_key or random_key()
+    settings = ServerSettings(
+        api_key=key, max_size=max_size, workers=args.workers, max_duration=args.max_duration
+    )
+    server = LocalServer(settings, host=args.host, port=args.port)
+
+    def announce() -> None:
+        print(f"uprez local server on {server.base_url}", flush=True)
+        if not args.api_key:
+            print(f"key: {key}  (pass --api-key to choose one)", flush=True)
+        print("press Ctrl-C to stop", flush=True)
+
+    server.on_ready = announce
+
+    def terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # A process manager's SIGTERM cleans up like Ctrl-C does.
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
+    return 0

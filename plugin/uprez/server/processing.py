@@ -1,0 +1,145 @@
+"""The server's worker pool: each task is fetched, checked, upscaled and charged here."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from pathlib import Path
+
+from uprez import protocol
+from uprez.errors import MediaError
+from uprez.server.inputs import TaskFailure, resolve_input
+from uprez.server.settings import ServerSettings
+from uprez.server.store import Prediction
+from uprez.server.uploads import UploadStore, safe_filename
+
+log = logging.getLogger(__name__)
+
+
+class _Stopping(Exception):
+    """Raised inside a running upscale when the server shuts down."""
+
+
+class Processor:
+    """Runs tasks on a bounded pool; tasks beyond it wait in the queue as ``created``."""
+
+    def __init__(
+        self, settings: ServerSettings, uploads: UploadStore, root: Path, own_hosts: set[str]
+    ) -> None:
+        self._settings = settings
+        self._uploads = uploads
+        self._root = root
+        self._own_hosts = own_hosts
+        self._stopping = threading.Event()
+        self._pool = ThreadPoolExecutor(
+            max_workers=settings.workers, thread_name_prefix="uprez-task"
+        )
+        self._lock = threading.Lock()
+        self._balance = settings.balance
+        self._running = 0
+        self.peak_running = 0
+
+    @property
+    def balance(self) -> Decimal:
+        """What is left of the account's money."""
+        with self._lock:
+            return self._balance
+
+    def enqueue(self, pred: Prediction) -> None:
+        """Queue a created task for processing."""
+        self._pool.submit(self._run, pred)
+
+    def shutdown(self) -> None:
+        """Stop taking work, abort running upscales, and release every waiter."""
+        self._stopping.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _run(self, pred: Prediction) -> None:
+        if self._stopping.is_set():
+            return
+        with self._lock:
+            self._running += 1
+            self.peak_running = max(self.peak_running, self._running)
+        pred.status = protocol.PROCESSING
+        workdir = Path(tempfile.mkdtemp(prefix=f"{pred.id}-", dir=self._root / "work"))
+        started = time.monotonic()
+        try:
+            self._process(pred, workdir)
+        except TaskFailure as failure:
+            self._fail(pred, failure.code, str(failure))
+        except _Stopping:
+            self._fail(pred, protocol.CODE_UNAVAILABLE, "the server shut down during the task")
+        except Exception:  # a bug must fail one task, never the server
+            log.exception("task %s crashed", pred.id)
+            self._fail(pred, protocol.CODE_INTERNAL, "internal error while upscaling")
+        finally:
+            pred.inference_ms = int((time.monotonic() - started) * 1000)
+            shutil.rmtree(workdir, ignore_errors=True)
+            with self._lock:
+                self._running -= 1
+            pred.done.set()
+
+    def _process(self, pred: Prediction, workdir: Path) -> None:
+        from uprez.media.probe import probe
+        from uprez.media.upscale import upscale_file
+
+        settings = self._settings
+        source = resolve_input(
+            pred.input["video"],
+            self._uploads,
+            self._own_hosts,
+            workdir,
+            settings.max_fetch_bytes,
+        )
+        try:
+            info = probe(str(source))
+        except MediaError as exc:
+            raise TaskFailure(
+                protocol.CODE_INVALID_PARAMETER, f"not a readable video: {exc}"
+            ) from exc
+        if info.duration > settings.max_duration:
+            raise TaskFailure(
+                protocol.CODE_INVALID_PARAMETER,
+                f"video is {info.duration:.1f} s long; the limit is {settings.max_duration:.0f} s",
+            )
+        name = safe_filename(Path(source.name).stem + "_upscaled.mp4")
+        out_dir = self._root / "outputs" / pred.id
+        out_dir.mkdir(parents=True)
+        partial = out_dir / (name + ".part")
+
+        def check_stop(done: int, total: int) -> None:
+            if self._stopping.is_set():
+                raise _Stopping
+
+        try:
+            upscale_file(
+                str(source),
+                str(partial),
+                max_size=settings.max_size,
+                preset=settings.preset,
+                crf=settings.crf,
+                progress=check_stop,
+            )
+        except MediaError as exc:
+            raise TaskFailure(protocol.CODE_TASK_FAILED, f"upscale failed: {exc}") from exc
+        final = out_dir / name
+        partial.rename(final)
+        cost = settings.price.cost(info.duration)
+        with self._lock:
+            self._balance -= cost
+        pred.output_files = [final]
+        pred.outputs = [f"{pred.base_url}/outputs/{pred.id}/{name}"]
+        pred.status = protocol.COMPLETED
+        log.info("task %s completed (%.1f s of video, $%s)", pred.id, info.duration, cost)
+
+    @staticmethod
+    def _fail(pred: Prediction, code: int, message: str) -> None:
+        pred.error = message
+        pred.code = code
+        pred.status = protocol.FAILED
+        log.info("task %s failed (%d): %s", pred.id, code, message)

@@ -1,0 +1,54 @@
+"""What the local stand-in server is told at start-up."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from uprez.billing import PriceRule
+from uprez.protocol import DEFAULT_MODEL, MAX_VIDEO_SECONDS, RETENTION_SECONDS
+
+
+def random_key() -> str:
+    """A fresh key for a server started without one."""
+    return "uprez-local-" + secrets.token_hex(16)
+
+
+@dataclass
+class ServerSettings:
+    """Settings of one local server.
+
+    ``max_size`` is the box a video is fitted in (landscape; portrait inputs get it transposed).
+    ``workers`` bounds the tasks processed at once; further tasks queue as ``created``.
+    """
+
+    api_key: str = field(default_factory=random_key)
+    max_size: tuple[int, int] = (3840, 2160)
+    workers: int = 2
+    max_duration: float = MAX_VIDEO_SECONDS
+    default_model: str = DEFAULT_MODEL
+    # Longest an ``enable_sync_mode`` POST is held open before answering "still processing" (5004).
+    sync_timeout: float = 120.0
+    # Largest upload accepted by the ticket and binary flows, in bytes.
+    max_upload_bytes: int = 4 * 1024**3
+    # Largest input fetched from a remote URL, in bytes.
+    max_fetch_bytes: int = 4 * 1024**3
+    # Starting balance in USD; each completed task is charged by ``price``.
+    balance: Decimal = Decimal("1000.00")
+    price: PriceRule = field(default_factory=PriceRule)
+    # How long an upload ticket's PUT URL stays valid.
+    upload_ticket_seconds: float = 3600.0
+    retention_seconds: float = RETENTION_SECONDS
+    # x264 settings of the local upscale.
+    preset: str = "veryfast"
+    crf: int = 18
+    clock: Callable[[], float] = time.time
+
+    def __repr__(self) -> str:  # the key stays out of every repr
+        return (
+            f"ServerSettings(max_size={self.max_size!r}, workers={self.workers}, "
+            f"max_duration={self.max_duration}, api_key=<redacted>)"
+        )

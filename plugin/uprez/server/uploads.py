@@ -1,0 +1,159 @@
+"""Files handed to the server: upload tickets, their PUT targets, and the media they become."""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+import secrets
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+CHUNK = 1024 * 1024
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_filename(name: str) -> str:
+    """A file name that can be used in a URL path and on disk, whatever the client sent."""
+    base = Path(name.replace("\\", "/")).name
+    cleaned = _SAFE_NAME.sub("_", base).strip("._") or "upload"
+    return cleaned[:120]
+
+
+def content_type_for(name: str, declared: str | None = None) -> str:
+    """The declared content type, else one guessed from the name."""
+    if declared:
+        return declared
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+@dataclass
+class Media:
+    """An uploaded file, fetched back through its download URL."""
+
+    id: str
+    filename: str
+    content_type: str
+    path: Path
+    size: int
+    created: float
+    complete: bool
+
+
+@dataclass
+class Ticket:
+    """A promise to accept one PUT of ``size`` bytes before ``expires``."""
+
+    token: str
+    media: Media
+    expires: float
+    used: bool = False
+
+
+class UploadError(Exception):
+    """An upload the server refuses; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class UploadStore:
+    """Upload tickets and stored media, kept in one directory."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._root.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._media: dict[str, Media] = {}
+        self._tickets: dict[str, Ticket] = {}
+
+    def _new_media(self, filename: str, content_type: str, size: int, now: float) -> Media:
+        media_id = secrets.token_hex(12)
+        name = safe_filename(filename)
+        folder = self._root / media_id
+        folder.mkdir()
+        return Media(media_id, name, content_type, folder / name, size, now, complete=False)
+
+    def open_ticket(
+        self, filename: str, size: int, content_type: str, now: float, lifetime: float
+    ) -> Ticket:
+        """Reserve a media id and a one-time PUT token for a file of ``size`` bytes."""
+        media = self._new_media(filename, content_type, size, now)
+        ticket = Ticket(secrets.token_urlsafe(24), media, now + lifetime)
+        with self._lock:
+            self._media[media.id] = media
+            self._tickets[ticket.token] = ticket
+        return ticket
+
+    def receive_put(self, token: str, stream: IO[bytes], length: int | None, now: float) -> Media:
+        """Store the body of a PUT to a ticket's URL, streamed to disk."""
+        with self._lock:
+            ticket = self._tickets.get(token)
+            if ticket is None:
+                raise UploadError(404, "no such upload")
+            if ticket.used:
+                raise UploadError(409, "this upload URL was already used")
+            if now > ticket.expires:
+                raise UploadError(403, "this upload URL has expired")
+            ticket.used = True
+        media = ticket.media
+        if length is not None and length != media.size:
+            self._forget(token)
+            raise UploadError(
+                400, f"Content-Length {length} differs from the declared size {media.size}"
+            )
+        written = _copy_limited(stream, media.path, media.size)
+        if written != media.size:
+            media.path.unlink(missing_ok=True)
+            self._forget(token)
+            raise UploadError(400, f"received {written} bytes, expected {media.size}")
+        media.complete = True
+        return media
+
+    def store_stream(
+        self, filename: str, content_type: str, stream: IO[bytes], limit: int, now: float
+    ) -> Media:
+        """Store a file sent in one request (the multipart flows)."""
+        media = self._new_media(filename, content_type, 0, now)
+        written = _copy_limited(stream, media.path, limit + 1)
+        if written > limit:
+            shutil.rmtree(media.path.parent, ignore_errors=True)
+            raise UploadError(413, f"file too large: over {limit} bytes")
+        media.size = written
+        media.complete = True
+        with self._lock:
+            self._media[media.id] = media
+        return media
+
+    def get(self, media_id: str) -> Media | None:
+        """Stored, complete media by id."""
+        with self._lock:
+            media = self._media.get(media_id)
+        return media if media is not None and media.complete else None
+
+    def count(self) -> int:
+        """How many files were fully uploaded."""
+        with self._lock:
+            return sum(1 for m in self._media.values() if m.complete)
+
+    def _forget(self, token: str) -> None:
+        with self._lock:
+            ticket = self._tickets.pop(token, None)
+            if ticket is not None:
+                self._media.pop(ticket.media.id, None)
+
+
+def _copy_limited(stream: IO[bytes], path: Path, limit: int) -> int:
+    """Copy at most ``limit`` bytes of ``stream`` into ``path``; return how many were read."""
+    written = 0
+    with path.open("wb") as out:
+        while written < limit:
+            chunk = stream.read(min(CHUNK, limit - written))
+            if not chunk:
+                break
+            out.write(chunk)
+            written += len(chunk)
+    return written
