@@ -66,6 +66,7 @@ class ServiceApp:
         self.predictions = PredictionStore(settings.retention_seconds)
         self.uploads = UploadStore(root / "uploads")
         (root / "work").mkdir(parents=True, exist_ok=True)
+        (root / "outputs").mkdir(exist_ok=True)
         self.processor = Processor(settings, self.uploads, root, own_hosts)
         self.submissions = 0
 
@@ -77,6 +78,10 @@ class ServiceApp:
             response = self.dispatch(request)
         except HTTPException as exc:
             response = failure(exc.code or 500, exc.description or exc.name)
+            # Keep what the exception says beyond its body: Allow on 405, Content-Range on 416.
+            for name, value in exc.get_headers(request.environ):
+                if name.lower() not in ("content-type", "content-length"):
+                    response.headers[name] = value
         except Exception:
             log.exception("unexpected error on %s %s", request.method, request.path)
             response = failure(500, "internal server error")

@@ -58,7 +58,7 @@ def resolve_input(
 def _fetch(url: str, workdir: Path, max_bytes: int) -> Path:
     target = workdir / "input"
     try:
-        with requests.get(url, stream=True, timeout=(10, 60)) as answer:
+        with requests.get(url, stream=True, timeout=(10, 30)) as answer:
             if answer.status_code != 200:
                 raise TaskFailure(
                     protocol.CODE_MEDIA_UNREACHABLE,

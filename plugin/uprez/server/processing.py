@@ -54,10 +54,21 @@ class Processor:
         """Queue a created task for processing."""
         self._pool.submit(self._run, pred)
 
-    def shutdown(self) -> None:
-        """Stop taking work, abort running upscales, and release every waiter."""
+    def shutdown(self, grace: float = 3.0) -> None:
+        """Stop taking work and abort running upscales, waiting at most ``grace`` seconds.
+
+        A task blocked on a slow origin is not waited for: it fails on its own when its fetch
+        times out, and finds the server's directory gone.
+        """
         self._stopping.set()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._running == 0:
+                    return
+            time.sleep(0.02)
+        log.warning("stopped with %d task(s) still waiting on their input", self._running)
 
     def _run(self, pred: Prediction) -> None:
         if self._stopping.is_set():
@@ -108,8 +119,10 @@ class Processor:
                 f"video is {info.duration:.1f} s long; the limit is {settings.max_duration:.0f} s",
             )
         name = safe_filename(Path(source.name).stem + "_upscaled.mp4")
+        if self._stopping.is_set():
+            raise _Stopping
         out_dir = self._root / "outputs" / pred.id
-        out_dir.mkdir(parents=True)
+        out_dir.mkdir()  # never parents: a stopped server's directory must stay gone
         partial = out_dir / (name + ".part")
 
         def check_stop(done: int, total: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import socket
 import tempfile
 import threading
 from collections.abc import Callable
@@ -65,7 +66,7 @@ class LocalServer:
         if self._server is None:
             raise ServerError("the local server is not running")
         host = self._host if ":" not in self._host else f"[{self._host}]"
-        return f"http://{host}:{self._server.server_port}"
+        return f"http://{host}:{self._server.port}"
 
     @property
     def root(self) -> Path:
@@ -79,16 +80,24 @@ class LocalServer:
         own_hosts: set[str] = set()
         self.app = ServiceApp(self.settings, self._root, own_hosts)
         try:
-            self._server = make_server(
-                self._host, self._port, self.app, threaded=True, request_handler=_QuietHandler
-            )
+            # Bind here, not in werkzeug: it answers a busy port with sys.exit().
+            family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+            with socket.create_server((self._host, self._port), family=family) as sock:
+                self._server = make_server(
+                    self._host,
+                    self._port,
+                    self.app,
+                    threaded=True,
+                    request_handler=_QuietHandler,
+                    fd=sock.fileno(),
+                )
         except OSError as exc:
             self.app.processor.shutdown()
             shutil.rmtree(self._root, ignore_errors=True)
             self._root = None
             raise ServerError(f"cannot listen on {self._host}:{self._port}: {exc}") from exc
         # The server recognises its own media URLs by these host names.
-        port = self._server.server_port
+        port = self._server.port
         own_hosts.update({f"{self._host}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"})
         if self._host not in ("127.0.0.1", "localhost", "::1"):
             log.warning("serving on %s: reachable beyond this machine", self._host)
