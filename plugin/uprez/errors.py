@@ -6,6 +6,8 @@ on it (a file, a task id, an HTTP status, a JSON path) — never an API key.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class UprezError(Exception):
     """Base of every error uprez raises on purpose."""
@@ -14,9 +16,32 @@ class UprezError(Exception):
 
 
 class ConfigError(UprezError):
-    """A configuration value is missing or invalid."""
+    """A configuration value is missing or invalid.
+
+    ``problems`` lists every violation found at once (each has a JSON ``path`` such as
+    ``$.polling.deadline`` and a ``message`` saying what would be valid); ``source`` is the config
+    file concerned, when there is one. ``str()`` shows the summary, then one problem per line.
+    """
 
     exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        problems: Sequence[object] = (),
+        source: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
+        self.source = source
+
+    def __str__(self) -> str:
+        lines = [super().__str__()]
+        for problem in self.problems:
+            origin = getattr(problem, "source", None) or self.source
+            lines.append(f"  {origin}: {problem}" if origin else f"  {problem}")
+        return "\n".join(lines)
 
 
 class InputError(UprezError):
