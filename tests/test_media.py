@@ -9,6 +9,7 @@ from pathlib import Path
 
 import av
 import pytest
+
 from uprez.errors import MediaError
 from uprez.media.geometry import fit_within, parse_size
 from uprez.media.probe import probe

@@ -16,7 +16,7 @@ EXIT_INTERRUPTED = 130
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
-    from uprez.cli import serve
+    from uprez.cli import config_cmd, demo, plugins_cmd, serve, upscale
 
     parser = argparse.ArgumentParser(
         prog="uprez", description="An upscale export step for render and publish pipelines."
@@ -26,7 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="count", default=0, help="more detail on stderr (-vv for debug)"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    upscale.register(commands)
+    demo.register(commands)
     serve.register(commands)
+    plugins_cmd.register(commands)
+    config_cmd.register(commands)
     return parser
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import socket
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from werkzeug.utils import send_file
 from werkzeug.wrappers import Request, Response
 
 from uprez import protocol
+from uprez.server.faults import Fault, FaultPlan
 from uprez.server.inputs import check_url
 from uprez.server.processing import Processor
 from uprez.server.settings import ServerSettings
@@ -22,12 +25,15 @@ from uprez.server.store import PredictionStore
 from uprez.server.uploads import UploadError, UploadStore, content_type_for
 
 log = logging.getLogger(__name__)
+_REQUEST_FAULTS = frozenset({"http", "envelope", "drop", "delay"})
 
 # Limits of the older ``/api/v3/upload`` route, by media kind, as documented.
 LEGACY_LIMITS = {"video": 100 * 1024**2, "image": 20 * 1024**2, "audio": 50 * 1024**2}
 
 _RULES = Map(
     [
+        Rule("/_uprez/faults", endpoint="faults", methods=["GET", "POST", "DELETE"]),
+        Rule("/_uprez/stats", endpoint="stats", methods=["GET"]),
         Rule("/api/v3/balance", endpoint="balance", methods=["GET"]),
         Rule("/api/v3/predictions", endpoint="list_predictions", methods=["GET"]),
         Rule("/api/v3/predictions/<task_id>", endpoint="prediction", methods=["GET"]),
@@ -69,6 +75,7 @@ class ServiceApp:
         (root / "outputs").mkdir(exist_ok=True)
         self.processor = Processor(settings, self.uploads, root, own_hosts)
         self.submissions = 0
+        self.faults = FaultPlan()
 
     # -- WSGI plumbing -------------------------------------------------------------------------
 
@@ -90,12 +97,35 @@ class ServiceApp:
     def dispatch(self, request: Request) -> Response:
         adapter = _RULES.bind_to_environ(request.environ)
         endpoint, args = adapter.match()
-        if str(endpoint) in ("put_target", "media", "output"):
-            # Storage and CDN URLs are capabilities in themselves: they take no key.
-            return getattr(self, "on_" + str(endpoint))(request, **args)  # type: ignore[no-any-return]
-        if not self._authorized(request):
+        name = str(endpoint)
+        # Storage and CDN URLs are capabilities in themselves: they take no key.
+        if name not in ("put_target", "media", "output") and not self._authorized(request):
             return failure(401, "Unauthorized: a valid 'Authorization: Bearer <key>' is required")
-        return getattr(self, "on_" + str(endpoint))(request, **args)  # type: ignore[no-any-return]
+        fault = self.faults.take(name, _REQUEST_FAULTS)
+        if fault is not None:
+            injected = self._inject(request, fault)
+            if injected is not None:
+                return injected
+        return getattr(self, "on_" + name)(request, **args)  # type: ignore[no-any-return]
+
+    def _inject(self, request: Request, fault: Fault) -> Response | None:
+        log.debug("injecting %s on %s", fault.kind, request.path)
+        if fault.kind == "delay":
+            time.sleep(fault.delay)
+            return None
+        if fault.kind == "drop":
+            connection = request.environ.get("werkzeug.socket")
+            if connection is not None:
+                connection.shutdown(socket.SHUT_RDWR)
+            return Response(status=500)
+        if fault.kind == "envelope":
+            return envelope(None, status=200, code=fault.code or 500, message="injected fault")
+        answer = envelope(
+            None, status=fault.status, code=fault.code or fault.status, message="injected fault"
+        )
+        if fault.retry_after is not None:
+            answer.headers["Retry-After"] = fault.retry_after
+        return answer
 
     def _authorized(self, request: Request) -> bool:
         header = request.headers.get("Authorization", "")
@@ -137,6 +167,9 @@ class ServiceApp:
         webhook = request.args.get("webhook") or body_webhook
         pred = self.predictions.create(model, body, self._base(request), self._now())
         pred.webhook = webhook if isinstance(webhook, str) else None
+        forced = self.faults.take("submit", frozenset({"task_fail"}))
+        if forced is not None:
+            pred.forced_code = forced.code or protocol.CODE_TASK_FAILED
         self.submissions += 1
         log.info("task %s created for model %s", pred.id, model)
         self.processor.enqueue(pred)
@@ -151,7 +184,13 @@ class ServiceApp:
         pred = self.predictions.get(task_id, self._now())
         if pred is None:
             return failure(404, f"prediction {task_id} not found")
-        return envelope(pred.to_json())
+        data = pred.to_json()
+        fault = self.faults.take("prediction", frozenset({"task_status", "no_outputs"}))
+        if fault is not None and fault.kind == "task_status":
+            data.update(status=fault.task_status, outputs=[], has_nsfw_contents=[])
+        elif fault is not None:
+            data.update(status="completed", outputs=[], has_nsfw_contents=[])
+        return envelope(data)
 
     def on_list_predictions(self, request: Request) -> Response:
         try:
@@ -167,6 +206,30 @@ class ServiceApp:
                 "page": page,
                 "page_size": size,
                 "total": len(items),
+            }
+        )
+
+    def on_faults(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.faults.clear()
+        elif request.method == "POST":
+            body = request.get_json(silent=True)
+            items = body if isinstance(body, list) else [body]
+            try:
+                self.faults.add(
+                    *(Fault.from_json(item) for item in items if isinstance(item, dict))
+                )
+            except (TypeError, ValueError) as exc:
+                return failure(400, f"bad fault: {exc}")
+        return envelope({"pending": self.faults.pending()})
+
+    def on_stats(self, request: Request) -> Response:
+        return envelope(
+            {
+                "submissions": self.submissions,
+                "uploads": self.uploads.count(),
+                "injected": dict(self.faults.injected),
+                "peak_running": self.processor.peak_running,
             }
         )
 

@@ -100,6 +100,8 @@ class Processor:
         from uprez.media.upscale import upscale_file
 
         settings = self._settings
+        if pred.forced_code is not None:
+            raise TaskFailure(pred.forced_code, "injected task failure")
         source = resolve_input(
             pred.input["video"],
             self._uploads,

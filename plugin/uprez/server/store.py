@@ -28,6 +28,8 @@ class Prediction:
     code: int | None = None
     inference_ms: int = 0
     webhook: str | None = None
+    # A task code the task must fail with (an injected fault), instead of running.
+    forced_code: int | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
     def to_json(self, *, with_input: bool = False) -> dict[str, Any]:

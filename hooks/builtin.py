@@ -1,0 +1,78 @@
+"""uprez's built-in plugin: the ``upscale`` step, the ``wavespeed`` and ``local`` providers,
+the default output path and the post-export rule. A host may block it and offer its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from uprez.config import Config
+from uprez.hookspecs import hookimpl
+from uprez.records import Artifact, Provider, ProviderInfo, StepInfo
+
+
+def _upscale(artifact: Artifact, *, config: Config, pm: Any, **options: Any) -> list[Artifact]:
+    from uprez.step import run_upscale
+
+    return [run_upscale(artifact, config=config, pm=pm, **options)]
+
+
+def _wavespeed(config: Config) -> Provider:
+    from uprez.service.provider import WaveSpeedProvider
+
+    return WaveSpeedProvider.from_config(config)
+
+
+def _local(config: Config) -> Provider:
+    from uprez.service.provider import LocalProvider
+
+    return LocalProvider(config)
+
+
+@hookimpl
+def uprez_steps() -> list[StepInfo]:
+    return [
+        StepInfo(
+            "upscale", "upscale a video to 4K (RunwayML Upscale V1 on WaveSpeed)", run=_upscale
+        )
+    ]
+
+
+@hookimpl
+def uprez_providers() -> list[ProviderInfo]:
+    return [
+        ProviderInfo("wavespeed", "WaveSpeed's API (needs WAVESPEED_API_KEY)", factory=_wavespeed),
+        ProviderInfo(
+            "local", "the local stand-in server, in-process: no key, no network", factory=_local
+        ),
+    ]
+
+
+@hookimpl(trylast=True)
+def uprez_output_path(artifact: Artifact, step: str, config: Config) -> Path:
+    """Fill ``output.template``: {dir}, {stem}, {name}, {ext} (the result's: .mp4),
+    {source_ext} and {step}."""
+    path = artifact.path
+    text = str(config.get("output.template")).format(
+        dir=str(path.parent),
+        stem=path.stem,
+        name=path.name,
+        ext=".mp4",
+        source_ext=path.suffix,
+        step=step,
+    )
+    return Path(text).expanduser()
+
+
+@hookimpl
+def uprez_post_export(artifact: Artifact, context: dict[str, Any]) -> list[Artifact]:
+    """Run ``upscale`` on exported videos (rules that choose steps come with the config)."""
+    from uprez.config import load_config
+    from uprez.plugins import get_plugin_manager
+
+    if artifact.kind != "video":
+        return []
+    config = context.get("config") or load_config()
+    pm = context.get("pm") or get_plugin_manager()
+    step = pm.steps()["upscale"]
+    return step.run(artifact, config=config, pm=pm)

@@ -1,0 +1,125 @@
+"""``uprez upscale``: the upscale step for any tool, farm or post-export hook."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from uprez.errors import UprezError
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """``--config`` and ``--provider``, shared by the commands that run jobs."""
+    parser.add_argument(
+        "--config", metavar="FILE", help="a TOML or JSON config file (default: $UPREZ_CONFIG)"
+    )
+    parser.add_argument("--provider", help="wavespeed, local, or a plugin's provider")
+
+
+def register(commands: Any) -> None:
+    """Add the ``upscale`` sub-command."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "upscale",
+        help="upscale exported videos to 4K",
+        description="Upscale each IN to 4K. All inputs are checked before anything is uploaded.",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="IN", type=Path, help="video files")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="OUT",
+        help="output file (one input) or folder (several inputs)",
+    )
+    add_config_options(parser)
+    parser.add_argument(
+        "--overwrite", action="store_true", default=None, help="replace existing outputs"
+    )
+    parser.add_argument("--json", action="store_true", help="print results as JSON on stdout")
+    parser.set_defaults(handler=run)
+
+
+def output_for(source: Path, output: Path | None, many: bool) -> Path | None:
+    """The explicit output path of ``source`` given ``-o``, or None to use the template."""
+    if output is None:
+        return None
+    if many or output.is_dir():
+        return output / f"{source.stem}_4k.mp4"
+    return output
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check every input, then upscale them one by one through one provider."""
+    from uprez.cli.progress import TerminalProgress
+    from uprez.config import load_config
+    from uprez.plugins import get_plugin_manager
+    from uprez.records import Artifact
+    from uprez.step import check_source, choose_output, make_provider, run_upscale
+
+    config = load_config(
+        args.config,
+        overrides={
+            "provider.name": args.provider,
+            "output.overwrite": args.overwrite,
+        },
+    )
+    pm = get_plugin_manager()
+    progress = TerminalProgress() if sys.stderr.isatty() and not args.json else None
+    if progress is not None:
+        pm.register(progress, name="cli-progress")
+    many = len(args.inputs) > 1
+    if args.output is not None and many:
+        args.output.mkdir(parents=True, exist_ok=True)
+    artifacts = [Artifact(path=p) for p in args.inputs]
+    for artifact in artifacts:  # refuse bad inputs before a single byte is sent
+        check_source(artifact.path, config)
+        choose_output(artifact, config, pm, output_for(artifact.path, args.output, many))
+    results: list[dict[str, Any]] = []
+    provider = make_provider(config, pm)
+    failure: UprezError | None = None
+    try:
+        for artifact in artifacts:
+            try:
+                done = run_upscale(
+                    artifact,
+                    config=config,
+                    pm=pm,
+                    provider=provider,
+                    output=output_for(artifact.path, args.output, many),
+                )
+            except UprezError as exc:
+                failure = failure or exc
+                results.append(
+                    {
+                        "source": str(artifact.path),
+                        "error": str(exc),
+                        "task_id": getattr(exc, "task_id", None),
+                    }
+                )
+                if not args.json:
+                    print(f"uprez: {artifact.path}: {exc}", file=sys.stderr)
+                continue
+            meta = done.metadata
+            results.append(
+                {
+                    "source": str(artifact.path),
+                    "output": str(done.path),
+                    "task_id": meta["task_id"],
+                    "cost": meta["cost"],
+                    "billed_seconds": meta["billed_seconds"],
+                }
+            )
+            if not args.json:
+                print(done.path)
+    finally:
+        provider.close()
+        if progress is not None:
+            progress.close()
+    if args.json:
+        print(json.dumps({"results": results}, indent=2))
+    if failure is not None:
+        return failure.exit_code
+    return 0

@@ -1,0 +1,208 @@
+"""The ``wavespeed`` and ``local`` providers: one job through the service adapter.
+
+The ``local`` provider starts the stand-in server in-process on a free loopback port and then
+runs the very same adapter against it, so one code path serves both.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from ipaddress import ip_address
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from uprez.errors import ConfigError
+from uprez.records import JobEvent, ProviderResult
+from uprez.service.client import WaveSpeedClient
+from uprez.service.polling import PollSchedule
+from uprez.service.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from uprez.config import Config
+    from uprez.server.runner import LocalServer
+
+log = logging.getLogger(__name__)
+Emit = Callable[[JobEvent], None]
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses."""
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class _Throttle:
+    """Turns byte counts into at most ~100 progress events a phase."""
+
+    def __init__(self, emit: Emit, kind: str, source: Path, task_id: str | None = None) -> None:
+        self._emit, self._kind, self._source, self._task = emit, kind, source, task_id
+        self._last = -1.0
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if not total:
+            return
+        fraction = min(1.0, done / total)
+        if fraction - self._last >= 0.01 or fraction >= 1.0 > self._last:
+            self._last = fraction
+            self._emit(
+                JobEvent(
+                    self._kind,
+                    self._source,
+                    task_id=self._task,
+                    fraction=fraction,
+                    detail={"bytes": done, "total": total},
+                )
+            )
+
+
+class WaveSpeedProvider:
+    """Runs one job on the WaveSpeed API: upload, submit once, wait, download."""
+
+    name = "wavespeed"
+
+    def __init__(
+        self,
+        client: WaveSpeedClient,
+        *,
+        model: str,
+        inputs: dict[str, Any] | None = None,
+        schedule: PollSchedule | None = None,
+        deadline: float = 3600.0,
+    ) -> None:
+        self.client = client
+        self.model = model
+        self.inputs = dict(inputs or {})
+        self.schedule = schedule or PollSchedule()
+        self.deadline = deadline
+
+    @classmethod
+    def from_config(
+        cls, config: Config, *, base_url: str | None = None, api_key: str | None = None
+    ) -> WaveSpeedProvider:
+        """Build the provider from ``config``; refuses a missing key or plain HTTP to a remote."""
+        base = base_url or str(config.get("provider.base_url"))
+        key = api_key or config.api_key()
+        if not key:
+            raise ConfigError(
+                "no API key: set WAVESPEED_API_KEY in the environment (or provider.api_key in "
+                "the config), or run with --provider local to use the local server"
+            )
+        parts = urlsplit(base)
+        if (
+            parts.scheme != "https"
+            and not is_loopback(parts.hostname or "")
+            and not config.get("provider.allow_insecure_http")
+        ):
+            raise ConfigError(
+                f"$.provider.base_url: {base} is not HTTPS; the key would travel in clear. "
+                "Use https://, or set provider.allow_insecure_http = true if you mean it"
+            )
+        client = WaveSpeedClient(
+            base,
+            key,
+            retry=RetryPolicy(
+                attempts=int(config.get("retry.attempts")),
+                base=float(config.get("retry.backoff_base")),
+                cap=float(config.get("retry.backoff_cap")),
+                retry_after_cap=float(config.get("retry.retry_after_cap")),
+            ),
+            connect_timeout=float(config.get("provider.connect_timeout")),
+            read_timeout=float(config.get("provider.read_timeout")),
+            upload_timeout=float(config.get("provider.upload_timeout")),
+        )
+        schedule = PollSchedule(
+            first=float(config.get("polling.first_interval")),
+            factor=float(config.get("polling.factor")),
+            max=float(config.get("polling.max_interval")),
+            jitter=float(config.get("polling.jitter")),
+        )
+        return cls(
+            client,
+            model=str(config.get("provider.model")),
+            inputs=dict(config.get("provider.inputs") or {}),
+            schedule=schedule,
+            deadline=float(config.get("polling.deadline")),
+        )
+
+    def run(self, source: Path, target: Path, *, emit: Emit) -> ProviderResult:
+        """Upscale ``source`` into ``target``; the file appears there whole or not at all."""
+        started = time.monotonic()
+        deadline = started + self.deadline
+        emit(JobEvent("uploading", source, fraction=0.0))
+        video_url = self.client.upload(source, progress=_Throttle(emit, "uploading", source))
+        uploaded = time.monotonic()
+        task = self.client.submit(self.model, {**self.inputs, "video": video_url})
+        emit(JobEvent("submitted", source, task_id=task.id))
+
+        def on_state(state: Any) -> None:
+            emit(JobEvent("processing", source, task_id=task.id, message=state.status))
+
+        done = self.client.wait(
+            task.id, deadline=deadline, schedule=self.schedule, on_state=on_state
+        )
+        processed = time.monotonic()
+        emit(JobEvent("downloading", source, task_id=task.id, fraction=0.0))
+        self.client.download(
+            done.outputs[0], target, progress=_Throttle(emit, "downloading", source, task.id)
+        )
+        finished = time.monotonic()
+        return ProviderResult(
+            task_id=task.id,
+            model=self.model,
+            output_url=done.outputs[0],
+            inference_ms=done.inference_ms,
+            timings={
+                "upload_s": round(uploaded - started, 3),
+                "processing_s": round(processed - uploaded, 3),
+                "download_s": round(finished - processed, 3),
+            },
+        )
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self.client.session.close()
+
+
+class LocalProvider:
+    """The local stand-in server, run in-process on loopback, driven by the same adapter."""
+
+    name = "local"
+
+    def __init__(self, config: Config) -> None:
+        from uprez.media.geometry import parse_size
+        from uprez.server.runner import LocalServer
+        from uprez.server.settings import ServerSettings
+
+        settings = ServerSettings(
+            max_size=parse_size(str(config.get("local.max_size"))),
+            workers=int(config.get("local.workers")),
+            max_duration=float(config.get("limits.max_duration")),
+        )
+        self._server: LocalServer | None = LocalServer(settings).start()
+        self._inner = WaveSpeedProvider.from_config(
+            config, base_url=self._server.base_url, api_key=settings.api_key
+        )
+
+    @property
+    def server(self) -> LocalServer:
+        """The running in-process server."""
+        assert self._server is not None
+        return self._server
+
+    def run(self, source: Path, target: Path, *, emit: Emit) -> ProviderResult:
+        """Upscale through the in-process server."""
+        return self._inner.run(source, target, emit=emit)
+
+    def close(self) -> None:
+        """Stop the server and remove its files."""
+        self._inner.close()
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
