@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from uprez.config import Config
+from uprez.errors import ConfigError
 from uprez.hookspecs import hookimpl
 from uprez.records import Artifact, Provider, ProviderInfo, StepInfo
 
@@ -53,14 +54,21 @@ def uprez_output_path(artifact: Artifact, step: str, config: Config) -> Path:
     """Fill ``output.template``: {dir}, {stem}, {name}, {ext} (the result's: .mp4),
     {source_ext} and {step}."""
     path = artifact.path
-    text = str(config.get("output.template")).format(
-        dir=str(path.parent),
-        stem=path.stem,
-        name=path.name,
-        ext=".mp4",
-        source_ext=path.suffix,
-        step=step,
-    )
+    template = str(config.get("output.template"))
+    try:
+        text = template.format(
+            dir=str(path.parent),
+            stem=path.stem,
+            name=path.name,
+            ext=".mp4",
+            source_ext=path.suffix,
+            step=step,
+        )
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(
+            f"$.output.template: cannot fill {template!r} ({type(exc).__name__}: {exc}); "
+            "use {dir}, {stem}, {name}, {ext}, {source_ext} and {step}"
+        ) from exc
     return Path(text).expanduser()
 
 
