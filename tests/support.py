@@ -8,6 +8,8 @@ from typing import Any
 
 import requests
 
+from uprez.config import Config, load_config
+
 TEST_KEY = "test-key-for-the-local-server"
 # Small enough that a test upscale takes a fraction of a second on two cores.
 TEST_BOX = (256, 144)
@@ -43,3 +45,51 @@ def upload(api: requests.Session, base_url: str, path: Path) -> str:
     assert put.status_code == 200, put.text
     url: str = data["download_url"]
     return url
+
+
+# -- client-side helpers -------------------------------------------------------------------------
+
+#: A key that is easy to spot if it ever leaks into a log, a sidecar or an error message.
+SECRET_KEY = "sk-uprez-SECRET-4242"
+
+#: Polling and retry settings that keep a test's waits in the tens of milliseconds.
+FAST: dict[str, object] = {
+    "polling.first_interval": 0.02,
+    "polling.max_interval": 0.1,
+    "retry.backoff_base": 0.01,
+    "retry.backoff_cap": 0.05,
+}
+
+
+def fast_config(overrides: dict[str, object] | None = None) -> Config:
+    """A config from the defaults (no environment) with fast polling, plus ``overrides``."""
+    return load_config(env={}, overrides={**FAST, **(overrides or {})})
+
+
+def stats(base_url: str, key: str) -> dict[str, Any]:
+    """The local server's counters (``submissions``, ``uploads``, ``injected``)."""
+    answer = requests.get(
+        f"{base_url}/_uprez/stats", headers={"Authorization": f"Bearer {key}"}, timeout=10
+    )
+    assert answer.status_code == 200, answer.text
+    data: dict[str, Any] = answer.json()["data"]
+    return data
+
+
+def write_entry_points(
+    folder: Path, modules: dict[str, tuple[str, str]], dist: str = "fakeplug"
+) -> None:
+    """Install a fake distribution in ``folder`` whose ``uprez`` entry points name ``modules``.
+
+    ``modules`` maps an entry-point name to a ``(module name, source)`` pair, written as
+    ``folder/<module>.py``. With ``folder`` on ``sys.path`` (or ``PYTHONPATH``),
+    ``importlib.metadata`` discovers the entry points as it would an installed plugin's.
+    """
+    info = folder / f"{dist}-0.1.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    lines = ["[uprez]"]
+    for entry, (module, source) in modules.items():
+        (folder / f"{module}.py").write_text(source)
+        lines.append(f"{entry} = {module}")
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")

@@ -281,8 +281,7 @@ def test_uprez_serve_refuses_a_bad_max_size_with_exit_code_2(size: str, tmp_path
     assert serve_dirs_in(tmp_path) == set()
 
 
-# -- last, so that a run with -x checks everything above first: these fail against the code as
-# -- it is, and document the two bugs these tests found (stop blocked by a fetch; a busy port).
+# -- regressions: stop blocked by a task fetching its input; a busy port ------------------------
 
 
 class _StalledOrigin:
@@ -315,9 +314,9 @@ class _StalledOrigin:
 
 
 def test_stop_while_a_task_fetches_from_a_stalled_origin_returns_promptly() -> None:
-    # Bug: Processor.shutdown waits for the worker, and a worker inside resolve_input's
-    # requests.get is not interrupted, so stop() blocks until the origin answers (its read
-    # timeout is 60 s, per chunk). Here the origin gives up after 6 s; stop() must not wait it out.
+    # A worker inside resolve_input's requests.get cannot be interrupted; stop() once waited for
+    # it until the origin answered (up to the read timeout, per chunk). Here the origin gives up
+    # after 6 s; stop() must not wait it out.
     origin = _StalledOrigin()
     server = LocalServer(settings()).start()
     root = server.root
@@ -341,9 +340,8 @@ def test_stop_while_a_task_fetches_from_a_stalled_origin_returns_promptly() -> N
 
 
 def test_a_port_in_use_is_a_server_error_that_leaves_no_directory() -> None:
-    # Bug: werkzeug's make_server reports a busy port by printing to stderr and calling
-    # sys.exit(1), so LocalServer._bind's "except OSError" never runs: start() raises SystemExit
-    # instead of ServerError, and the uprez-serve-* directory it just made is left behind.
+    # werkzeug's make_server reports a busy port with sys.exit(1): start() once raised SystemExit
+    # instead of ServerError and left the uprez-serve-* directory it had just made behind.
     with LocalServer(settings()) as running:
         port = int(running.base_url.rsplit(":", 1)[1])
         second = LocalServer(settings(), port=port)
@@ -357,8 +355,8 @@ def test_a_port_in_use_is_a_server_error_that_leaves_no_directory() -> None:
 
 
 def test_uprez_serve_on_a_busy_port_exits_with_the_server_error_code(tmp_path: Path) -> None:
-    # The same bug seen from the command line: exit code 1 (werkzeug's) instead of
-    # ServerError.exit_code, and the uprez-serve-* directory is left in the temporary folder.
+    # The same case from the command line: the server error's exit code (not werkzeug's 1), a
+    # message naming the port, and no uprez-serve-* directory left in the temporary folder.
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

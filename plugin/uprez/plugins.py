@@ -47,6 +47,14 @@ class PluginManager(pluggy.PluginManager):
         """Every provider offered, by name; a name offered twice is an error."""
         return _unique("provider", self.hook.uprez_providers())
 
+    def config_fragments(self) -> dict[str, dict[str, Any]]:
+        """The option schemas that steps and providers declare, validated at ``plugins.<name>``."""
+        records: list[StepInfo | ProviderInfo] = [
+            *self.steps().values(),
+            *self.providers().values(),
+        ]
+        return {r.name: r.options_schema for r in records if r.options_schema is not None}
+
 
 def _unique(kind: str, answers: list[list[Any]]) -> dict[str, Any]:
     found: dict[str, Any] = {}

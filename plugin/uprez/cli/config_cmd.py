@@ -24,8 +24,10 @@ def register(commands: Any) -> None:
 def validate(args: argparse.Namespace) -> int:
     """Print each problem with its JSON path; exit 2 if there are any."""
     from uprez.config import load_config
+    from uprez.plugins import get_plugin_manager
 
-    load_config(args.file, env={})  # raises ConfigError listing every problem
+    fragments = get_plugin_manager().config_fragments()
+    load_config(args.file, env={}, fragments=fragments)  # a ConfigError lists every problem
     print(f"{args.file}: valid")
     return 0
 
@@ -33,7 +35,11 @@ def validate(args: argparse.Namespace) -> int:
 def show_config(args: argparse.Namespace) -> int:
     """Print the merged config (defaults < file < environment < flags) as JSON."""
     from uprez.config import load_config
+    from uprez.plugins import get_plugin_manager
 
-    config = load_config(args.config, overrides={"provider.name": args.provider})
+    fragments = get_plugin_manager().config_fragments()
+    config = load_config(
+        args.config, fragments=fragments, overrides={"provider.name": args.provider}
+    )
     print(json.dumps(config.redacted(), indent=2, sort_keys=True))
     return 0

@@ -42,14 +42,15 @@ def run(args: argparse.Namespace) -> int:
     clip = args.dir / "uprez-demo.mp4"
     make_clip(clip, seconds=args.seconds, fps=24, width=640, height=360, audio=True)
     print(f"made      {clip} (640x360, {args.seconds:g} s, 24 fps, with sound)")
+    pm = get_plugin_manager()
     config = load_config(
+        fragments=pm.config_fragments(),
         overrides={
             "provider.name": "local",
             "local.max_size": args.max_size,
             "output.overwrite": True,
-        }
+        },
     )
-    pm = get_plugin_manager()
     if sys.stderr.isatty():
         pm.register(TerminalProgress(), name="cli-progress")
     result = run_upscale(Artifact(path=clip), config=config, pm=pm)

@@ -59,14 +59,15 @@ def run(args: argparse.Namespace) -> int:
     from uprez.records import Artifact
     from uprez.step import check_source, choose_output, make_provider, run_upscale
 
+    pm = get_plugin_manager()
     config = load_config(
         args.config,
+        fragments=pm.config_fragments(),
         overrides={
             "provider.name": args.provider,
             "output.overwrite": args.overwrite,
         },
     )
-    pm = get_plugin_manager()
     progress = TerminalProgress() if sys.stderr.isatty() and not args.json else None
     if progress is not None:
         pm.register(progress, name="cli-progress")
