@@ -31,7 +31,7 @@ def read_envelope(response: requests.Response, what: str, task_id: str | None = 
     status = response.status_code
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested beyond reason
         body = None
     message = _message(body, response)
     if status in (401, 403):

@@ -165,7 +165,7 @@ class WaveSpeedClient:
                 put = self.session.put(
                     put_url,
                     data=ProgressReader(handle, size, progress),
-                    headers={**headers, **self._auth(put_url)},
+                    headers=headers,  # only what the ticket says: never the key
                     timeout=self._upload_timeout,
                 )
         except requests.RequestException as exc:
@@ -287,10 +287,5 @@ class WaveSpeedClient:
     def download(self, url: str, target: Path, progress: ByteProgress | None = None) -> int:
         """Download an output into ``target`` atomically; return its size in bytes."""
         return download(
-            self.session,
-            url,
-            target,
-            timeout=self._timeout,
-            progress=progress,
-            attempts=self.retry.attempts,
+            self.session, url, target, timeout=self._timeout, progress=progress, retry=self.retry
         )

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class PollSchedule:
     """Intervals between polls: ``first`` seconds, growing by ``factor`` up to ``max`` seconds,
-    each shaken by ±``jitter`` (a fraction) so many clients do not poll in step.
+    each shaken by ±``jitter`` (a fraction) so many clients do not poll in step; no interval
+    is ever longer than ``max``.
 
     >>> [round(x, 2) for x in PollSchedule(first=0.5, factor=2, max=3, jitter=0).intervals(5)]
     [0.5, 1.0, 2.0, 3.0, 3.0]
@@ -30,6 +31,6 @@ class PollSchedule:
         produced = 0
         while count is None or produced < count:
             shake = 1 + pick.uniform(-self.jitter, self.jitter) if self.jitter else 1.0
-            yield max(0.0, min(self.max, current) * shake)
+            yield max(0.0, min(self.max, current * shake))
             current = min(self.max, current * self.factor)
             produced += 1

@@ -13,4 +13,5 @@ def redact_url(url: str) -> str:
     """
     parts = urlsplit(url)
     query = "<redacted>" if parts.query else ""
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+    host = parts.netloc.rpartition("@")[2]  # user:password@ is a secret too
+    return urlunsplit((parts.scheme, host, parts.path, query, ""))

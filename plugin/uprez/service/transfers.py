@@ -8,6 +8,7 @@ import mimetypes
 import os
 import secrets
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -16,6 +17,7 @@ import requests
 
 from uprez.errors import TransferError
 from uprez.service.redact import redact_url
+from uprez.service.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -66,30 +68,36 @@ class MultipartFile:
         self._size = path.stat().st_size
         self._path = path
         self._progress = progress
-        self._parts: list[bytes] = [self._head]
-        self._file: BinaryIO | None = None
+        self._total = len(self._head) + self._size + len(self._tail)
         self._sent = 0
+        self._file: BinaryIO | None = None
 
     @property
     def content_type(self) -> str:
         return f"multipart/form-data; boundary={self.boundary}"
 
     def __len__(self) -> int:
-        return len(self._head) + self._size + len(self._tail) - self._sent
+        return self._total - self._sent
 
     def read(self, amount: int = -1) -> bytes:
+        """The next bytes of the body: the head, then the file, then the closing boundary."""
         amount = amount if amount and amount > 0 else CHUNK
-        if self._parts:
-            chunk = self._parts.pop(0)
-        else:
+        head, body_end = len(self._head), len(self._head) + self._size
+        if self._sent < head:
+            chunk = self._head[self._sent :]
+        elif self._sent < body_end:
             if self._file is None:
                 self._file = self._path.open("rb")
-            chunk = self._file.read(amount)
-            if chunk and self._progress is not None:
-                self._progress(self._sent - len(self._head) + len(chunk), self._size)
-            if not chunk:
+            chunk = self._file.read(min(amount, body_end - self._sent))
+            if not chunk:  # the file shrank while being sent
+                raise TransferError(f"{self._path} changed while it was being uploaded")
+            if self._progress is not None:
+                self._progress(self._sent - head + len(chunk), self._size)
+        else:
+            if self._file is not None:
                 self._file.close()
-                chunk, self._tail = self._tail, b""
+                self._file = None
+            chunk = self._tail[self._sent - body_end :]
         self._sent += len(chunk)
         return chunk
 
@@ -100,7 +108,7 @@ def download(
     target: Path,
     *,
     timeout: tuple[float, float],
-    attempts: int = 4,
+    retry: RetryPolicy | None = None,
     progress: ByteProgress | None = None,
 ) -> int:
     """Stream ``url`` into ``target``; return its size.
@@ -114,7 +122,7 @@ def download(
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
     try:
-        size = _fetch_resuming(session, url, temp, timeout, attempts, progress)
+        size = _fetch_resuming(session, url, temp, timeout, retry or RetryPolicy(), progress)
         os.replace(temp, target)
         return size
     finally:
@@ -127,19 +135,22 @@ def _fetch_resuming(
     url: str,
     temp: Path,
     timeout: tuple[float, float],
-    attempts: int,
+    retry: RetryPolicy,
     progress: ByteProgress | None,
 ) -> int:
     total: int | None = None
     last: Exception | None = None
     with temp.open("wb") as out:
-        for attempt in range(1, attempts + 1):
+        for attempt in range(1, retry.attempts + 2):
             have = out.tell()
             headers = {"Range": f"bytes={have}-"} if have else {}
             try:
                 with session.get(url, headers=headers, stream=True, timeout=timeout) as answer:
                     if answer.status_code == 416 and total is not None and have == total:
                         break
+                    if answer.status_code in RETRY_STATUSES:
+                        retry_after = parse_retry_after(answer.headers.get("Retry-After"))
+                        raise _Retryable(f"HTTP {answer.status_code}", retry_after)
                     if answer.status_code not in (200, 206):
                         raise TransferError(
                             f"download of {redact_url(url)} failed: HTTP {answer.status_code}",
@@ -162,18 +173,17 @@ def _fetch_resuming(
                 last = TransferError(
                     f"download of {redact_url(url)} ended at {out.tell()} of {total} bytes"
                 )
+            except _Retryable as exc:
+                last, wait_hint = exc, exc.retry_after
             except requests.RequestException as exc:
-                last = exc
-            log.debug(
-                "download attempt %d of %s failed: %s",
-                attempt,
-                redact_url(url),
-                type(last).__name__,
-            )
+                last, wait_hint = exc, None
+            log.debug("download attempt %d of %s failed: %s", attempt, redact_url(url), _why(last))
+            if attempt < retry.attempts + 1:
+                time.sleep(retry.delay(attempt, wait_hint))
         else:
             raise TransferError(
-                f"download of {redact_url(url)} failed after {attempts} attempts: "
-                f"{type(last).__name__ if last else 'incomplete'}"
+                f"download of {redact_url(url)} failed after {retry.attempts + 1} attempts: "
+                f"{_why(last)}"
             )
         out.flush()
         os.fsync(out.fileno())
@@ -181,6 +191,22 @@ def _fetch_resuming(
     if total is not None and size != total:
         raise TransferError(f"download of {redact_url(url)}: got {size} of {total} bytes")
     return size
+
+
+class _Retryable(Exception):
+    """An answer worth asking again for (429 or 5xx)."""
+
+    def __init__(self, message: str, retry_after: float | None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _why(failure: Exception | None) -> str:
+    if failure is None:
+        return "incomplete"
+    if isinstance(failure, TransferError | _Retryable):
+        return str(failure)
+    return type(failure).__name__
 
 
 def _write(out: BinaryIO, chunk: bytes, temp: Path) -> None:
