@@ -21,21 +21,20 @@ from av.stream import Stream
 from av.video.reformatter import ColorRange, Colorspace, VideoReformatter
 
 from uprez.errors import MediaError
+from uprez.media.audio import MP4_AUDIO_CODECS, add_audio_stream
 from uprez.media.geometry import fit_within
 from uprez.media.probe import Probe, is_cover_art, probe
 
 __all__ = ["MP4_AUDIO_CODECS", "ProgressCallback", "UpscaleResult", "upscale_file"]
 
+
 log = logging.getLogger(__name__)
 
-#: Audio codecs copied into the MP4 as they are; any other audio is re-encoded as AAC.
-MP4_AUDIO_CODECS = frozenset({"aac", "mp3", "alac", "opus", "ac3", "eac3"})
 
 #: Called as ``progress(frames_done, frames_total)`` after each video frame is encoded.
 ProgressCallback = Callable[[int, int], None]
 
 _INTERPOLATION = "LANCZOS"
-_AAC_BIT_RATE_PER_CHANNEL = 96_000
 _AVCOL_SPC_BT709 = 1  # the colour-matrix tag matching what swscale writes with Colorspace.ITU709
 
 
@@ -157,7 +156,7 @@ class _Job:
 
         # Input audio stream index -> (output stream, whether it is re-encoded)
         self.audio: dict[int, tuple[av.AudioStream, bool]] = {
-            stream.index: self._add_audio(stream) for stream in inp.streams.audio
+            stream.index: add_audio_stream(self.out, stream) for stream in inp.streams.audio
         }
 
     def _add_video(self, rotation: int, preset: str, crf: int) -> av.VideoStream:
@@ -179,19 +178,6 @@ class _Job:
         if rotation:
             video.set_display_rotation(rotation)
         return video
-
-    def _add_audio(self, stream: av.AudioStream) -> tuple[av.AudioStream, bool]:
-        name = stream.codec_context.name
-        if name in MP4_AUDIO_CODECS:
-            try:
-                return self.out.add_stream_from_template(stream), False
-            except ValueError:
-                log.info("audio stream %d (%s) cannot be copied into MP4", stream.index, name)
-        log.info("audio stream %d (%s) will be re-encoded as AAC", stream.index, name)
-        aac = self.out.add_stream("aac", rate=stream.sample_rate or 48000)
-        aac.layout = stream.layout
-        aac.bit_rate = _AAC_BIT_RATE_PER_CHANNEL * max(1, stream.channels)
-        return aac, True
 
     def run(self) -> int:
         """Convert everything; return the number of video frames written."""

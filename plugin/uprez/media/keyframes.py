@@ -1,0 +1,178 @@
+"""Where a video's keyframes are — found by reading packets only, without decoding a frame.
+
+Splitting a long video for the upscale service needs cut points: a segment copied without
+re-encoding must start on a keyframe. :func:`keyframes` lists them, :func:`frame_times` gives
+the time of every frame, and :func:`index_video` returns both in one pass, with the raw
+timestamps and stream parameters that :mod:`uprez.media.segments` works from.
+
+Frames are numbered in presentation (display) order from 0, and times are in seconds from the
+first frame, so the first frame is at 0.0 even when the file starts at another timestamp.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+
+from uprez.errors import MediaError
+from uprez.media.probe import is_cover_art
+
+__all__ = ["Keyframe", "VideoIndex", "frame_times", "index_video", "keyframes"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    """A frame a stream copy can start from."""
+
+    index: int
+    """Presentation index of the frame (0 is the first frame shown)."""
+    time: float
+    """Seconds from the first frame."""
+
+
+@dataclass(frozen=True)
+class VideoIndex:
+    """A video stream's parameters and every frame's timestamp, in presentation order."""
+
+    path: str
+    stream_index: int
+    """Index of the video stream in the container."""
+    time_base: Fraction
+    pts: tuple[int, ...]
+    """Timestamps of the frames in presentation order, in ``time_base`` units."""
+    keyframe_indexes: tuple[int, ...]
+    """Presentation indexes of the clean keyframes, ascending (see :func:`keyframes`)."""
+    random_access: tuple[int, ...]
+    """Presentation indexes of every keyframe, clean or not: where decoding can start."""
+    reorder_delay: int
+    """The most frames decode order runs ahead of display order (B-frames): re-stamped from
+    0, the decode timestamps must start this many frames below 0."""
+    codec: str
+    width: int
+    height: int
+    pix_fmt: str
+    extradata: bytes
+    """The codec's global header (for H.264 in MP4, the avcC record with SPS and PPS)."""
+
+    @property
+    def frames(self) -> int:
+        """Number of frames."""
+        return len(self.pts)
+
+    def time(self, index: int) -> float:
+        """Seconds from the first frame to frame ``index``."""
+        return float((self.pts[index] - self.pts[0]) * self.time_base)
+
+    def keyframes(self) -> list[Keyframe]:
+        """The clean keyframes as :class:`Keyframe` objects."""
+        return [Keyframe(index=i, time=self.time(i)) for i in self.keyframe_indexes]
+
+    def keyframe_at_or_before(self, index: int) -> int:
+        """The last keyframe (clean or not) at or before frame ``index``, to decode from it; 0,
+        the start, when there is none."""
+        position = bisect.bisect_right(self.random_access, index)
+        return self.random_access[position - 1] if position else 0
+
+
+def keyframes(path: str | os.PathLike[str]) -> list[Keyframe]:
+    """The keyframes of the first video stream at ``path``, in presentation order.
+
+    Only *clean* keyframes are listed: those no frame decoded after them is shown before them
+    (a closed GOP, as x264 writes by default). An open-GOP keyframe, followed in decode order by
+    frames that display earlier and need the previous group, is not a place a copy can start.
+
+    Raises:
+        MediaError: the file cannot be read or holds no video stream.
+    """
+    return index_video(path).keyframes()
+
+
+def frame_times(path: str | os.PathLike[str]) -> list[float]:
+    """Seconds from the first frame to each frame of the first video stream, in display order.
+
+    Raises:
+        MediaError: the file cannot be read or holds no video stream.
+    """
+    index = index_video(path)
+    return [index.time(i) for i in range(index.frames)]
+
+
+def index_video(path: str | os.PathLike[str]) -> VideoIndex:
+    """Read every video packet's timestamp and keyframe flag (demuxing only, no decoding).
+
+    Raises:
+        MediaError: the file cannot be read, holds no video stream, no frames, or frames
+            without timestamps (or with the same timestamp).
+    """
+    target = os.fspath(path)
+    try:
+        with av.open(target, metadata_errors="replace") as container:
+            videos = [s for s in container.streams.video if not is_cover_art(s)]
+            if not videos or videos[0].time_base is None:
+                raise MediaError(f"{target} has no usable video stream", path=target)
+            stream, ctx = videos[0], videos[0].codec_context
+            stream_index, time_base = stream.index, Fraction(videos[0].time_base)
+            # Read everything now: a stream's fields are freed with its container.
+            details = (
+                str(ctx.name),
+                int(ctx.width),
+                int(ctx.height),
+                ctx.format.name if ctx.format is not None else "unknown",
+                bytes(ctx.extradata or b""),
+            )
+            decode_order = _scan(container.demux(stream), target)
+    except MediaError:
+        raise
+    except (av.FFmpegError, OSError, ValueError, RuntimeError, UnicodeError) as exc:
+        raise MediaError(f"{target} could not be read as a video: {exc}", path=target) from exc
+    if not decode_order:
+        raise MediaError(f"{target}: the video stream holds no frames", path=target)
+
+    ordered = sorted(pts for pts, _ in decode_order)
+    if len(set(ordered)) != len(ordered):
+        raise MediaError(f"{target}: two video frames share a timestamp", path=target)
+    rank = {pts: i for i, pts in enumerate(ordered)}
+    keys = tuple(sorted(rank[pts] for pts in _clean_keyframes(decode_order)))
+    starts = tuple(sorted(rank[pts] for pts, is_key in decode_order if is_key))
+    delay = max(0, max(i - rank[pts] for i, (pts, _) in enumerate(decode_order)))
+    log.debug("%s: %d frames, %d keyframes, delay %d", target, len(ordered), len(keys), delay)
+    return VideoIndex(
+        target, stream_index, time_base, tuple(ordered), keys, starts, delay, *details
+    )
+
+
+def _scan(packets: Iterable[av.Packet[av.VideoStream]], target: str) -> list[tuple[int, bool]]:
+    """``(pts, is_keyframe)`` of each real packet, in decode order."""
+    found: list[tuple[int, bool]] = []
+    for packet in packets:
+        if not packet.size or packet.is_discard:
+            continue
+        pts = packet.pts if packet.pts is not None else packet.dts
+        if pts is None:
+            raise MediaError(f"{target}: a video frame has no timestamp", path=target)
+        found.append((int(pts), bool(packet.is_keyframe)))
+    return found
+
+
+def _clean_keyframes(decode_order: list[tuple[int, bool]]) -> set[int]:
+    """Keyframe timestamps that no later-decoded frame of their group is shown before."""
+    clean: set[int] = set()
+    current: int | None = None
+    for pts, is_key in decode_order:
+        if is_key:
+            if current is not None:
+                clean.add(current)
+            current = pts
+        elif current is not None and pts < current:
+            current = None  # a leading frame: this keyframe opens an open GOP
+    if current is not None:
+        clean.add(current)
+    return clean
