@@ -58,6 +58,8 @@ FAST: dict[str, object] = {
     "polling.max_interval": 0.1,
     "retry.backoff_base": 0.01,
     "retry.backoff_cap": 0.05,
+    # The test servers upscale into TEST_BOX, not 4K: results are verified against that.
+    "verify.target_size": f"{TEST_BOX[0]}x{TEST_BOX[1]}",
 }
 
 

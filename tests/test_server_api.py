@@ -86,12 +86,21 @@ def test_every_json_answer_is_an_envelope(
         api.get(f"{base}/api/v3/predictions/{task_id}", timeout=10),
         api.get(f"{base}/api/v3/predictions", timeout=10),
         api.get(f"{base}/api/v3/balance", timeout=10),
-        api.post(f"{base}/api/v3/media/uploads",
-                 json={"filename": "a.mp4", "size": 3, "content_type": "video/mp4"}, timeout=10),
-        api.post(f"{base}/api/v3/media/upload/binary",
-                 files={"file": ("a.mp4", sample.read_bytes(), "video/mp4")}, timeout=10),
-        api.post(f"{base}/api/v3/upload",
-                 files={"file": ("a.mp4", sample.read_bytes(), "video/mp4")}, timeout=10),
+        api.post(
+            f"{base}/api/v3/media/uploads",
+            json={"filename": "a.mp4", "size": 3, "content_type": "video/mp4"},
+            timeout=10,
+        ),
+        api.post(
+            f"{base}/api/v3/media/upload/binary",
+            files={"file": ("a.mp4", sample.read_bytes(), "video/mp4")},
+            timeout=10,
+        ),
+        api.post(
+            f"{base}/api/v3/upload",
+            files={"file": ("a.mp4", sample.read_bytes(), "video/mp4")},
+            timeout=10,
+        ),
     ]
     for answer in answers:
         assert answer.status_code == 200, answer.text
@@ -174,16 +183,23 @@ def test_a_refused_submit_creates_no_task(
     refusing: LocalServer, refusing_api: requests.Session
 ) -> None:
     for headers in BAD_AUTH.values():
-        answer = requests.post(submit_url(refusing), json={"video": missing_media(refusing)},
-                               headers=headers, timeout=10)
+        answer = requests.post(
+            submit_url(refusing),
+            json={"video": missing_media(refusing)},
+            headers=headers,
+            timeout=10,
+        )
         assert answer.status_code == 401
     assert_no_task(refusing_api, refusing)
 
 
 def test_the_right_key_is_accepted_with_any_case_of_bearer(refusing: LocalServer) -> None:
     for scheme in ("Bearer", "bearer", "BEARER"):
-        answer = requests.get(f"{refusing.base_url}/api/v3/balance",
-                              headers={"Authorization": f"{scheme} {TEST_KEY}"}, timeout=10)
+        answer = requests.get(
+            f"{refusing.base_url}/api/v3/balance",
+            headers={"Authorization": f"{scheme} {TEST_KEY}"},
+            timeout=10,
+        )
         assert answer.status_code == 200, (scheme, answer.text)
 
 
@@ -225,8 +241,9 @@ def test_submit_answers_a_full_prediction_object(
 def test_result_and_plain_prediction_routes_give_the_same_task(
     server: LocalServer, api: requests.Session
 ) -> None:
-    task_id = api.post(submit_url(server), json={"video": missing_media(server)},
-                       timeout=10).json()["data"]["id"]
+    task_id = api.post(
+        submit_url(server), json={"video": missing_media(server)}, timeout=10
+    ).json()["data"]["id"]
     wait_for(api, f"{server.base_url}/api/v3/predictions/{task_id}/result")
 
     with_result = api.get(f"{server.base_url}/api/v3/predictions/{task_id}/result", timeout=10)
@@ -251,8 +268,9 @@ def test_an_unknown_prediction_id_is_a_404_envelope(
 
 
 def test_urls_get_fetches_the_task_itself(server: LocalServer, api: requests.Session) -> None:
-    data = api.post(submit_url(server), json={"video": missing_media(server)},
-                    timeout=10).json()["data"]
+    data = api.post(submit_url(server), json={"video": missing_media(server)}, timeout=10).json()[
+        "data"
+    ]
 
     fetched = api.get(data["urls"]["get"], timeout=10)
 
@@ -263,12 +281,11 @@ def test_urls_get_fetches_the_task_itself(server: LocalServer, api: requests.Ses
     assert again["created_at"] == data["created_at"]
 
 
-def test_any_model_path_is_accepted_and_echoed(
-    server: LocalServer, api: requests.Session
-) -> None:
+def test_any_model_path_is_accepted_and_echoed(server: LocalServer, api: requests.Session) -> None:
     for model in ("wavespeed-ai/video-upscaler", "runwayml/upscale-v1", "vendor/a/b-c_d.1"):
-        answer = api.post(submit_url(server, model), json={"video": missing_media(server)},
-                          timeout=10)
+        answer = api.post(
+            submit_url(server, model), json={"video": missing_media(server)}, timeout=10
+        )
 
         assert answer.status_code == 200, answer.text
         data = envelope_of(answer)["data"]
@@ -299,12 +316,11 @@ def test_the_list_is_newest_first_and_carries_each_input(
         check_prediction_shape(item, MODEL)
 
 
-def test_the_list_pages_with_page_and_page_size(
-    server: LocalServer, api: requests.Session
-) -> None:
+def test_the_list_pages_with_page_and_page_size(server: LocalServer, api: requests.Session) -> None:
     ids = [
-        api.post(submit_url(server), json={"video": missing_media(server, f"c{i}.mp4")},
-                 timeout=10).json()["data"]["id"]
+        api.post(
+            submit_url(server), json={"video": missing_media(server, f"c{i}.mp4")}, timeout=10
+        ).json()["data"]["id"]
         for i in range(5)
     ]
     newest_first = ids[::-1]
@@ -359,8 +375,9 @@ def test_a_completed_one_second_task_costs_the_five_second_minimum(
 
 def test_a_failed_task_costs_nothing(server: LocalServer, api: requests.Session) -> None:
     before = balance(api, server)
-    task = api.post(submit_url(server), json={"video": missing_media(server)},
-                    timeout=10).json()["data"]
+    task = api.post(submit_url(server), json={"video": missing_media(server)}, timeout=10).json()[
+        "data"
+    ]
     done = wait_for(api, task["urls"]["get"])
 
     assert done["status"] == "failed"
@@ -422,8 +439,9 @@ def test_a_video_that_is_not_an_http_url_is_400_with_code_1401_and_no_task(
 def test_a_body_that_is_not_a_json_object_is_400(
     refusing: LocalServer, refusing_api: requests.Session, body: bytes, content_type: str
 ) -> None:
-    answer = refusing_api.post(submit_url(refusing), data=body,
-                      headers={"Content-Type": content_type}, timeout=10)
+    answer = refusing_api.post(
+        submit_url(refusing), data=body, headers={"Content-Type": content_type}, timeout=10
+    )
 
     assert answer.status_code == 400, answer.text
     assert envelope_of(answer)["code"] == 400

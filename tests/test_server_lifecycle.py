@@ -120,8 +120,11 @@ def test_stop_during_an_upscale_aborts_it_promptly_and_leaves_no_directory(
     root = server.root
     try:
         url = upload(keyed(), server.base_url, make_clip("long.mp4", seconds=1.0, fps=24))
-        task = keyed().post(f"{server.base_url}/api/v3/runwayml/upscale-v1",
-                            json={"video": url}, timeout=10).json()["data"]
+        task = (
+            keyed()
+            .post(f"{server.base_url}/api/v3/runwayml/upscale-v1", json={"video": url}, timeout=10)
+            .json()["data"]
+        )
         wait_until(lambda: any((root / "outputs").glob(f"{task['id']}/*.part")))
     finally:
         started = time.monotonic()
@@ -147,10 +150,13 @@ def test_a_sync_post_held_open_gets_an_answer_when_the_server_stops(
 
     def hold() -> None:
         try:
-            answers_seen.append(keyed().post(
-                f"{server.base_url}/api/v3/runwayml/upscale-v1",
-                json={"video": url, "enable_sync_mode": True}, timeout=30,
-            ))
+            answers_seen.append(
+                keyed().post(
+                    f"{server.base_url}/api/v3/runwayml/upscale-v1",
+                    json={"video": url, "enable_sync_mode": True},
+                    timeout=30,
+                )
+            )
         except requests.RequestException as exc:
             answers_seen.append(exc)
 
@@ -194,7 +200,10 @@ def serve_dirs_in(tmp: Path) -> set[Path]:
 def uprez_serve(tmp: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """``uprez serve ARGS`` in a child process; yields it and the base URL it printed."""
     child = subprocess.Popen(
-        [*UPREZ, "serve", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [*UPREZ, "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env=child_env(tmp),
     )
     try:
@@ -271,7 +280,10 @@ def test_uprez_serve_prints_a_random_key_when_given_none(tmp_path: Path) -> None
 def test_uprez_serve_refuses_a_bad_max_size_with_exit_code_2(size: str, tmp_path: Path) -> None:
     done = subprocess.run(
         [*UPREZ, "serve", "--port", "0", f"--max-size={size}"],
-        capture_output=True, text=True, timeout=30, env=child_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=child_env(tmp_path),
     )
 
     assert done.returncode == 2, done
@@ -323,9 +335,11 @@ def test_stop_while_a_task_fetches_from_a_stalled_origin_returns_promptly() -> N
     giving_up = threading.Timer(6.0, origin.release.set)
     giving_up.start()
     try:
-        keyed().post(f"{server.base_url}/api/v3/runwayml/upscale-v1",
-                     json={"video": f"http://127.0.0.1:{origin.http.server_port}/a.mp4"},
-                     timeout=10)
+        keyed().post(
+            f"{server.base_url}/api/v3/runwayml/upscale-v1",
+            json={"video": f"http://127.0.0.1:{origin.http.server_port}/a.mp4"},
+            timeout=10,
+        )
         wait_until(lambda: origin.requests == 1)
         started = time.monotonic()
         server.stop()
@@ -363,7 +377,10 @@ def test_uprez_serve_on_a_busy_port_exits_with_the_server_error_code(tmp_path: P
         port = busy.getsockname()[1]
         done = subprocess.run(
             [*UPREZ, "serve", "--port", str(port), "--max-size", "256x144"],
-            capture_output=True, text=True, timeout=30, env=child_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=child_env(tmp_path),
         )
 
     assert str(port) in done.stderr

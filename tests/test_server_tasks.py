@@ -88,10 +88,10 @@ class GatedOrigin:
         self._http.server_close()
 
 
-def submit(api: requests.Session, server: LocalServer, video: str, **extra: Any
-           ) -> dict[str, Any]:
-    answer = api.post(f"{server.base_url}/api/v3/{MODEL}", json={"video": video, **extra},
-                      timeout=60)
+def submit(api: requests.Session, server: LocalServer, video: str, **extra: Any) -> dict[str, Any]:
+    answer = api.post(
+        f"{server.base_url}/api/v3/{MODEL}", json={"video": video, **extra}, timeout=60
+    )
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["code"] == 200
@@ -171,7 +171,10 @@ def test_a_task_goes_from_created_or_processing_to_completed(
 
 @pytest.mark.parametrize("fps", [12, 24, Fraction(24000, 1001)], ids=["12", "24", "23.976"])
 def test_the_output_is_an_h264_upscale_with_the_same_fps_frames_and_audio(
-    server: LocalServer, api: requests.Session, make_clip: Callable[..., Path], tmp_path: Path,
+    server: LocalServer,
+    api: requests.Session,
+    make_clip: Callable[..., Path],
+    tmp_path: Path,
     fps: int | Fraction,
 ) -> None:
     clip = make_clip("land.mp4", seconds=1.0, fps=fps, width=64, height=36, audio=True)
@@ -326,8 +329,11 @@ def test_a_sync_post_that_outlasts_sync_timeout_answers_5004_and_the_task_goes_o
     body = make_clip("slow.mp4", seconds=0.5, fps=12).read_bytes()
     with local_server(sync_timeout=0.2, workers=1) as server, GatedOrigin(body) as origin:
         started = time.monotonic()
-        answer = api.post(f"{server.base_url}/api/v3/{MODEL}",
-                          json={"video": origin.url(), "enable_sync_mode": True}, timeout=30)
+        answer = api.post(
+            f"{server.base_url}/api/v3/{MODEL}",
+            json={"video": origin.url(), "enable_sync_mode": True},
+            timeout=30,
+        )
         waited = time.monotonic() - started
 
         assert answer.status_code == 200, answer.text
@@ -348,8 +354,9 @@ def test_a_sync_post_that_outlasts_sync_timeout_answers_5004_and_the_task_goes_o
 # -- concurrency ---------------------------------------------------------------------------------
 
 
-def submit_all(api: requests.Session, server: LocalServer, videos: list[str]
-               ) -> list[dict[str, Any]]:
+def submit_all(
+    api: requests.Session, server: LocalServer, videos: list[str]
+) -> list[dict[str, Any]]:
     """POST every video at the same time, from as many threads."""
     with ThreadPoolExecutor(len(videos)) as pool:
         return list(pool.map(lambda video: submit(api, server, video), videos))

@@ -34,15 +34,22 @@ def keyed(shared: LocalServer) -> requests.Session:
     return session
 
 
-def open_ticket(api: requests.Session, server: LocalServer, body: dict[str, Any]
-                ) -> requests.Response:
+def open_ticket(
+    api: requests.Session, server: LocalServer, body: dict[str, Any]
+) -> requests.Response:
     return api.post(f"{server.base_url}/api/v3/media/uploads", json=body, timeout=10)
 
 
-def ticket_for(api: requests.Session, server: LocalServer, filename: str, size: int,
-               content_type: str = "video/mp4") -> dict[str, Any]:
-    answer = open_ticket(api, server,
-                         {"filename": filename, "size": size, "content_type": content_type})
+def ticket_for(
+    api: requests.Session,
+    server: LocalServer,
+    filename: str,
+    size: int,
+    content_type: str = "video/mp4",
+) -> dict[str, Any]:
+    answer = open_ticket(
+        api, server, {"filename": filename, "size": size, "content_type": content_type}
+    )
     assert answer.status_code == 200, answer.text
     assert answer.json()["code"] == 200
     data: dict[str, Any] = answer.json()["data"]
@@ -204,8 +211,9 @@ def test_a_ticket_with_a_bad_size_or_filename_is_400(
 def test_a_ticket_body_that_is_not_json_is_400(
     shared: LocalServer, keyed: requests.Session
 ) -> None:
-    answer = keyed.post(f"{shared.base_url}/api/v3/media/uploads", data=b"filename=a.mp4",
-                        timeout=10)
+    answer = keyed.post(
+        f"{shared.base_url}/api/v3/media/uploads", data=b"filename=a.mp4", timeout=10
+    )
     assert answer.status_code == 400
     assert answer.json()["code"] == 400
 
@@ -213,8 +221,9 @@ def test_a_ticket_body_that_is_not_json_is_400(
 def test_tickets_over_the_upload_limit_are_413_and_expired_tickets_403(
     keyed: requests.Session,
 ) -> None:
-    settings = ServerSettings(api_key=TEST_KEY, max_size=TEST_BOX, max_upload_bytes=100,
-                              upload_ticket_seconds=0.0)
+    settings = ServerSettings(
+        api_key=TEST_KEY, max_size=TEST_BOX, max_upload_bytes=100, upload_ticket_seconds=0.0
+    )
     with LocalServer(settings) as server:
         too_big = open_ticket(keyed, server, {"filename": "big.mp4", "size": 101})
         expired = ticket_for(keyed, server, "late.mp4", 10)
@@ -233,8 +242,11 @@ def test_tickets_over_the_upload_limit_are_413_and_expired_tickets_403(
 def test_a_binary_upload_answers_a_download_url_serving_the_bytes(
     shared: LocalServer, keyed: requests.Session
 ) -> None:
-    answer = keyed.post(f"{shared.base_url}/api/v3/media/upload/binary",
-                        files={"file": ("bin.mp4", PAYLOAD, "video/mp4")}, timeout=10)
+    answer = keyed.post(
+        f"{shared.base_url}/api/v3/media/upload/binary",
+        files={"file": ("bin.mp4", PAYLOAD, "video/mp4")},
+        timeout=10,
+    )
 
     assert answer.status_code == 200, answer.text
     data = answer.json()["data"]
@@ -269,8 +281,11 @@ def test_a_multipart_upload_without_the_file_field_is_400(
 def test_the_legacy_upload_answers_a_url_serving_the_bytes(
     shared: LocalServer, keyed: requests.Session
 ) -> None:
-    answer = keyed.post(f"{shared.base_url}/api/v3/upload",
-                        files={"file": ("old.mp4", PAYLOAD, "video/mp4")}, timeout=10)
+    answer = keyed.post(
+        f"{shared.base_url}/api/v3/upload",
+        files={"file": ("old.mp4", PAYLOAD, "video/mp4")},
+        timeout=10,
+    )
 
     assert answer.status_code == 200, answer.text
     assert answer.json()["code"] == 200
@@ -306,8 +321,9 @@ def downloads(
     clip = tmp_path_factory.mktemp("dl") / "range.mp4"
     make_clip(str(clip), seconds=0.5, fps=12)
     media_url = upload(keyed, shared.base_url, clip)
-    task = keyed.post(f"{shared.base_url}/api/v3/runwayml/upscale-v1",
-                      json={"video": media_url}, timeout=10).json()["data"]
+    task = keyed.post(
+        f"{shared.base_url}/api/v3/runwayml/upscale-v1", json={"video": media_url}, timeout=10
+    ).json()["data"]
     done = wait_for(keyed, task["urls"]["get"])
     assert done["status"] == "completed", done
     output_url = done["outputs"][0]
@@ -362,9 +378,7 @@ def test_an_open_ended_range_gives_the_rest_of_the_file(
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_range_past_the_end_is_416(
-    downloads: dict[str, tuple[str, bytes]], kind: str
-) -> None:
+def test_a_range_past_the_end_is_416(downloads: dict[str, tuple[str, bytes]], kind: str) -> None:
     url, content = downloads[kind]
 
     for past in (f"bytes={len(content)}-", f"bytes={len(content) + 10}-{len(content) + 20}"):
@@ -476,8 +490,9 @@ def test_ticket_file_names_are_made_safe_and_still_served(
 def test_multipart_file_names_are_made_safe(
     shared: LocalServer, keyed: requests.Session, route: str, filename: str
 ) -> None:
-    answer = keyed.post(shared.base_url + route,
-                        files={"file": (filename, PAYLOAD, "video/mp4")}, timeout=10)
+    answer = keyed.post(
+        shared.base_url + route, files={"file": (filename, PAYLOAD, "video/mp4")}, timeout=10
+    )
 
     assert answer.status_code == 200, answer.text
     data = answer.json()["data"]

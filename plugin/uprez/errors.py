@@ -54,6 +54,12 @@ class InputError(UprezError):
         self.path = path
 
 
+class BudgetError(UprezError):
+    """A job or run would cost more than the configured budget; nothing was spent."""
+
+    exit_code = 4
+
+
 class MediaError(InputError):
     """A file could not be read, decoded or encoded as video."""
 
@@ -126,3 +132,7 @@ class AmbiguousSubmit(ServiceError):
 
 class TransferError(ServiceError):
     """An upload or download failed or came back incomplete."""
+
+
+class VerificationError(ServiceError):
+    """A result came back that does not match its source (size, frame rate, duration, audio)."""

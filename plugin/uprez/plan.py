@@ -142,8 +142,8 @@ def _best_cuts(
     for j, (lo, hi) in enumerate(windows):
         at = bisect.bisect_left(keyframes, ideal[j])
         near = keyframes[max(0, at - _NEAREST) : at + _NEAREST]
-        layer = {k for k in near if lo <= k <= hi} | {min(max(ideal[j], lo), hi)}
-        candidates.append(sorted(layer))
+        allowed = {k for k in near if lo <= k <= hi} | {min(max(ideal[j], lo), hi)}
+        candidates.append(sorted(allowed))
 
     def seconds(a: int, b: int) -> float:
         return float((b - a) / fps)

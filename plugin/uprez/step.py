@@ -16,13 +16,16 @@ from typing import TYPE_CHECKING
 
 from uprez import protocol
 from uprez.billing import PriceRule
-from uprez.errors import ConfigError, InputError, UprezError
+from uprez.errors import ConfigError, InputError, UprezError, VerificationError
 from uprez.records import Artifact, JobEvent, Provider
+from uprez.segmenting import SegmentResult, assemble, remove_work_dir, run_segments, work_dir
 from uprez.service.redact import redact_url
 from uprez.sidecar import build_sidecar, write_sidecar
+from uprez.verify import mismatches, target_box
 
 if TYPE_CHECKING:
     from uprez.config import Config
+    from uprez.estimate import Estimate
     from uprez.media.probe import Probe
     from uprez.plugins import PluginManager
 
@@ -31,7 +34,10 @@ STEP = "upscale"
 
 
 def check_source(path: Path, config: Config) -> Probe:
-    """Probe ``path`` and refuse, before anything is spent, what the service would refuse."""
+    """Probe ``path`` and refuse, before anything is spent, what the service would refuse.
+
+    Length is no reason to refuse: a video over the limit is planned as segments.
+    """
     from uprez.media.probe import probe
 
     if not path.exists():
@@ -43,14 +49,7 @@ def check_source(path: Path, config: Config) -> Probe:
     if path.suffix.lower() not in protocol.VIDEO_EXTENSIONS:
         known = ", ".join(sorted(protocol.VIDEO_EXTENSIONS))
         raise InputError(f"{path}: the service takes {known} files", path=str(path))
-    info = probe(path)
-    limit = float(config.get("limits.max_duration"))
-    if info.duration > limit:
-        raise InputError(
-            f"{path}: {info.duration:.1f} s is longer than the service's {limit:.0f} s limit",
-            path=str(path),
-        )
-    return info
+    return probe(path)
 
 
 def price_rule(config: Config) -> PriceRule:
@@ -99,15 +98,24 @@ def run_upscale(
 ) -> Artifact:
     """Upscale one exported video and return the result as a new :class:`Artifact`.
 
-    ``provider`` may be shared across several calls (the caller closes it); if omitted, the
-    config's provider is built for this call and closed after it.
+    Checks, plans and prices the job first (nothing is spent on a refusal); then sends the
+    video whole, or as segments run ``limits.concurrency`` at a time and merged back; verifies
+    the result; moves it into place whole; writes the sidecar. ``provider`` may be shared
+    across calls (the caller closes it); if omitted, the config's provider is built and closed.
     """
+    from uprez.estimate import check_budget, estimate
+
     source = artifact.path
-    info = check_source(source, config)
+    job = estimate(source, config)
     target = choose_output(artifact, config, pm, output)
-    rule = price_rule(config)
+    check_budget([job], config)
+    plan = job.plan
     log.info(
-        "upscaling %s (%.1f s, estimated $%s)", source, info.duration, rule.cost(info.duration)
+        "upscaling %s (%.1f s in %d segment(s), estimated $%s)",
+        source,
+        job.probe.duration,
+        len(plan.segments),
+        plan.cost,
     )
 
     def emit(event: JobEvent) -> None:
@@ -115,69 +123,103 @@ def run_upscale(
 
     owned = provider is None
     active = provider if provider is not None else make_provider(config, pm)
+    folder = work_dir(target, source, plan, str(config.get("provider.model")))
     started = time.monotonic()
     try:
-        result = active.run(source, target, emit=emit)
+        parts = run_segments(
+            source,
+            plan,
+            active,
+            folder,
+            concurrency=int(config.get("limits.concurrency")),
+            emit=emit,
+        )
+        merged = assemble(parts, source, folder, job.probe.fps, job.probe.audio_streams)
     except UprezError as exc:
-        task_id = getattr(exc, "task_id", None)
-        emit(JobEvent("failed", source, task_id=task_id, message=str(exc)))
+        emit(JobEvent("failed", source, task_id=getattr(exc, "task_id", None), message=str(exc)))
         raise
     finally:
         if owned:
             active.close()
     return _hand_off(
-        artifact, target, info, result, rule, time.monotonic() - started, config, active.name, emit
+        artifact,
+        target,
+        job,
+        parts,
+        merged,
+        time.monotonic() - started,
+        config,
+        active.name,
+        emit,
+        folder,
     )
 
 
 def _hand_off(
     artifact: Artifact,
     target: Path,
-    info: Probe,
-    result: object,
-    rule: PriceRule,
+    job: Estimate,
+    parts: list[SegmentResult],
+    merged: Path,
     elapsed: float,
     config: Config,
     provider_name: str,
     emit: Callable[[JobEvent], None],
+    folder: Path,
 ) -> Artifact:
     from uprez.media.probe import probe
-    from uprez.records import ProviderResult
 
-    assert isinstance(result, ProviderResult)
+    first = parts[0].result
     try:
-        out_info = probe(target)
+        out_info = probe(merged)
     except InputError as exc:
-        target.unlink(missing_ok=True)
-        emit(JobEvent("failed", artifact.path, task_id=result.task_id, message=str(exc)))
-        raise InputError(
-            f"the service returned an unreadable video for task {result.task_id}: {exc}",
-            path=str(target),
+        merged.unlink(missing_ok=True)
+        emit(JobEvent("failed", artifact.path, task_id=first.task_id, message=str(exc)))
+        raise VerificationError(
+            f"the service returned an unreadable video: {exc}", task_id=first.task_id
         ) from exc
+    problems = mismatches(job.probe, out_info, target_box(config, provider_name))
+    if problems and config.get("verify.on_mismatch") == "error":
+        message = (
+            f"the result does not match its source ({'; '.join(problems)}); it was not "
+            f'handed over and waits in {merged} (verify.on_mismatch = "warn" accepts it)'
+        )
+        emit(JobEvent("failed", artifact.path, task_id=first.task_id, message=message))
+        raise VerificationError(message, task_id=first.task_id)
+    for problem in problems:
+        log.warning("%s: %s", target, problem)
+    rule = job.plan.rule
     record = build_sidecar(
         step=STEP,
-        source={"path": str(artifact.path), "size_bytes": info.size_bytes, "probe": info.to_dict()},
+        source={
+            "path": str(artifact.path),
+            "size_bytes": job.probe.size_bytes,
+            "probe": job.probe.to_dict(),
+        },
         output={
             "path": str(target),
             "size_bytes": out_info.size_bytes,
             "probe": out_info.to_dict(),
         },
         provider=provider_name,
-        model=result.model,
-        task_id=result.task_id,
-        output_url=redact_url(result.output_url),
-        billed_seconds=rule.billed_seconds(info.duration),
-        cost=str(rule.cost(info.duration)),
-        timings={
-            **result.timings,
-            "total_s": round(elapsed, 3),
-            "inference_ms": result.inference_ms,
-        },
+        model=first.model,
+        task_id=first.task_id,
+        output_url=redact_url(first.output_url),
+        billed_seconds=job.plan.billed_seconds,
+        cost=str(job.plan.cost),
+        segments=[
+            {**p.segment.to_json(rule), "task_id": p.result.task_id, "reused": p.reused}
+            for p in parts
+        ],
+        verification={"ok": not problems, "problems": problems},
+        timings={**first.timings, "total_s": round(elapsed, 3), "inference_ms": first.inference_ms},
     )
+    os.replace(merged, target)
     if config.get("output.sidecar"):
         write_sidecar(target, record)
+    remove_work_dir(folder)
     emit(
-        JobEvent("completed", artifact.path, task_id=result.task_id, detail={"output": str(target)})
+        JobEvent("completed", artifact.path, task_id=first.task_id, detail={"output": str(target)})
     )
     return Artifact(
         path=target,

@@ -16,7 +16,7 @@ EXIT_INTERRUPTED = 130
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
-    from uprez.cli import config_cmd, demo, plugins_cmd, serve, upscale
+    from uprez.cli import config_cmd, demo, estimate, plugins_cmd, serve, upscale
 
     parser = argparse.ArgumentParser(
         prog="uprez", description="An upscale export step for render and publish pipelines."
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     upscale.register(commands)
+    estimate.register(commands)
     demo.register(commands)
     serve.register(commands)
     plugins_cmd.register(commands)

@@ -45,6 +45,13 @@ def register(commands: Any) -> None:
         default=600.0,
         help="longest accepted video in seconds (default 600)",
     )
+    parser.add_argument(
+        "--speed-factor",
+        type=float,
+        default=0.0,
+        help="simulate a slower service: each task takes at least this many seconds per "
+        "second of video (default 0)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -64,7 +71,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--port: must be between 0 and 65535")
     key = args.api_key or random_key()
     settings = ServerSettings(
-        api_key=key, max_size=max_size, workers=args.workers, max_duration=args.max_duration
+        api_key=key,
+        max_size=max_size,
+        workers=args.workers,
+        max_duration=args.max_duration,
+        speed_factor=args.speed_factor,
     )
     server = LocalServer(settings, host=args.host, port=args.port)
 

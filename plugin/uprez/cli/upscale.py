@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,36 @@ def register(commands: Any) -> None:
         "--overwrite", action="store_true", default=None, help="replace existing outputs"
     )
     parser.add_argument("--json", action="store_true", help="print results as JSON on stdout")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the plan and its cost; upload nothing"
+    )
+    parser.add_argument(
+        "--max-cost",
+        type=_money,
+        metavar="USD",
+        help="refuse a file estimated above this (limits.max_cost_per_job)",
+    )
+    parser.add_argument(
+        "--max-run-cost",
+        type=_money,
+        metavar="USD",
+        help="refuse the run if all files total above this (limits.max_cost_per_run)",
+    )
     parser.set_defaults(handler=run)
+
+
+def _money(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not an amount of dollars: {text!r}") from None
+    if not value.is_finite() or value < 0:
+        raise argparse.ArgumentTypeError(f"not an amount of dollars: {text!r}")
+    return value
+
+
+def _text(amount: Decimal | None) -> str | None:
+    return None if amount is None else str(amount.quantize(Decimal("0.01")))
 
 
 def output_for(source: Path, output: Path | None, many: bool) -> Path | None:
@@ -53,11 +83,13 @@ def output_for(source: Path, output: Path | None, many: bool) -> Path | None:
 
 def run(args: argparse.Namespace) -> int:
     """Check every input, then upscale them one by one through one provider."""
+    from uprez.cli.estimate import report
     from uprez.cli.progress import TerminalProgress
     from uprez.config import load_config
+    from uprez.estimate import check_budget, estimate
     from uprez.plugins import get_plugin_manager
     from uprez.records import Artifact
-    from uprez.step import check_source, choose_output, make_provider, run_upscale
+    from uprez.step import choose_output, make_provider, run_upscale
 
     pm = get_plugin_manager()
     config = load_config(
@@ -66,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
         overrides={
             "provider.name": args.provider,
             "output.overwrite": args.overwrite,
+            "limits.max_cost_per_job": _text(args.max_cost),
+            "limits.max_cost_per_run": _text(args.max_run_cost),
         },
     )
     progress = TerminalProgress() if sys.stderr.isatty() and not args.json else None
@@ -75,9 +109,14 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None and many:
         args.output.mkdir(parents=True, exist_ok=True)
     artifacts = [Artifact(path=p) for p in args.inputs]
-    for artifact in artifacts:  # refuse bad inputs before a single byte is sent
-        check_source(artifact.path, config)
+    # Refuse bad inputs, existing outputs and budgets before a single byte is sent.
+    estimates = [estimate(a.path, config) for a in artifacts]
+    for artifact in artifacts:
         choose_output(artifact, config, pm, output_for(artifact.path, args.output, many))
+    check_budget(estimates, config)
+    if args.dry_run:
+        report(estimates, args.json)
+        return 0
     results: list[dict[str, Any]] = []
     provider = make_provider(config, pm)
     failure: UprezError | None = None

@@ -96,6 +96,7 @@ class Processor:
             pred.done.set()
 
     def _process(self, pred: Prediction, workdir: Path) -> None:
+        started = time.monotonic()
         from uprez.media.probe import probe
         from uprez.media.upscale import upscale_file
 
@@ -142,6 +143,7 @@ class Processor:
             )
         except MediaError as exc:
             raise TaskFailure(protocol.CODE_TASK_FAILED, f"upscale failed: {exc}") from exc
+        self._pace(info.duration * settings.speed_factor, started)
         final = out_dir / name
         partial.rename(final)
         cost = settings.price.cost(info.duration)
@@ -151,6 +153,12 @@ class Processor:
         pred.outputs = [f"{pred.base_url}/outputs/{pred.id}/{name}"]
         pred.status = protocol.COMPLETED
         log.info("task %s completed (%.1f s of video, $%s)", pred.id, info.duration, cost)
+
+    def _pace(self, seconds: float, started: float) -> None:
+        """Wait until the task has taken ``seconds``, as a slower service would (interruptible)."""
+        remaining = started + seconds - time.monotonic()
+        if remaining > 0 and self._stopping.wait(remaining):
+            raise _Stopping
 
     @staticmethod
     def _fail(pred: Prediction, code: int, message: str) -> None:

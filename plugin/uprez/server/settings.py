@@ -42,6 +42,9 @@ class ServerSettings:
     # How long an upload ticket's PUT URL stays valid.
     upload_ticket_seconds: float = 3600.0
     retention_seconds: float = RETENTION_SECONDS
+    # Simulated service time: a task takes at least this many seconds per second of video
+    # (0: as fast as the upscale runs). Lets benchmarks show what parallel segments save.
+    speed_factor: float = 0.0
     # x264 settings of the local upscale.
     preset: str = "veryfast"
     crf: int = 18

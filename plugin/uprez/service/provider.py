@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from uprez.errors import ConfigError
+from uprez.errors import ConfigError, TransferError
 from uprez.records import JobEvent, ProviderResult
 from uprez.service.client import WaveSpeedClient
 from uprez.service.polling import PollSchedule
@@ -149,9 +149,15 @@ class WaveSpeedProvider:
         )
         processed = time.monotonic()
         emit(JobEvent("downloading", source, task_id=task.id, fraction=0.0))
-        self.client.download(
-            done.outputs[0], target, progress=_Throttle(emit, "downloading", source, task.id)
-        )
+        try:
+            self.client.download(
+                done.outputs[0], target, progress=_Throttle(emit, "downloading", source, task.id)
+            )
+        except TransferError as exc:
+            # The task is done and paid for: say which, so the result can be fetched again.
+            exc.task_id = task.id
+            exc.args = (f"{exc}; task {task.id} completed: rerun to download its result",)
+            raise
         finished = time.monotonic()
         return ProviderResult(
             task_id=task.id,
@@ -184,6 +190,7 @@ class LocalProvider:
             max_size=parse_size(str(config.get("local.max_size"))),
             workers=int(config.get("local.workers")),
             max_duration=float(config.get("limits.max_duration")),
+            speed_factor=float(config.get("local.speed_factor")),
         )
         self._server: LocalServer | None = LocalServer(settings).start()
         self._inner = WaveSpeedProvider.from_config(
