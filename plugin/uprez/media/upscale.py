@@ -62,6 +62,7 @@ def upscale_file(
     crf: int = 18,
     threads: int = 0,
     progress: ProgressCallback | None = None,
+    keep_audio: bool = True,
 ) -> UpscaleResult:
     """Upscale the video at ``src`` into an H.264 MP4 at ``dst``.
 
@@ -70,6 +71,8 @@ def upscale_file(
     video), and never shrunk. ``preset`` and ``crf`` are libx264's speed and quality controls;
     ``threads`` is the encoder's and scaler's thread count, 0 for automatic. ``progress``, if
     given, is called as ``progress(frames_done, frames_total)`` after every frame.
+
+    ``keep_audio=False`` leaves the sound out (the local server's ``drop_audio`` fault).
 
     ``dst`` is always written as MP4, whatever its extension, and in place: write to a temporary
     name and rename it if readers must never see a partial file.
@@ -99,6 +102,7 @@ def upscale_file(
             av.open(target, "w", format="mp4") as out,
         ):
             job = _Job(inp, out, source, (width, height), preset, crf, threads, progress)
+            job.add_audio(keep_audio)
             frames = job.run()
     except MediaError:
         raise
@@ -115,7 +119,7 @@ def upscale_file(
         height=height,
         frames=frames,
         fps=source.fps,
-        audio_streams=source.audio_streams,
+        audio_streams=source.audio_streams if keep_audio else 0,
         seconds=elapsed,
     )
 
@@ -155,9 +159,13 @@ class _Job:
         self.reformatter = VideoReformatter()
 
         # Input audio stream index -> (output stream, whether it is re-encoded)
-        self.audio: dict[int, tuple[av.AudioStream, bool]] = {
-            stream.index: add_audio_stream(self.out, stream) for stream in inp.streams.audio
-        }
+        self.audio: dict[int, tuple[av.AudioStream, bool]] = {}
+
+    def add_audio(self, keep: bool) -> None:
+        """Carry every audio stream over (``keep``), or none, as a service that drops sound."""
+        if keep:
+            for stream in self.inp.streams.audio:
+                self.audio[stream.index] = add_audio_stream(self.out, stream)
 
     def _add_video(self, rotation: int, preset: str, crf: int) -> av.VideoStream:
         src = self.src_video.codec_context
@@ -182,7 +190,8 @@ class _Job:
     def run(self) -> int:
         """Convert everything; return the number of video frames written."""
         video_index = self.src_video.index
-        for packet in self.inp.demux(self.src_video, *self.inp.streams.audio):
+        audio = [s for s in self.inp.streams.audio if s.index in self.audio]
+        for packet in self.inp.demux(self.src_video, *audio):
             if packet.stream.index == video_index:
                 for frame in packet.decode():
                     if isinstance(frame, av.VideoFrame):

@@ -170,6 +170,7 @@ class ServiceApp:
         forced = self.faults.take("submit", frozenset({"task_fail"}))
         if forced is not None:
             pred.forced_code = forced.code or protocol.CODE_TASK_FAILED
+        pred.drop_audio = self.faults.take("submit", frozenset({"drop_audio"})) is not None
         self.submissions += 1
         log.info("task %s created for model %s", pred.id, model)
         self.processor.enqueue(pred)

@@ -15,6 +15,7 @@ Kinds:
   ``task_status`` the prediction routes report ``task_status`` instead of the real status
   ``no_outputs``  the prediction routes report a completed task with no outputs
   ``task_fail``   the next task submitted fails with task code ``code``
+  ``drop_audio``  the next task submitted comes back without its audio streams
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
-KINDS = frozenset({"http", "envelope", "drop", "delay", "task_status", "no_outputs", "task_fail"})
+KINDS = frozenset(
+    {"http", "envelope", "drop", "delay", "task_status", "no_outputs", "task_fail", "drop_audio"}
+)
 
 
 @dataclass

@@ -140,6 +140,7 @@ class Processor:
                 preset=settings.preset,
                 crf=settings.crf,
                 progress=check_stop,
+                keep_audio=not pred.drop_audio,
             )
         except MediaError as exc:
             raise TaskFailure(protocol.CODE_TASK_FAILED, f"upscale failed: {exc}") from exc

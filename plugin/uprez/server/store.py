@@ -30,6 +30,8 @@ class Prediction:
     webhook: str | None = None
     # A task code the task must fail with (an injected fault), instead of running.
     forced_code: int | None = None
+    # Return the upscale without its audio (an injected fault).
+    drop_audio: bool = False
     done: threading.Event = field(default_factory=threading.Event)
 
     def to_json(self, *, with_input: bool = False) -> dict[str, Any]:
