@@ -74,13 +74,16 @@ def uprez_output_path(artifact: Artifact, step: str, config: Config) -> Path:
 
 @hookimpl
 def uprez_post_export(artifact: Artifact, context: dict[str, Any]) -> list[Artifact]:
-    """Run ``upscale`` on exported videos (rules that choose steps come with the config)."""
+    """Run the steps the config's ``rules`` choose for ``artifact`` (``upscale`` for every
+    video when there are no rules); return what they produced."""
     from uprez.config import load_config
     from uprez.plugins import get_plugin_manager
+    from uprez.rules import select_steps
 
-    if artifact.kind != "video":
-        return []
-    config = context.get("config") or load_config()
     pm = context.get("pm") or get_plugin_manager()
-    step = pm.steps()["upscale"]
-    return step.run(artifact, config=config, pm=pm)
+    config = context.get("config") or load_config(fragments=pm.config_fragments())
+    steps = pm.steps()
+    produced: list[Artifact] = []
+    for name in select_steps(artifact, config, set(steps)):
+        produced.extend(steps[name].run(artifact, config=config, pm=pm))
+    return produced

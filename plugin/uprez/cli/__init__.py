@@ -16,7 +16,7 @@ EXIT_INTERRUPTED = 130
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
-    from uprez.cli import config_cmd, demo, estimate, plugins_cmd, serve, upscale
+    from uprez.cli import config_cmd, demo, estimate, plugins_cmd, serve, upscale, watch_cmd
 
     parser = argparse.ArgumentParser(
         prog="uprez", description="An upscale export step for render and publish pipelines."
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     estimate.register(commands)
     demo.register(commands)
     serve.register(commands)
+    watch_cmd.register(commands)
     plugins_cmd.register(commands)
     config_cmd.register(commands)
     return parser

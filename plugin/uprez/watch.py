@@ -1,0 +1,185 @@
+"""The watch folder: every finished video that lands in a folder is upscaled once.
+
+A file is taken only when it has stopped changing (same size and modification time for
+``watch.settle`` seconds), so a render still being written is never touched. What was done is
+kept in ``OUT_DIR/.uprez-watch.json``, so a restart does not redo (nor pay for) anything.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import os
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from uprez.errors import UprezError
+from uprez.records import Artifact
+
+if TYPE_CHECKING:
+    from uprez.config import Config
+    from uprez.plugins import PluginManager
+    from uprez.records import Provider
+
+log = logging.getLogger(__name__)
+STATE_FILE = ".uprez-watch.json"
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """A file as last seen: its size and modification time, and when they were first seen."""
+
+    size: int
+    mtime_ns: int
+    since: float
+
+
+class WatchState:
+    """The record of files handled, by ``relative path|size|mtime``; saved atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._items: dict[str, dict[str, Any]] = {}
+        if path.exists():
+            try:
+                self._items = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                log.warning("%s is unreadable; starting a new record", path)
+
+    def known(self, key: str) -> bool:
+        """True when the file was handled (done or failed) before."""
+        with self._lock:
+            return key in self._items
+
+    def record(self, key: str, entry: dict[str, Any]) -> None:
+        """Remember how a file ended, and save the record."""
+        with self._lock:
+            self._items[key] = entry
+            temp = self.path.with_name(f"{self.path.name}.{os.getpid()}.part")
+            temp.write_text(json.dumps(self._items, indent=2), encoding="utf-8")
+            os.replace(temp, self.path)
+
+    def entries(self) -> dict[str, dict[str, Any]]:
+        """A copy of the record."""
+        with self._lock:
+            return dict(self._items)
+
+
+class Watcher:
+    """Upscales finished videos from ``in_dir`` into ``out_dir``, ``limits.concurrency`` at once."""
+
+    def __init__(
+        self,
+        in_dir: Path,
+        out_dir: Path,
+        *,
+        config: Config,
+        pm: PluginManager,
+        provider: Provider,
+        clock: Any = time.monotonic,
+    ) -> None:
+        self.in_dir = in_dir
+        self.out_dir = out_dir
+        self.config = config
+        self.pm = pm
+        self.provider = provider
+        self.state = WatchState(out_dir / STATE_FILE)
+        self._clock = clock
+        self._seen: dict[str, Sighting] = {}
+        self._running: dict[str, Future[None]] = {}
+        self.failures: list[str] = []  # sources that failed during this run
+        self.interval = float(config.get("watch.interval"))
+        self.settle = float(config.get("watch.settle"))
+        self.patterns = list(config.get("watch.patterns"))
+
+    def _key(self, path: Path, stat: os.stat_result) -> str:
+        return f"{path.relative_to(self.in_dir)}|{stat.st_size}|{stat.st_mtime_ns}"
+
+    def ready(self) -> list[tuple[Path, str]]:
+        """Files that match, have stopped changing, and were never handled."""
+        now = self._clock()
+        found: list[tuple[Path, str]] = []
+        for path in sorted(self.in_dir.rglob("*")):
+            name = path.name
+            if name.startswith(".") or not any(fnmatch.fnmatch(name, p) for p in self.patterns):
+                continue
+            try:
+                stat = path.stat()
+            except OSError:
+                continue  # gone or unreadable since the listing
+            if not path.is_file() or stat.st_size == 0:
+                continue
+            rel = str(path.relative_to(self.in_dir))
+            seen = self._seen.get(rel)
+            if seen is None or (seen.size, seen.mtime_ns) != (stat.st_size, stat.st_mtime_ns):
+                self._seen[rel] = Sighting(stat.st_size, stat.st_mtime_ns, now)
+                continue  # new or still changing: look again later
+            key = self._key(path, stat)
+            settled = now - seen.since >= self.settle
+            if settled and key not in self._running and not self.state.known(key):
+                found.append((path, key))
+        return found
+
+    def _process(self, path: Path, key: str) -> None:
+        from uprez.step import run_upscale
+
+        rel = path.relative_to(self.in_dir)
+        target = self.out_dir / rel.parent / f"{path.stem}_4k.mp4"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        entry: dict[str, Any] = {"source": str(path), "output": str(target)}
+        try:
+            done = run_upscale(
+                Artifact(path),
+                config=self.config,
+                pm=self.pm,
+                provider=self.provider,
+                output=target,
+            )
+        except UprezError as exc:
+            log.error("%s: %s", path, exc)
+            entry.update(status="failed", error=str(exc), task_id=getattr(exc, "task_id", None))
+            self.failures.append(str(path))
+        else:
+            entry.update(
+                status="done", task_id=done.metadata["task_id"], cost=done.metadata["cost"]
+            )
+            log.info("%s -> %s", path, target)
+        entry["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        self.state.record(key, entry)
+
+    def run(self, *, stop: threading.Event | None = None, once: bool = False) -> None:
+        """Watch until ``stop`` is set (or, with ``once``, until what is there now is done)."""
+        stop = stop or threading.Event()
+        workers = max(1, int(self.config.get("limits.concurrency")))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="uprez-watch") as pool:
+            try:
+                while not stop.is_set():
+                    for path, key in self.ready():
+                        self._running[key] = pool.submit(self._process, path, key)
+                    for key, future in list(self._running.items()):
+                        if future.done():
+                            del self._running[key]
+                            future.result()  # a bug surfaces here, not silently
+                    if once and not self._running and not self._pending():
+                        break
+                    stop.wait(self.interval)
+            finally:
+                for future in self._running.values():
+                    future.cancel()
+
+    def _pending(self) -> bool:
+        """True while some matching file has been seen but not yet settled and handled."""
+        return bool(self.ready_candidates())
+
+    def ready_candidates(self) -> list[str]:
+        """Files seen but neither handled nor running yet (still settling)."""
+        handled = {k.split("|", 1)[0] for k in self.state.entries()}
+        running = {k.split("|", 1)[0] for k in self._running}
+        return [rel for rel in self._seen if rel not in handled and rel not in running]
