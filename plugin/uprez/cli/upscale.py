@@ -136,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
                     {
                         "source": str(artifact.path),
                         "error": str(exc),
+                        "exit_code": exc.exit_code,
                         "task_id": getattr(exc, "task_id", None),
                     }
                 )
@@ -143,13 +144,16 @@ def run(args: argparse.Namespace) -> int:
                     print(f"uprez: {artifact.path}: {exc}", file=sys.stderr)
                 continue
             meta = done.metadata
+            sidecar = Path(f"{done.path}.uprez.json")
             results.append(
                 {
                     "source": str(artifact.path),
                     "output": str(done.path),
+                    "sidecar": str(sidecar) if sidecar.exists() else None,
                     "task_id": meta["task_id"],
-                    "cost": meta["cost"],
+                    "segments": len(meta["segments"]),
                     "billed_seconds": meta["billed_seconds"],
+                    "cost": meta["cost"],
                 }
             )
             if not args.json:
