@@ -7,6 +7,7 @@ import json
 import logging
 import socket
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ from uprez.server.store import PredictionStore
 from uprez.server.uploads import UploadError, UploadStore, content_type_for
 
 log = logging.getLogger(__name__)
-_REQUEST_FAULTS = frozenset({"http", "envelope", "drop", "delay"})
+_REQUEST_FAULTS = frozenset({"http", "envelope", "drop", "delay", "garbage", "drop_after"})
+_BODY_FAULTS = frozenset({"cut", "no_range", "bad_length"})
 
 # Limits of the older ``/api/v3/upload`` route, by media kind, as documented.
 LEGACY_LIMITS = {"video": 100 * 1024**2, "image": 20 * 1024**2, "audio": 50 * 1024**2}
@@ -102,11 +104,22 @@ class ServiceApp:
         if name not in ("put_target", "media", "output") and not self._authorized(request):
             return failure(401, "Unauthorized: a valid 'Authorization: Bearer <key>' is required")
         fault = self.faults.take(name, _REQUEST_FAULTS)
+        if fault is not None and fault.kind == "drop_after":
+            # Do the work, then lose the answer: the client cannot know it happened.
+            getattr(self, "on_" + name)(request, **args)
+            return self._drop(request)
         if fault is not None:
             injected = self._inject(request, fault)
             if injected is not None:
                 return injected
         return getattr(self, "on_" + name)(request, **args)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _drop(request: Request) -> Response:
+        connection = request.environ.get("werkzeug.socket")
+        if connection is not None:
+            connection.shutdown(socket.SHUT_RDWR)
+        return Response(status=500)
 
     def _inject(self, request: Request, fault: Fault) -> Response | None:
         log.debug("injecting %s on %s", fault.kind, request.path)
@@ -114,10 +127,11 @@ class ServiceApp:
             time.sleep(fault.delay)
             return None
         if fault.kind == "drop":
-            connection = request.environ.get("werkzeug.socket")
-            if connection is not None:
-                connection.shutdown(socket.SHUT_RDWR)
-            return Response(status=500)
+            return self._drop(request)
+        if fault.kind == "garbage":
+            return Response(
+                '{"code": 200, "data": {"id": ', status=200, mimetype="application/json"
+            )
         if fault.kind == "envelope":
             return envelope(None, status=200, code=fault.code or 500, message="injected fault")
         answer = envelope(
@@ -337,7 +351,9 @@ class ServiceApp:
             raise NotFound("no such media")
         if self._now() - media.created > self.settings.retention_seconds:
             raise NotFound("this media has expired")
-        return self._send(request, media.path, media.content_type)
+        return self._send(
+            request, media.path, media.content_type, self.faults.take("media", _BODY_FAULTS)
+        )
 
     def on_output(self, request: Request, task_id: str, name: str) -> Response:
         pred = self.predictions.get(task_id, self._now())
@@ -345,13 +361,35 @@ class ServiceApp:
             raise NotFound("no such output")
         for path in pred.output_files:
             if path.name == name:
-                return self._send(request, path, "video/mp4")
+                return self._send(
+                    request, path, "video/mp4", self.faults.take("output", _BODY_FAULTS)
+                )
         raise NotFound("no such output")
 
     @staticmethod
-    def _send(request: Request, path: Path, mimetype: str) -> Response:
-        response = send_file(path, request.environ, mimetype=mimetype, conditional=True, etag=True)
+    def _send(request: Request, path: Path, mimetype: str, fault: Fault | None = None) -> Response:
+        environ = request.environ
+        if fault is not None and fault.kind == "no_range":
+            environ = {k: v for k, v in environ.items() if k != "HTTP_RANGE"}
+        response = send_file(path, environ, mimetype=mimetype, conditional=True, etag=True)
         response.headers["Accept-Ranges"] = "bytes"
         # The HTTP server adds its own Date; a second one confuses strict clients.
         del response.headers["Date"]
+        if fault is not None and fault.kind in ("cut", "bad_length"):
+            length = response.content_length or 0
+            if fault.kind == "bad_length":
+                response.headers["Content-Length"] = str(length + 1000)
+            else:
+                response.response = _cut_after(response.response, length // 2)
         return response
+
+
+def _cut_after(body: Any, limit: int) -> Iterator[bytes]:
+    """The body's first ``limit`` bytes, then a broken connection (an injected fault)."""
+    sent = 0
+    for chunk in body:
+        if sent + len(chunk) >= limit:
+            yield chunk[: limit - sent]
+            raise ConnectionAbortedError("injected fault: body cut")
+        sent += len(chunk)
+        yield chunk

@@ -11,6 +11,12 @@ Kinds:
                   optional ``retry_after`` header value
   ``envelope``    answer HTTP 200 with envelope code ``code`` and no data
   ``drop``        close the connection without answering (before the request is handled)
+  ``drop_after``  handle the request, then close the connection without answering (a submit
+                  whose task exists but whose answer was lost)
+  ``garbage``     answer HTTP 200 with a body that is not JSON
+  ``cut``         (``media``, ``output``) send half the body, then break the connection
+  ``no_range``    (``media``, ``output``) ignore ``Range``: always the whole file, HTTP 200
+  ``bad_length``  (``media``, ``output``) announce 1000 bytes more than are sent
   ``delay``       wait ``delay`` seconds, then answer normally
   ``task_status`` the prediction routes report ``task_status`` instead of the real status
   ``no_outputs``  the prediction routes report a completed task with no outputs
@@ -25,7 +31,21 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 KINDS = frozenset(
-    {"http", "envelope", "drop", "delay", "task_status", "no_outputs", "task_fail", "drop_audio"}
+    {
+        "http",
+        "envelope",
+        "drop",
+        "delay",
+        "garbage",
+        "drop_after",
+        "cut",
+        "no_range",
+        "bad_length",
+        "task_status",
+        "no_outputs",
+        "task_fail",
+        "drop_audio",
+    }
 )
 
 

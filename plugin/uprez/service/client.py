@@ -18,6 +18,7 @@ import requests
 from uprez import protocol
 from uprez.errors import (
     AmbiguousSubmit,
+    AuthError,
     JobTimeout,
     RateLimited,
     ServiceError,
@@ -252,6 +253,7 @@ class WaveSpeedClient:
         """
         intervals = (schedule or PollSchedule()).intervals()
         last_status = ""
+        garbled = 0
         while True:
             try:
                 state = self.get(task_id)
@@ -261,6 +263,18 @@ class WaveSpeedClient:
                     raise
                 self._sleep(wait)
                 continue
+            except ServiceError as exc:
+                # A garbled answer to a GET says nothing of the task: ask again, a few times.
+                if (
+                    exc.status != 200
+                    or isinstance(exc, AuthError)
+                    or garbled >= self.retry.attempts
+                ):
+                    raise
+                garbled += 1
+                self._sleep(self.retry.delay(garbled))
+                continue
+            garbled = 0
             if state.status != last_status:
                 log.debug("task %s is %s", task_id, state.status)
                 last_status = state.status

@@ -150,9 +150,7 @@ class WaveSpeedProvider:
         processed = time.monotonic()
         emit(JobEvent("downloading", source, task_id=task.id, fraction=0.0))
         try:
-            self.client.download(
-                done.outputs[0], target, progress=_Throttle(emit, "downloading", source, task.id)
-            )
+            self._download(done.outputs[0], task.id, target, emit, source)
         except TransferError as exc:
             # The task is done and paid for: say which, so the result can be fetched again.
             exc.task_id = task.id
@@ -170,6 +168,21 @@ class WaveSpeedProvider:
                 "download_s": round(finished - processed, 3),
             },
         )
+
+    def _download(self, url: str, task_id: str, target: Path, emit: Emit, source: Path) -> None:
+        """Download an output; if its URL has expired (403/404/410), fetch the task again for a
+        fresh one and try once more."""
+        progress = _Throttle(emit, "downloading", source, task_id)
+        try:
+            self.client.download(url, target, progress=progress)
+        except TransferError as exc:
+            if exc.status not in (403, 404, 410):
+                raise
+            fresh = self.client.get(task_id)
+            if not fresh.outputs:
+                raise
+            log.info("output URL of task %s expired; fetched a fresh one", task_id)
+            self.client.download(fresh.outputs[0], target, progress=progress)
 
     def close(self) -> None:
         """Close the HTTP session."""
