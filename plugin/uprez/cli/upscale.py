@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +63,11 @@ def _money(text: str) -> Decimal:
         value = Decimal(text)
     except InvalidOperation:
         raise argparse.ArgumentTypeError(f"not an amount of dollars: {text!r}") from None
-    if not value.is_finite() or value < 0:
+    if not value.is_finite() or value < 0 or value >= 10**9:
         raise argparse.ArgumentTypeError(f"not an amount of dollars: {text!r}")
+    if value != value.quantize(Decimal("0.01"), rounding=ROUND_DOWN):
+        # Rounding a limit could let a job over it through: refuse fractions of a cent.
+        raise argparse.ArgumentTypeError(f"{text!r}: give dollars and cents, such as 12.50")
     return value
 
 
