@@ -1,0 +1,317 @@
+"""uprez in a pyblish publish: ``ExtractUpscale`` adds a 4K representation after review extraction.
+
+For pipeline TDs (OpenPype/AYON-style studios, or any pyblish-base publish). Install with
+``pip install 'uprez[pyblish]'`` and register the plugin from the host's startup::
+
+    from uprez.hooks import pyblish_adapter
+
+    pyblish_adapter.register()          # families from the uprez config (pyblish.families)
+    ...
+    pyblish_adapter.deregister()
+
+``register(config)`` pins a :class:`~uprez.config.Config` for every publish; without one the
+plugin loads the config at each publish (``$UPREZ_CONFIG``, ``UPREZ_*`` variables, defaults), so
+a launcher can set the project's config in the environment. Hosts that take plug-in *paths*
+(AYON addons, ``PYBLISHPLUGINPATH``) can put a small file in such a path instead::
+
+    # extract_upscale.py
+    from uprez.hooks import pyblish_adapter
+
+    class ExtractUpscale(pyblish_adapter.ExtractUpscale):
+        pass                            # uprez's plugin, found on this path
+
+    pyblish_adapter.configure()         # families from the config; registers nothing
+
+(Subclass rather than import the class by name: pyblish rewrites the ``__module__`` of every
+class it finds in a plug-in file, and would rewrite uprez's own.)
+
+What the plugin does
+--------------------
+* **When**: ``order = pyblish.api.ExtractorOrder + 0.45`` — still an extractor (pyblish counts
+  2.45 as extraction), after review extraction (e.g. an ``ExtractReview`` at ``ExtractorOrder``
+  up to ``+ 0.4``), before every integrator. ``hosts = ["*"]``; ``families`` come from the config
+  key ``pyblish.families`` (default ``["review"]``), matched against the instance's ``family`` and
+  ``families`` as pyblish does (any one in common).
+* **Which movie**: ``instance.data["representations"]`` (the OpenPype/AYON convention): each
+  representation whose ``ext`` (``"mp4"`` or ``".mp4"``) is a video the service accepts
+  (mp4, mov, mkv, avi, webm, wmv, flv, 3gp, ogv) and whose ``files`` is one file name, found in its
+  ``stagingDir``. Image sequences (``files`` is a list) are skipped. Only when no representation
+  qualifies does it read ``instance.data["files"]`` (the older convention: a list of paths; a
+  relative one is taken from ``instance.data["stagingDir"]``), keeping the video files.
+* **What it adds**: for each movie, ``<stem>_4k.mp4`` in the movie's staging dir (plus its
+  sidecar ``<stem>_4k.mp4.uprez.json`` when ``output.sidecar`` is on) and a representation::
+
+      {"name": "4k", "ext": "mp4", "files": "shot010_review_4k.mp4",
+       "stagingDir": "/tmp/x", "tags": ["uprez-4k"], "outputName": "4k",
+       "uprez": {"task_id": "...", "cost": "0.25", "sidecar": "/tmp/x/...uprez.json",
+                 "source": "/tmp/x/shot010_review.mp4"}}
+
+  The name is ``pyblish.representation`` (default ``"4k"``); with several movies, or when the
+  name is taken, ``4k_2``, ``4k_3``... ``outputName`` equals the name so that an integrator's
+  ``{output}`` template key keeps the 4K file apart from the review movie of the same
+  extension; ``fps``, ``frameStart`` and ``frameEnd`` are copied from the source representation
+  (the result keeps its timing). The tag is ``pyblish.tag`` (default ``"uprez-4k"``); it carries
+  no ``review`` tag, so review uploaders ignore it unless a later plugin adds one.
+* **Re-publish**: a representation already tagged ``pyblish.tag`` is never a source, and a movie
+  it was made from (``uprez.source``, or the same ``<stem>_4k.mp4`` in the same folder) is not
+  upscaled again: nothing is paid twice.
+* **Overwrite**: inside a staging dir (a representation's ``stagingDir``, or the instance's
+  ``stagingDir`` for the ``files`` fallback) a leftover ``_4k`` file from an aborted publish is
+  replaced. Elsewhere ``output.overwrite`` of the config decides, as on the command line.
+
+Errors
+------
+Every movie is checked and priced first (readable video, within ``limits.max_cost_per_job`` and
+``limits.max_cost_per_run`` for the instance) before anything is uploaded. Any
+:class:`~uprez.errors.UprezError` is raised unchanged, so pyblish records the plugin's result as
+failed with uprez's message (it names the file, and the task id when there is one; it never holds
+the API key). Representations are added only when every movie of the instance succeeded; results
+already made stay in the staging dir. Note that pyblish's default test stops a publish only after
+a *validation* error: an extraction error does not keep integrators from running, so a pipeline
+that must not integrate after a failed extraction needs its own test or checks the results.
+
+Progress and what uprez logs (``uprez.*`` loggers) appear in the plugin's log records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from copy import deepcopy
+from pathlib import Path
+from typing import Any, ClassVar
+
+try:
+    import pyblish.api
+except ImportError as _missing:  # pragma: no cover - exercised by a test that hides pyblish
+    raise ImportError(
+        "uprez.hooks.pyblish_adapter needs pyblish-base: pip install 'uprez[pyblish]'"
+    ) from _missing
+
+from uprez import protocol
+from uprez.config import Config, load_config
+from uprez.errors import UprezError
+from uprez.plugins import PluginManager, get_plugin_manager
+from uprez.records import Artifact
+from uprez.sidecar import sidecar_path
+
+__all__ = ["ExtractUpscale", "configure", "deregister", "register"]
+
+#: The families used until ``register``/``configure`` reads ``pyblish.families``.
+DEFAULT_FAMILIES = ["review"]
+#: What is appended to a movie's stem to name its result: ``shot010_review_4k.mp4``.
+OUTPUT_SUFFIX = "_4k"
+#: Keys copied from a source representation to its 4K one (the result keeps its timing).
+COPIED_KEYS = ("fps", "frameStart", "frameEnd")
+
+
+@dataclasses.dataclass(frozen=True)
+class Movie:
+    """A movie found on an instance: where it is, where its result goes, what it came from."""
+
+    path: Path
+    staging_dir: Path
+    in_staging: bool
+    representation: Mapping[str, Any] | None = None
+
+    @property
+    def output(self) -> Path:
+        return self.staging_dir / f"{self.path.stem}{OUTPUT_SUFFIX}.mp4"
+
+
+def _is_video_ext(ext: object) -> bool:
+    return isinstance(ext, str) and f".{ext.lstrip('.').lower()}" in protocol.VIDEO_EXTENSIONS
+
+
+def _same(a: Path, b: Path) -> bool:
+    return os.path.normcase(os.path.abspath(a)) == os.path.normcase(os.path.abspath(b))
+
+
+def _ours(representations: Sequence[Mapping[str, Any]], tag: str) -> list[Mapping[str, Any]]:
+    return [r for r in representations if tag in (r.get("tags") or [])]
+
+
+def _done(ours: Iterable[Mapping[str, Any]]) -> tuple[list[Path], list[Path]]:
+    """The files our representations hold, and the sources they were made from."""
+    outputs: list[Path] = []
+    sources: list[Path] = []
+    for rep in ours:
+        files, staging = rep.get("files"), rep.get("stagingDir")
+        if isinstance(files, str) and staging:
+            outputs.append(Path(staging) / files)
+        meta = rep.get("uprez")
+        if isinstance(meta, Mapping) and meta.get("source"):
+            sources.append(Path(str(meta["source"])))
+    return outputs, sources
+
+
+def find_movies(data: Mapping[str, Any], tag: str) -> tuple[list[Movie], list[Path]]:
+    """The movies of an instance's ``data`` still to upscale, and those already done."""
+    representations: list[Mapping[str, Any]] = list(data.get("representations") or [])
+    outputs, sources = _done(_ours(representations, tag))
+    candidates: list[Movie] = []
+    for rep in representations:
+        files, staging = rep.get("files"), rep.get("stagingDir")
+        if tag in (rep.get("tags") or []) or not _is_video_ext(rep.get("ext")):
+            continue
+        if isinstance(files, str) and files and staging:
+            candidates.append(Movie(Path(staging) / files, Path(staging), True, rep))
+    if not candidates:
+        base = data.get("stagingDir")
+        listed = data.get("files") or []
+        for item in [listed] if isinstance(listed, str | os.PathLike) else listed:
+            path = Path(item)
+            if not path.is_absolute() and base:
+                path = Path(base) / path
+            if path.suffix.lower() in protocol.VIDEO_EXTENSIONS:
+                in_staging = bool(base) and _same(path.parent, Path(str(base)))
+                candidates.append(Movie(path, path.parent, in_staging))
+    todo: list[Movie] = []
+    skipped: list[Path] = []
+    for movie in candidates:
+        is_result = any(_same(movie.path, out) for out in outputs)
+        made = any(_same(movie.path, s) for s in sources)
+        if is_result or made or any(_same(movie.output, out) for out in outputs):
+            skipped.append(movie.path)
+        else:
+            todo.append(movie)
+    return todo, skipped
+
+
+def _free_name(base: str, taken: set[str]) -> str:
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}_{n}"
+    taken.add(name)
+    return name
+
+
+def _load(pm: PluginManager) -> Config:
+    return load_config(fragments=pm.config_fragments())
+
+
+def _with_overwrite(config: Config) -> Config:
+    data = deepcopy(config.data)
+    data.setdefault("output", {})["overwrite"] = True
+    return dataclasses.replace(config, data=data)
+
+
+class ExtractUpscale(pyblish.api.InstancePlugin):  # type: ignore[misc]
+    """Upscale the instance's review movie to 4K with uprez and add it as a representation."""
+
+    order = pyblish.api.ExtractorOrder + 0.45
+    label = "Upscale to 4K (uprez)"
+    hosts: ClassVar[list[str]] = ["*"]
+    families: ClassVar[list[str]] = list(DEFAULT_FAMILIES)
+    #: The config pinned by ``register(config)``; None loads one at each publish.
+    config: ClassVar[Config | None] = None
+
+    def process(self, instance: Any) -> None:
+        from uprez.estimate import check_budget, estimate
+        from uprez.step import make_provider, run_upscale
+
+        pm = get_plugin_manager()
+        config = type(self).config or _load(pm)
+        tag = str(config.get("pyblish.tag"))
+        movies, skipped = find_movies(instance.data, tag)
+        for path in skipped:
+            self.log.info("%s: already upscaled (a %r representation exists); skipped", path, tag)
+        if not movies:
+            if not skipped:
+                self.log.warning("%s: no single-file movie to upscale", instance)
+            return
+        staged = _with_overwrite(config)
+        jobs = [estimate(movie.path, config) for movie in movies]
+        total = check_budget(jobs, config)
+        self.log.info("upscaling %d movie(s), estimated $%s", len(movies), total)
+
+        existing = instance.data.get("representations") or []
+        taken = {str(r.get("name")) for r in existing}
+        added: list[dict[str, Any]] = []
+        provider = make_provider(config, pm)
+        try:
+            for movie in movies:
+                chosen = staged if movie.in_staging else config
+                self.log.info("upscaling %s -> %s", movie.path, movie.output)
+                result = run_upscale(
+                    Artifact(movie.path, tags=frozenset(_tags(movie.representation))),
+                    config=chosen,
+                    pm=pm,
+                    provider=provider,
+                    output=movie.output,
+                )
+                added.append(self._representation(movie, result, config, taken))
+        except UprezError:
+            if added:
+                done = ", ".join(str(Path(r["stagingDir"]) / r["files"]) for r in added)
+                self.log.warning("nothing was added; results already made stay: %s", done)
+            raise
+        finally:
+            provider.close()
+        instance.data.setdefault("representations", []).extend(added)
+
+    def _representation(
+        self, movie: Movie, result: Artifact, config: Config, taken: set[str]
+    ) -> dict[str, Any]:
+        name = _free_name(str(config.get("pyblish.representation")), taken)
+        meta = result.metadata
+        sidecar = sidecar_path(result.path) if config.get("output.sidecar") else None
+        representation: dict[str, Any] = {
+            "name": name,
+            "ext": "mp4",
+            "files": result.path.name,
+            "stagingDir": str(result.path.parent),
+            "tags": [str(config.get("pyblish.tag"))],
+            "outputName": name,
+            "uprez": {
+                "task_id": meta.get("task_id"),
+                "cost": meta.get("cost"),
+                "sidecar": str(sidecar) if sidecar else None,
+                "source": str(movie.path),
+            },
+        }
+        for key in COPIED_KEYS:
+            if movie.representation and key in movie.representation:
+                representation[key] = movie.representation[key]
+        self.log.info(
+            "added representation %r: %s (task %s, $%s)",
+            name,
+            result.path,
+            meta.get("task_id"),
+            meta.get("cost"),
+        )
+        return representation
+
+
+def _tags(representation: Mapping[str, Any] | None) -> list[str]:
+    tags = (representation or {}).get("tags") or []
+    return [str(t) for t in tags]
+
+
+def configure(config: Config | None = None) -> type[ExtractUpscale]:
+    """Set ``ExtractUpscale.families`` from ``pyblish.families`` and pin ``config`` (None: the
+    plugin loads the config at each publish). Returns the class; registers nothing."""
+    chosen = config if config is not None else _load(get_plugin_manager())
+    ExtractUpscale.families = [str(f) for f in chosen.get("pyblish.families")]
+    ExtractUpscale.config = config
+    return ExtractUpscale
+
+
+def register(config: Config | None = None) -> type[ExtractUpscale]:
+    """Configure ``ExtractUpscale`` (see :func:`configure`) and register it with pyblish."""
+    plugin = configure(config)
+    pyblish.api.register_plugin(plugin)
+    return plugin
+
+
+def deregister() -> None:
+    """Deregister ``ExtractUpscale`` (if registered) and forget the pinned config and families."""
+    # registered_plugins() hands out fresh subclasses of what was registered, not the classes.
+    name = ExtractUpscale.__name__
+    found = pyblish.api.registered_plugins()
+    if any(p.__name__ == name and issubclass(p, ExtractUpscale) for p in found):
+        pyblish.api.deregister_plugin(ExtractUpscale)
+    ExtractUpscale.config = None
+    ExtractUpscale.families = list(DEFAULT_FAMILIES)
