@@ -15,6 +15,17 @@ from uprez.server.settings import ServerSettings
 from support import TEST_BOX, TEST_KEY
 
 
+@pytest.fixture(autouse=True)
+def private_data_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Each test gets its own user data folder, so journals never leak between tests (or into
+    the home folder of whoever runs them)."""
+    folder = tmp_path_factory.mktemp("data")
+    monkeypatch.setenv("XDG_DATA_HOME", str(folder))
+    return folder
+
+
 @pytest.fixture
 def server() -> Iterator[LocalServer]:
     """A local server on a free loopback port, with a known key and a small upscale box."""

@@ -79,12 +79,28 @@ def test_upscale_prints_the_output_path(clip: Path, tmp_path: Path) -> None:
     assert (tmp_path / "shot_4k.mp4.uprez.json").exists()
 
 
-def test_a_second_run_without_overwrite_exits_3_with_a_one_line_message(
+def test_rerunning_a_finished_job_hands_back_its_result_without_redoing_it(
+    clip: Path, tmp_path: Path
+) -> None:
+    first = uprez("upscale", clip, "--provider", "local", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    made = (tmp_path / "shot_4k.mp4").stat()
+
+    second = uprez("upscale", clip, "--provider", "local", cwd=tmp_path)
+
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == first.stdout.strip()
+    assert (tmp_path / "shot_4k.mp4").stat().st_mtime_ns == made.st_mtime_ns  # untouched
+
+
+def test_an_output_made_from_other_content_exits_3_with_a_one_line_message(
     clip: Path, tmp_path: Path
 ) -> None:
     first = uprez("upscale", clip, "--provider", "local", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     made = (tmp_path / "shot_4k.mp4").read_bytes()
+    with clip.open("ab") as changed:  # a new render under the same name
+        changed.write(b"\0")
 
     second = uprez("upscale", clip, "--provider", "local", cwd=tmp_path)
 

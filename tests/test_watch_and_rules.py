@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -166,8 +167,8 @@ def test_files_appearing_while_watching_are_each_upscaled_once(
     in_dir, out_dir = Path(str(watch_setup["in"])), Path(str(watch_setup["out"]))
     watcher, stop, thread = start(watch_setup)
     try:
-        for name in ("a.mp4", "b.mp4", "c.mp4"):
-            make_clip(name, seconds=0.5, fps=12).rename(in_dir / name)
+        for name, seconds in (("a.mp4", 0.5), ("b.mp4", 0.75), ("c.mp4", 1.0)):
+            make_clip(name, seconds=seconds, fps=12).rename(in_dir / name)
         (in_dir / "notes.txt").write_text("not a video")
         wait_until(lambda: all((out_dir / f"{n}_4k.mp4").exists() for n in "abc"))
         time.sleep(0.5)  # more scans: nothing is taken twice
@@ -179,6 +180,26 @@ def test_files_appearing_while_watching_are_each_upscaled_once(
     entries = watcher.state.entries()
     assert sorted(e["status"] for e in entries.values()) == ["done"] * 3
     assert server.app is not None and server.app.processor.peak_running <= 2
+
+
+def test_the_same_content_under_two_names_is_paid_for_once(
+    watch_setup: dict[str, object], server: LocalServer, make_clip: Callable[..., Path]
+) -> None:
+    in_dir, out_dir = Path(str(watch_setup["in"])), Path(str(watch_setup["out"]))
+    data = make_clip("take.mp4", seconds=0.5, fps=12).read_bytes()
+    (in_dir / "take_v1.mp4").write_bytes(data)
+    (in_dir / "take_copy.mp4").write_bytes(data)
+    watcher = Watcher(
+        in_dir,
+        out_dir,
+        config=watch_setup["config"],  # type: ignore[arg-type]
+        pm=watch_setup["pm"],
+        provider=watch_setup["provider"],
+    )  # type: ignore[arg-type]
+    watcher.run(once=True)
+
+    assert (out_dir / "take_v1_4k.mp4").exists() and (out_dir / "take_copy_4k.mp4").exists()
+    assert stats(server.base_url, TEST_KEY)["submissions"] == 1
 
 
 def test_a_file_still_being_written_is_not_touched_until_it_settles(
@@ -258,7 +279,12 @@ def test_uprez_watch_once_from_the_command_line(
     in_dir, out_dir = tmp_path / "drop", tmp_path / "4k"
     in_dir.mkdir()
     make_clip("x.mp4", seconds=0.5, fps=12).rename(in_dir / "x.mp4")
-    env = {"PATH": "/usr/bin:/bin", "UPREZ_LOCAL__MAX_SIZE": "256x144", "UPREZ_WATCH__SETTLE": "0"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "XDG_DATA_HOME": os.environ["XDG_DATA_HOME"],  # the test's own journal
+        "UPREZ_LOCAL__MAX_SIZE": "256x144",
+        "UPREZ_WATCH__SETTLE": "0",
+    }
     done = subprocess.run(
         [
             sys.executable,

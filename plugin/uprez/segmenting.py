@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import json
 import logging
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -22,6 +23,7 @@ from uprez.errors import UprezError
 from uprez.media.keyframes import VideoIndex
 from uprez.plan import Plan, Segment
 from uprez.records import JobEvent, Provider, ProviderResult
+from uprez.task_record import TaskRecord
 
 log = logging.getLogger(__name__)
 WORK_FOLDER = ".uprez-work"
@@ -102,6 +104,7 @@ def run_segments(
     *,
     concurrency: int,
     emit: Callable[[JobEvent], None],
+    records: Sequence[TaskRecord] | None = None,
 ) -> list[SegmentResult]:
     """Upscale every segment of ``plan``, ``concurrency`` at a time; return them in order.
 
@@ -113,6 +116,8 @@ def run_segments(
 
     folder.mkdir(parents=True, exist_ok=True)
     total = len(plan.segments)
+    # Third-party providers need not know the journal: only those that take a record get one.
+    journaled = records is not None and "record" in inspect.signature(provider.run).parameters
     # One reading of the source's packets serves every cut.
     index = None if plan.segments[0].whole else index_video(source)
 
@@ -140,7 +145,11 @@ def run_segments(
                 )
             )
 
-        result = provider.run(cut, up, emit=tagged)
+        if journaled:
+            assert records is not None
+            result = provider.run(cut, up, emit=tagged, record=records[segment.index])  # type: ignore[call-arg]
+        else:
+            result = provider.run(cut, up, emit=tagged)
         _save_finished(up, result)
         return SegmentResult(segment, up, result)
 

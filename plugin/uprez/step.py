@@ -6,17 +6,19 @@ output that already exists (without ``output.overwrite``) are refused before any
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from uprez import protocol
 from uprez.billing import PriceRule
 from uprez.errors import ConfigError, InputError, UprezError, VerificationError
+from uprez.journaling import JobLog, finished_before, open_job, open_journal
 from uprez.records import Artifact, JobEvent, Provider
 from uprez.segmenting import SegmentResult, assemble, remove_work_dir, run_segments, work_dir
 from uprez.service.redact import redact_url
@@ -71,6 +73,8 @@ def choose_output(
     if target.resolve() == artifact.path.resolve():
         raise InputError(f"{target}: the output would replace its own source", path=str(target))
     if target.exists() and not config.get("output.overwrite"):
+        if finished_before(config, artifact.path.resolve(), target.resolve()) is not None:
+            return target  # this very job made it: a rerun hands it back, at no cost
         raise InputError(
             f"{target} exists; set output.overwrite = true (or --overwrite) to replace it",
             path=str(target),
@@ -95,6 +99,7 @@ def run_upscale(
     pm: PluginManager,
     provider: Provider | None = None,
     output: Path | None = None,
+    resubmit: bool = False,
 ) -> Artifact:
     """Upscale one exported video and return the result as a new :class:`Artifact`.
 
@@ -102,12 +107,19 @@ def run_upscale(
     video whole, or as segments run ``limits.concurrency`` at a time and merged back; verifies
     the result; moves it into place whole; writes the sidecar. ``provider`` may be shared
     across calls (the caller closes it); if omitted, the config's provider is built and closed.
+
+    Every side effect is journaled: run again after a crash, the job reuses its uploads,
+    waits on its submitted tasks and never submits a segment twice (``resubmit`` allows it
+    deliberately where an earlier submit was lost and its task cannot be found). Run again
+    after success, it hands back the result it made.
     """
     from uprez.estimate import check_budget, estimate
 
     source = artifact.path
     job = estimate(source, config)
     target = choose_output(artifact, config, pm, output)
+    if target.exists() and not config.get("output.overwrite"):
+        return _made_before(artifact, target)
     check_budget([job], config)
     plan = job.plan
     log.info(
@@ -123,35 +135,77 @@ def run_upscale(
 
     owned = provider is None
     active = provider if provider is not None else make_provider(config, pm)
-    folder = work_dir(target, source, plan, str(config.get("provider.model")))
+    model = str(config.get("provider.model"))
+    folder = work_dir(target, source, plan, model)
+    journal = open_journal(config)
     started = time.monotonic()
     try:
-        parts = run_segments(
-            source,
-            plan,
-            active,
+        job_log = None
+        if journal is not None:
+            job_log = open_job(
+                journal,
+                source=source.resolve(),
+                target=target.resolve(),
+                plan=plan,
+                provider=active,
+                model=model,
+                inputs=dict(config.get("provider.inputs") or {}),
+            )
+        try:
+            parts = run_segments(
+                source,
+                plan,
+                active,
+                folder,
+                concurrency=int(config.get("limits.concurrency")),
+                emit=emit,
+                records=job_log.records(len(plan.segments), resubmit=resubmit) if job_log else None,
+            )
+            merged = assemble(parts, source, folder, job.probe.fps, job.probe.audio_streams)
+        except UprezError as exc:
+            if job_log is not None:
+                job_log.failed(str(exc))
+            emit(
+                JobEvent("failed", source, task_id=getattr(exc, "task_id", None), message=str(exc))
+            )
+            raise
+        finally:
+            if owned:
+                active.close()
+        return _hand_off(
+            artifact,
+            target,
+            job,
+            parts,
+            merged,
+            time.monotonic() - started,
+            config,
+            active.name,
+            emit,
             folder,
-            concurrency=int(config.get("limits.concurrency")),
-            emit=emit,
+            job_log,
         )
-        merged = assemble(parts, source, folder, job.probe.fps, job.probe.audio_streams)
-    except UprezError as exc:
-        emit(JobEvent("failed", source, task_id=getattr(exc, "task_id", None), message=str(exc)))
-        raise
     finally:
-        if owned:
-            active.close()
-    return _hand_off(
-        artifact,
-        target,
-        job,
-        parts,
-        merged,
-        time.monotonic() - started,
-        config,
-        active.name,
-        emit,
-        folder,
+        if journal is not None:
+            journal.close()
+
+
+def _made_before(artifact: Artifact, target: Path) -> Artifact:
+    """The result an earlier run of this very job made (its sidecar, if written)."""
+    sidecar = Path(f"{target}.uprez.json")
+    metadata: dict[str, Any] = {}
+    if sidecar.exists():
+        try:
+            metadata = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            metadata = {}
+    log.info("%s was made from %s by an earlier run: nothing to do", target, artifact.path)
+    return Artifact(
+        path=target,
+        kind="video",
+        tags=artifact.tags | {"upscaled"},
+        metadata=metadata,
+        source=artifact.path,
     )
 
 
@@ -166,6 +220,7 @@ def _hand_off(
     provider_name: str,
     emit: Callable[[JobEvent], None],
     folder: Path,
+    job_log: JobLog | None = None,
 ) -> Artifact:
     from uprez.media.probe import probe
 
@@ -214,6 +269,8 @@ def _hand_off(
         verification={"ok": not problems, "problems": problems},
         timings={**first.timings, "total_s": round(elapsed, 3), "inference_ms": first.inference_ms},
     )
+    if job_log is not None:  # before the move: a crash after it finds the job done
+        job_log.done(str(job.plan.cost))
     os.replace(merged, target)
     if config.get("output.sidecar"):
         write_sidecar(target, record)

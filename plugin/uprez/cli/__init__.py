@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -16,7 +17,16 @@ EXIT_INTERRUPTED = 130
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
-    from uprez.cli import config_cmd, demo, estimate, plugins_cmd, serve, upscale, watch_cmd
+    from uprez.cli import (
+        config_cmd,
+        demo,
+        estimate,
+        jobs_cmd,
+        plugins_cmd,
+        serve,
+        upscale,
+        watch_cmd,
+    )
 
     parser = argparse.ArgumentParser(
         prog="uprez", description="An upscale export step for render and publish pipelines."
@@ -31,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.register(commands)
     serve.register(commands)
     watch_cmd.register(commands)
+    jobs_cmd.register(commands)
     plugins_cmd.register(commands)
     config_cmd.register(commands)
     return parser
@@ -45,6 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
         return code
+    except BrokenPipeError:  # the reader (``| head``) went away: not an error of ours
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the interpreter's flush
+        return EXIT_OK
     except KeyboardInterrupt:
         print("uprez: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -54,11 +54,15 @@ def run(args: argparse.Namespace) -> int:
     if sys.stderr.isatty():
         pm.register(TerminalProgress(), name="cli-progress")
     result = run_upscale(Artifact(path=clip), config=config, pm=pm)
+    from uprez.cli.upscale import compare_png
+
+    picture = compare_png(clip, result.path)
     probe = result.metadata["output"]["probe"]
     print(
         f"upscaled  {result.path} ({probe['width']}x{probe['height']}, "
         f"{probe['frames']} frames, task {result.metadata['task_id']})"
     )
+    print(f"compare   {picture} (source and result side by side, and a 1:1 crop)")
     print(
         f"sidecar   {result.path}.uprez.json (on WaveSpeed this would cost "
         f"${result.metadata['cost']})"

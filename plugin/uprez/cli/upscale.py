@@ -41,6 +41,17 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print results as JSON on stdout")
     parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="also write <output>.compare.png: source and result side by side",
+    )
+    parser.add_argument(
+        "--resubmit",
+        action="store_true",
+        help="submit again a segment whose earlier submit was lost and whose task cannot be "
+        "found (a second task may be billed)",
+    )
+    parser.add_argument(
         "--dry-run", action="store_true", help="print the plan and its cost; upload nothing"
     )
     parser.add_argument(
@@ -69,6 +80,13 @@ def _money(text: str) -> Decimal:
         # Rounding a limit could let a job over it through: refuse fractions of a cent.
         raise argparse.ArgumentTypeError(f"{text!r}: give dollars and cents, such as 12.50")
     return value
+
+
+def compare_png(source: Path, result: Path) -> Path:
+    """Write ``<result>.compare.png``: the same frames of source and result side by side."""
+    from uprez.media.compare import write_comparison
+
+    return write_comparison(source, result, result.with_name(result.name + ".compare.png"))
 
 
 def _text(amount: Decimal | None) -> str | None:
@@ -132,7 +150,9 @@ def run(args: argparse.Namespace) -> int:
                     pm=pm,
                     provider=provider,
                     output=output_for(artifact.path, args.output, many),
+                    resubmit=args.resubmit,
                 )
+                picture = compare_png(artifact.path, done.path) if args.compare else None
             except UprezError as exc:
                 failure = failure or exc
                 results.append(
@@ -157,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
                     "segments": len(meta["segments"]),
                     "billed_seconds": meta["billed_seconds"],
                     "cost": meta["cost"],
+                    **({"compare": str(picture)} if picture is not None else {}),
                 }
             )
             if not args.json:

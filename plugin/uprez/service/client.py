@@ -230,6 +230,23 @@ class WaveSpeedClient:
         log.info("task %s submitted (%s)", state.id, model)
         return state
 
+    def find_task(self, video_url: str, pages: int = 3) -> TaskState | None:
+        """The newest recent task whose input is ``video_url``, from the predictions list.
+
+        This is how a submit whose answer was lost is recovered without sending it again.
+        """
+        for page in range(1, pages + 1):
+            url = self._url(f"/predictions?page={page}&page_size=100")
+            data = read_envelope(self._get(url, "recent tasks"), "recent tasks")
+            items = data.get("items") if isinstance(data, dict) else data
+            if not isinstance(items, list) or not items:
+                return None
+            for item in items:
+                inputs = item.get("input") if isinstance(item, dict) else None
+                if isinstance(inputs, dict) and inputs.get("video") == video_url:
+                    return parse_prediction(item, "recent tasks")
+        return None
+
     def get(self, task_id: str) -> TaskState:
         """The task's current state (``/result``, or the bare path where that is missing)."""
         what = f"task {task_id}"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from uprez.errors import ConfigError, TransferError
+from uprez.errors import AmbiguousSubmit, ConfigError, ServiceError, TaskFailed, TransferError
 from uprez.records import JobEvent, ProviderResult
 from uprez.service.client import WaveSpeedClient
 from uprez.service.polling import PollSchedule
@@ -23,6 +23,7 @@ from uprez.service.retry import RetryPolicy
 if TYPE_CHECKING:
     from uprez.config import Config
     from uprez.server.runner import LocalServer
+    from uprez.task_record import TaskRecord
 
 log = logging.getLogger(__name__)
 Emit = Callable[[JobEvent], None]
@@ -131,34 +132,64 @@ class WaveSpeedProvider:
             deadline=float(config.get("polling.deadline")),
         )
 
-    def run(self, source: Path, target: Path, *, emit: Emit) -> ProviderResult:
-        """Upscale ``source`` into ``target``; the file appears there whole or not at all."""
+    @property
+    def identity(self) -> str:
+        """Which service this provider talks to (tasks are only found again there)."""
+        return f"wavespeed {self.client.base_url}"
+
+    def run(
+        self, source: Path, target: Path, *, emit: Emit, record: TaskRecord | None = None
+    ) -> ProviderResult:
+        """Upscale ``source`` into ``target``; the file appears there whole or not at all.
+
+        With a journal ``record``, every side effect is written down as it happens, and what an
+        earlier run already did (upload, submit) is reused instead of done again.
+        """
         started = time.monotonic()
         deadline = started + self.deadline
-        emit(JobEvent("uploading", source, fraction=0.0))
-        video_url = self.client.upload(source, progress=_Throttle(emit, "uploading", source))
+        task_id = record.row().task_id if record is not None else None
+        if task_id is None:
+            video_url = record.reusable_upload() if record is not None else None
+            if video_url is None:
+                emit(JobEvent("uploading", source, fraction=0.0))
+                video_url = self.client.upload(
+                    source, progress=_Throttle(emit, "uploading", source)
+                )
+                if record is not None:
+                    record.uploaded(video_url)
+            task_id = self._submit(video_url, record, deadline)
+        else:
+            log.info("resuming task %s", task_id)
         uploaded = time.monotonic()
-        task = self.client.submit(self.model, {**self.inputs, "video": video_url})
-        emit(JobEvent("submitted", source, task_id=task.id))
+        emit(JobEvent("submitted", source, task_id=task_id))
 
         def on_state(state: Any) -> None:
-            emit(JobEvent("processing", source, task_id=task.id, message=state.status))
+            emit(JobEvent("processing", source, task_id=task_id, message=state.status))
 
-        done = self.client.wait(
-            task.id, deadline=deadline, schedule=self.schedule, on_state=on_state
-        )
-        processed = time.monotonic()
-        emit(JobEvent("downloading", source, task_id=task.id, fraction=0.0))
         try:
-            self._download(done.outputs[0], task.id, target, emit, source)
+            done = self.client.wait(
+                task_id, deadline=deadline, schedule=self.schedule, on_state=on_state
+            )
+        except TaskFailed as exc:
+            if record is not None:
+                record.task_failed(str(exc))
+            raise
+        if record is not None:
+            record.completed(list(done.outputs))
+        processed = time.monotonic()
+        emit(JobEvent("downloading", source, task_id=task_id, fraction=0.0))
+        try:
+            self._download(done.outputs[0], task_id, target, emit, source)
         except TransferError as exc:
             # The task is done and paid for: say which, so the result can be fetched again.
-            exc.task_id = task.id
-            exc.args = (f"{exc}; task {task.id} completed: rerun to download its result",)
+            exc.task_id = task_id
+            exc.args = (f"{exc}; task {task_id} completed: rerun to download its result",)
             raise
+        if record is not None:
+            record.downloaded(str(target), target.stat().st_size)
         finished = time.monotonic()
         return ProviderResult(
-            task_id=task.id,
+            task_id=task_id,
             model=self.model,
             output_url=done.outputs[0],
             inference_ms=done.inference_ms,
@@ -168,6 +199,49 @@ class WaveSpeedProvider:
                 "download_s": round(finished - processed, 3),
             },
         )
+
+    def _submit(self, video_url: str, record: TaskRecord | None, deadline: float) -> str:
+        """Create the task once: never twice for one segment, whatever happened before."""
+        inputs = {**self.inputs, "video": video_url}
+        if record is None:
+            return self.client.submit(self.model, inputs).id
+        verdict, row = record.claim()
+        if verdict == "known" and row.task_id:
+            return row.task_id
+        if verdict == "busy":
+            return record.wait_for_other(deadline)
+        if verdict == "lost":
+            # An earlier run died while submitting: the task may exist. Look before sending.
+            found = self.client.find_task(video_url)
+            if found is not None:
+                log.info("found the task %s an earlier run submitted", found.id)
+                record.submitted(found.id)
+                return found.id
+            if not record.resubmit:
+                raise AmbiguousSubmit(
+                    f"an earlier run was submitting segment {record.index + 1} when it stopped, "
+                    "and no task for it is listed; if you are sure none exists, rerun with "
+                    "--resubmit (a second task would be billed)"
+                )
+            record.claim_anew()
+        try:
+            task = self.client.submit(self.model, inputs)
+        except AmbiguousSubmit:
+            try:
+                found = self.client.find_task(video_url)
+            finally:
+                record.release(maybe_created=True)
+            if found is None:
+                raise
+            log.info("the submit's answer was lost, but its task %s is listed", found.id)
+            record.submitted(found.id)
+            return found.id
+        except ServiceError:
+            # The service answered (4xx, 429) or was never reached: it made no task.
+            record.release(maybe_created=False)
+            raise
+        record.submitted(task.id)
+        return task.id
 
     def _download(self, url: str, task_id: str, target: Path, emit: Emit, source: Path) -> None:
         """Download an output; if its URL has expired (403/404/410), fetch the task again for a
@@ -216,9 +290,16 @@ class LocalProvider:
         assert self._server is not None
         return self._server
 
-    def run(self, source: Path, target: Path, *, emit: Emit) -> ProviderResult:
+    @property
+    def identity(self) -> str:
+        """An in-process server lives as long as this process: its tasks are never resumed."""
+        return self._inner.identity
+
+    def run(
+        self, source: Path, target: Path, *, emit: Emit, record: TaskRecord | None = None
+    ) -> ProviderResult:
         """Upscale through the in-process server."""
-        return self._inner.run(source, target, emit=emit)
+        return self._inner.run(source, target, emit=emit, record=record)
 
     def close(self) -> None:
         """Stop the server and remove its files."""

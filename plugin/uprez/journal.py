@@ -1,0 +1,349 @@
+"""The journal: what every job and segment did, so a rerun resumes instead of paying twice.
+
+One SQLite file (WAL, so readers never block the writer), by default in the user's data folder.
+Each side effect is written down before and after it happens: the upload's URL, "submitting",
+the task id, the outputs, the downloaded file. A job is keyed by the source's content hash, the
+model and its inputs, and the segment plan: the same work, asked again, finds its record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from uprez.errors import ConfigError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    key TEXT PRIMARY KEY, source TEXT NOT NULL, source_hash TEXT NOT NULL, output TEXT,
+    model TEXT NOT NULL, inputs TEXT NOT NULL, plan TEXT NOT NULL, status TEXT NOT NULL,
+    cost TEXT, error TEXT, created REAL NOT NULL, updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS segments (
+    job_key TEXT NOT NULL, idx INTEGER NOT NULL, state TEXT NOT NULL,
+    upload_url TEXT, uploaded_at REAL, submit_pid INTEGER, submit_at REAL, task_id TEXT,
+    outputs TEXT, file TEXT, size INTEGER, error TEXT, updated REAL NOT NULL,
+    PRIMARY KEY (job_key, idx)
+);
+"""
+# Segments this process is submitting right now (another thread may ask about them).
+_SUBMITTING: set[tuple[str, int]] = set()
+_SEGMENT_FIELDS = frozenset(
+    {
+        "state",
+        "upload_url",
+        "uploaded_at",
+        "submit_pid",
+        "submit_at",
+        "task_id",
+        "outputs",
+        "file",
+        "size",
+        "error",
+    }
+)
+
+
+def _retry_busy(action: Callable[[], object], seconds: float = 30.0) -> None:
+    """Run ``action``, retrying while another process holds the database."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            action()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def default_path() -> Path:
+    """``<user data dir>/uprez/journal.sqlite3``."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("uprez")) / "journal.sqlite3"
+
+
+def file_hash(path: Path) -> str:
+    """SHA-256 of a file's content, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def job_key(
+    source_hash: str, model: str, inputs: dict[str, Any], cuts: list[tuple[int, int]]
+) -> str:
+    """The key of a job: the same content, model, inputs and plan give the same key."""
+    text = json.dumps([source_hash, model, inputs, cuts], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    """A segment's record."""
+
+    job_key: str
+    idx: int
+    state: str
+    upload_url: str | None
+    uploaded_at: float | None
+    submit_pid: int | None
+    submit_at: float | None
+    task_id: str | None
+    outputs: list[str]
+    file: str | None
+    size: int | None
+    error: str | None
+
+
+def pid_alive(pid: int | None) -> bool:
+    """True when a process with this id still runs on this machine."""
+    if not pid or pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Journal:
+    """The journal database; safe to share between threads and processes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                path, timeout=30, check_same_thread=False, isolation_level=None
+            )
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            _retry_busy(lambda: self._enable_wal())
+            _retry_busy(lambda: self._db.executescript(_SCHEMA))
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"$.journal.path: cannot open {path}: {exc}") from exc
+        self._lock = threading.RLock()
+
+    def _enable_wal(self) -> None:
+        # WAL stays set in the file; switching needs a moment alone with it, which SQLite does
+        # not wait for, so only the first opener switches, and retries if it must.
+        (mode,) = self._db.execute("PRAGMA journal_mode").fetchone()
+        if str(mode).lower() != "wal":
+            self._db.execute("PRAGMA journal_mode=WAL")
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One immediate transaction: other processes wait (up to 30 s) rather than interleave."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- jobs ----------------------------------------------------------------------------------
+
+    def open_job(
+        self,
+        key: str,
+        *,
+        source: Path,
+        source_hash: str,
+        output: Path,
+        model: str,
+        inputs: dict[str, Any],
+        plan: list[dict[str, Any]],
+    ) -> str:
+        """Record a job (or find it); return its status (``new`` when it was not known)."""
+        now = time.time()
+        with self._write() as db:
+            row = db.execute("SELECT status FROM jobs WHERE key = ?", (key,)).fetchone()
+            if row is not None:
+                # The same content under another name is the same work: paid once.
+                db.execute(
+                    "UPDATE jobs SET updated = ?, source = ?, output = ? WHERE key = ?",
+                    (now, str(source), str(output), key),
+                )
+                return str(row[0])
+            db.execute(
+                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, 'running', NULL, NULL, ?, ?)",
+                (
+                    key,
+                    str(source),
+                    source_hash,
+                    str(output),
+                    model,
+                    json.dumps(inputs),
+                    json.dumps(plan),
+                    now,
+                    now,
+                ),
+            )
+            for number in range(len(plan)):
+                db.execute(
+                    "INSERT INTO segments (job_key, idx, state, updated) VALUES (?, ?, 'new', ?)",
+                    (key, number, now),
+                )
+            return "new"
+
+    def finish_job(
+        self, key: str, *, status: str, cost: str | None = None, error: str | None = None
+    ) -> None:
+        """Record how a job ended (``done`` or ``failed``)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE jobs SET status = ?, cost = ?, error = ?, updated = ? WHERE key = ?",
+                (status, cost, error, time.time(), key),
+            )
+
+    def job(self, key: str) -> dict[str, Any] | None:
+        """A job's record, or None."""
+        with self._lock:
+            cursor = self._db.execute("SELECT * FROM jobs WHERE key = ?", (key,))
+            row = cursor.fetchone()
+            names = [d[0] for d in cursor.description]
+        return dict(zip(names, row, strict=True)) if row else None
+
+    def done_job_for(self, source: Path, output: Path) -> dict[str, Any] | None:
+        """The newest successful job that wrote ``output`` from ``source``, or None."""
+        with self._lock:
+            cursor = self._db.execute(
+                "SELECT * FROM jobs WHERE source = ? AND output = ? AND status = 'done' "
+                "ORDER BY updated DESC LIMIT 1",
+                (str(source), str(output)),
+            )
+            row = cursor.fetchone()
+            names = [d[0] for d in cursor.description]
+        return dict(zip(names, row, strict=True)) if row else None
+
+    def recent(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest jobs, newest first, each with its segments' task ids and states."""
+        with self._lock:
+            cursor = self._db.execute(
+                "SELECT key, source, output, model, status, cost, error, created, updated "
+                "FROM jobs ORDER BY updated DESC LIMIT ?",
+                (limit,),
+            )
+            names = [d[0] for d in cursor.description]
+            jobs = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            for job in jobs:
+                rows = self._db.execute(
+                    "SELECT idx, state, task_id FROM segments WHERE job_key = ? ORDER BY idx",
+                    (job["key"],),
+                ).fetchall()
+                job["segments"] = [{"index": i, "state": s, "task_id": t} for i, s, t in rows]
+        return jobs
+
+    # -- segments ------------------------------------------------------------------------------
+
+    def segment(self, key: str, idx: int) -> SegmentRow:
+        """A segment's record."""
+        with self._lock:
+            cursor = self._db.execute(
+                "SELECT job_key, idx, state, upload_url, uploaded_at, submit_pid, submit_at, "
+                "task_id, outputs, file, size, error FROM segments WHERE job_key = ? AND idx = ?",
+                (key, idx),
+            )
+            row = cursor.fetchone()
+        if row is None:
+            raise KeyError(f"no segment {idx} of job {key}")
+        values = list(row)
+        values[8] = json.loads(values[8]) if values[8] else []
+        return SegmentRow(*values)
+
+    def update_segment(self, key: str, idx: int, **fields: Any) -> None:
+        """Write fields of a segment's record (``outputs`` as a list)."""
+        if "task_id" in fields or fields.get("state") not in (None, "submitting"):
+            _SUBMITTING.discard((key, idx))  # this process is done submitting it
+        unknown = set(fields) - _SEGMENT_FIELDS
+        if unknown:
+            raise ValueError(f"unknown segment fields {sorted(unknown)}")
+        if "outputs" in fields:
+            fields["outputs"] = json.dumps(fields["outputs"])
+        names = ", ".join(f"{name} = ?" for name in fields)
+        with self._write() as db:
+            db.execute(
+                f"UPDATE segments SET {names}, updated = ? WHERE job_key = ? AND idx = ?",
+                (*fields.values(), time.time(), key, idx),
+            )
+
+    def record_upload(self, key: str, idx: int, url: str) -> None:
+        """Note an upload's URL without undoing a later state (another worker may be ahead)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE segments SET upload_url = ?, uploaded_at = ?, updated = ?, "
+                "state = CASE WHEN state = 'new' THEN 'uploaded' ELSE state END "
+                "WHERE job_key = ? AND idx = ?",
+                (url, time.time(), time.time(), key, idx),
+            )
+
+    def release_claim(self, key: str, idx: int, *, reset: bool) -> None:
+        """This process no longer submits the segment; ``reset`` records that no task exists."""
+        _SUBMITTING.discard((key, idx))
+        if reset:
+            with self._write() as db:
+                db.execute(
+                    "UPDATE segments SET state = 'uploaded', submit_pid = NULL, updated = ? "
+                    "WHERE job_key = ? AND idx = ? AND task_id IS NULL",
+                    (time.time(), key, idx),
+                )
+
+    def claim_submit(self, key: str, idx: int) -> tuple[str, SegmentRow]:
+        """Decide, atomically across processes, who may submit a segment's task.
+
+        Returns ``("submit", row)`` when this process may (the record now says "submitting"
+        by this pid), ``("known", row)`` when a task id exists, ``("busy", row)`` when another
+        live process is submitting, or ``("lost", row)`` when a process died while submitting:
+        the task may exist, and must be looked for before anything is sent again.
+        """
+        with self._write() as db:
+            row = self._row(db, key, idx)
+            if row.task_id:
+                return "known", row
+            if row.state == "submitting":
+                mine = row.submit_pid == os.getpid()
+                if (mine and (key, idx) in _SUBMITTING) or (not mine and pid_alive(row.submit_pid)):
+                    return "busy", row
+                return "lost", row
+            _SUBMITTING.add((key, idx))
+            db.execute(
+                "UPDATE segments SET state = 'submitting', submit_pid = ?, submit_at = ?, "
+                "updated = ? WHERE job_key = ? AND idx = ?",
+                (os.getpid(), time.time(), time.time(), key, idx),
+            )
+            return "submit", self._row(db, key, idx)
+
+    def _row(self, db: sqlite3.Connection, key: str, idx: int) -> SegmentRow:
+        row = db.execute(
+            "SELECT job_key, idx, state, upload_url, uploaded_at, submit_pid, submit_at, "
+            "task_id, outputs, file, size, error FROM segments WHERE job_key = ? AND idx = ?",
+            (key, idx),
+        ).fetchone()
+        values = list(row)
+        values[8] = json.loads(values[8]) if values[8] else []
+        return SegmentRow(*values)
