@@ -164,6 +164,7 @@ def _fetch_resuming(
                     expected = _expected_length(answer)
                     if expected is not None:
                         total = have + expected
+                        _check_space(temp.parent, expected, url)
                     for chunk in answer.iter_content(CHUNK):
                         _write(out, chunk, temp)
                         if progress is not None:
@@ -207,6 +208,19 @@ def _why(failure: Exception | None) -> str:
     if isinstance(failure, TransferError | _Retryable):
         return str(failure)
     return type(failure).__name__
+
+
+# Room left free beyond what a download needs, so the disk is never filled to the last byte.
+SPACE_MARGIN = 64 * 1024 * 1024
+
+
+def _check_space(folder: Path, needed: int, url: str) -> None:
+    free = free_space(folder)
+    if free < needed + SPACE_MARGIN:
+        raise TransferError(
+            f"not enough free space in {folder} for {redact_url(url)}: {needed} bytes needed "
+            f"(+{SPACE_MARGIN // 2**20} MiB margin), {free} free"
+        )
 
 
 def _write(out: BinaryIO, chunk: bytes, temp: Path) -> None:
