@@ -60,10 +60,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the interpreter's flush
         return EXIT_OK
     except KeyboardInterrupt:
-        print("uprez: interrupted", file=sys.stderr)
+        print(
+            "uprez: interrupted; run the same command again to resume (submitted tasks are "
+            "kept: 'uprez jobs' lists them)",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     except UprezError as exc:
         print(f"uprez: error: {exc}", file=sys.stderr)
+        if args.verbose:  # the chain of causes, for a support ticket
+            cause = exc.__cause__
+            while cause is not None:
+                print(f"uprez:   caused by {type(cause).__name__}: {cause}", file=sys.stderr)
+                cause = cause.__cause__
         return exc.exit_code
 
 
