@@ -259,7 +259,7 @@ def synopsis() -> list[list[str]]:
 @pytest.mark.parametrize("line", synopsis(), ids=lambda words: " ".join(words[1:3]))
 def test_every_command_and_option_in_the_synopsis_exists(line: list[str]) -> None:
     parser = subparser(build_parser(), line[1])
-    if line[1] == "config":
+    if line[1] in ("config", "blender"):
         parser = subparser(parser, line[2])
 
     for word in line:

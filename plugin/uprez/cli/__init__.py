@@ -18,6 +18,7 @@ EXIT_INTERRUPTED = 130
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     from uprez.cli import (
+        blender_cmd,
         config_cmd,
         demo,
         estimate,
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(commands)
     watch_cmd.register(commands)
     jobs_cmd.register(commands)
+    blender_cmd.register(commands)
     plugins_cmd.register(commands)
     config_cmd.register(commands)
     return parser

@@ -1,0 +1,640 @@
+"""uprez for Blender: upscale the rendered movie to 4K in the background, Blender never waits.
+
+A single-file Blender add-on (Blender 3.6+; an extension on 4.2+). It runs inside Blender's own
+Python, which usually does not have uprez installed: it does not import uprez, it starts the
+``uprez`` command line in a separate process.
+
+Install
+-------
+* ``uprez blender install``: writes this file as ``uprez_blender.py`` into the add-ons folder of
+  the newest Blender found in your user folder (``--dir DIR`` for another one), then enable
+  *uprez: upscale renders to 4K* in Preferences > Add-ons.
+* ``uprez blender install --extension``: Blender 4.2+, writes an extension folder
+  ``uprez/`` (``__init__.py`` + ``blender_manifest.toml``) into ``extensions/user_default``.
+* Or by hand: ``uprez blender path`` prints where this file is; in Blender, Preferences >
+  Add-ons > Install from Disk... and pick it.
+
+What it does
+------------
+* **After a render** (``render_complete``, a ``@persistent`` handler so it survives loading
+  other .blend files): when the scene renders to a movie (File Format *FFmpeg Video*) and this
+  render wrote it, it starts ``uprez upscale <movie> --json`` as a detached process and returns
+  at once. Still renders (F12 with a movie format writes nothing), image sequences and a movie
+  it already sent unchanged are skipped. With the scene's *Overwrite* output option on (Blender's
+  default, as for the movie itself), ``--overwrite`` is passed, so a re-render replaces the 4K
+  file too.
+* **On demand**: Render > *Upscale Render to 4K (uprez)* (operator ``render.uprez_upscale``)
+  does the same for the current scene's movie and reports in the status bar.
+* **Where things go**: the 4K result beside the movie, ``<stem>_4k.mp4`` unless the uprez
+  config's ``output.template`` says otherwise, and everything uprez prints, its JSON
+  result last, in ``<movie>.uprez.log`` beside the movie. Blender's console says both when the
+  job starts, and says when it has finished (checked every two seconds, never waiting).
+
+Settings (Preferences > Add-ons > uprez, or the environment for farms and launchers)
+-----------------------------------------------------------------------------------
+* *Upscale after each render* (default on). ``UPREZ_BLENDER_AUTO=0`` turns it off whatever the
+  preference says (a kill switch for farm nodes).
+* *uprez executable*: the preference, else ``$UPREZ_EXECUTABLE``, else ``uprez`` on ``PATH``,
+  else ``<Blender's python> -m uprez`` when Blender's Python can import uprez.
+* *Extra arguments* for ``uprez upscale`` (for example ``--provider local`` or
+  ``--config /studio/uprez.toml``): the preference, else ``$UPREZ_BLENDER_ARGS``.
+* The uprez config itself comes as usual from ``$UPREZ_CONFIG``, ``UPREZ_*`` variables and
+  ``WAVESPEED_API_KEY`` in the environment Blender was started with.
+"""
+
+# No ``from __future__ import annotations`` here: Blender registers properties from class
+# annotations, which must stay ``bpy.props`` calls rather than strings.
+
+import contextlib
+import importlib.util
+import json
+import logging
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+import bpy
+
+bl_info = {
+    "name": "uprez: upscale renders to 4K",
+    "author": "uprez",
+    "version": (0, 1, 0),
+    "blender": (3, 6, 0),
+    "location": "Render > Upscale Render to 4K (uprez); runs after each movie render",
+    "description": "Upscale the rendered movie to 4K with uprez, in the background",
+    "category": "Render",
+}
+
+#: ``bl_info["version"]`` as text (Blender reads ``bl_info`` as a literal, so it is repeated
+#: here and in the manifest; a test keeps the three equal to uprez's version).
+ADDON_VERSION = "0.1.0"
+
+#: ``blender_manifest.toml`` of the extension layout (Blender 4.2+), written by
+#: ``uprez blender install --extension`` beside this file saved as ``__init__.py``. A plain
+#: literal, so that the installer reads it without running this file (no Blender there).
+BLENDER_MANIFEST = """\
+schema_version = "1.0.0"
+
+id = "uprez"
+version = "0.1.0"
+name = "uprez: upscale renders to 4K"
+tagline = "Upscale rendered movies to 4K in the background with uprez"
+maintainer = "uprez maintainers"
+type = "add-on"
+tags = ["Render"]
+
+blender_version_min = "4.2.0"
+
+license = [
+  "SPDX:MIT",
+]
+
+[permissions]
+files = "Read the rendered movie and write its 4K version beside it"
+network = "Upload the movie to the upscaling service, via the uprez CLI"
+"""
+
+AUTO_ENV = "UPREZ_BLENDER_AUTO"
+ARGS_ENV = "UPREZ_BLENDER_ARGS"
+EXECUTABLE_ENV = "UPREZ_EXECUTABLE"
+
+#: Blender's file extensions per ``scene.render.ffmpeg.format`` (``get_file_extensions`` in
+#: its sources); the first one is what Blender appends to an output path without one.
+MOVIE_EXTENSIONS: dict[str, tuple[str, ...]] = {
+    "MPEG1": (".mpg", ".mpeg"),
+    "MPEG2": (".dvd", ".vob", ".mpg", ".mpeg"),
+    "MPEG4": (".mp4", ".mpg", ".mpeg"),
+    "AVI": (".avi",),
+    "QUICKTIME": (".mov",),
+    "DV": (".dv",),
+    "FLASH": (".flv",),
+    "MKV": (".mkv",),
+    "OGG": (".ogv", ".ogg"),
+    "WEBM": (".webm",),
+    "AV1": (".mp4", ".mkv"),
+}
+#: File formats that write one movie file (``AVI_*`` exist up to Blender 4.1); None: the
+#: extensions depend on ``scene.render.ffmpeg.format``.
+MOVIE_FILE_FORMATS: dict[str, tuple[str, ...] | None] = {
+    "FFMPEG": None,
+    "AVI_JPEG": (".avi",),
+    "AVI_RAW": (".avi",),
+}
+#: What the upscaling service takes as input (``uprez.protocol.VIDEO_EXTENSIONS``).
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".avi", ".mov", ".wmv", ".flv", ".webm", ".mkv", ".3gp", ".ogv"}
+)
+#: How often Blender's timer looks at running jobs (it never waits on one).
+POLL_SECONDS = 2.0
+_FALSE = {"0", "false", "no", "off"}
+
+log = logging.getLogger("uprez.blender")
+
+
+class UprezNotFound(RuntimeError):
+    """No way to run the uprez command line from this Blender."""
+
+
+# -- settings ----------------------------------------------------------------------------------
+
+
+def _preferences() -> Any:
+    """This add-on's preferences, or None (not registered, or not inside Blender's UI)."""
+    try:
+        entry = bpy.context.preferences.addons.get(__name__)
+    except Exception:  # a restricted context (while registering), or no UI at all
+        return None
+    return None if entry is None else getattr(entry, "preferences", None)
+
+
+def auto_upscale_enabled() -> bool:
+    """Upscale after each render? The preference (default on), unless ``UPREZ_BLENDER_AUTO=0``."""
+    if os.environ.get(AUTO_ENV, "").strip().lower() in _FALSE:
+        return False
+    prefs = _preferences()
+    return bool(getattr(prefs, "auto_upscale", True))
+
+
+def extra_args() -> list[str]:
+    """Arguments added to ``uprez upscale``: the preference, else ``$UPREZ_BLENDER_ARGS``."""
+    text = str(getattr(_preferences(), "extra_args", "") or "").strip()
+    if not text:
+        text = os.environ.get(ARGS_ENV, "")
+    return shlex.split(text, posix=os.name != "nt")
+
+
+def _uprez_importable() -> bool:
+    try:
+        return importlib.util.find_spec("uprez") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _as_command(text: str) -> list[str]:
+    """A path to an executable (spaces allowed), or a small command line such as
+    ``/opt/py/bin/python -m uprez``."""
+    text = text.strip()
+    if os.path.isfile(text) or shutil.which(text):
+        return [text]
+    return shlex.split(text, posix=os.name != "nt")
+
+
+def find_executable(explicit: str | Sequence[str] | None = None) -> list[str]:
+    """The command that runs uprez: ``explicit``, the preference, ``$UPREZ_EXECUTABLE``,
+    ``uprez`` on ``PATH``, or ``<python> -m uprez`` when this Python can import uprez."""
+    if explicit:
+        return _as_command(explicit) if isinstance(explicit, str) else list(explicit)
+    for text in (
+        str(getattr(_preferences(), "executable", "") or ""),
+        os.environ.get(EXECUTABLE_ENV, ""),
+    ):
+        if text.strip():
+            return _as_command(bpy.path.abspath(text.strip()))
+    found = shutil.which("uprez")
+    if found:
+        return [found]
+    if _uprez_importable():
+        return [sys.executable, "-m", "uprez"]
+    raise UprezNotFound(
+        "uprez: cannot find the uprez command: install it (pip install uprez) and set its path "
+        "in Preferences > Add-ons > uprez, or in the UPREZ_EXECUTABLE environment variable"
+    )
+
+
+# -- which movie -------------------------------------------------------------------------------
+
+
+def _last_hash_run(path: str) -> tuple[int, int] | None:
+    head = max(path.rfind("/"), path.rfind("\\")) + 1
+    runs = list(re.finditer(r"#+", path[head:]))
+    return (head + runs[-1].start(), head + runs[-1].end()) if runs else None
+
+
+def _with_frame_range(path: str, start: int, end: int, *, ensure: bool) -> str:
+    """Blender's ``BLI_path_frame_range``: the last ``#`` run of the file name becomes
+    ``start-end`` (zero-padded to its length); with ``ensure``, ``####`` is appended first
+    when the name has none."""
+    found = _last_hash_run(path)
+    if found is None:
+        if not ensure:
+            return path
+        path += "####"
+        found = _last_hash_run(path)
+        assert found is not None
+    first, last = found
+    width = last - first
+    return f"{path[:first]}{start:0{width}d}-{end:0{width}d}{path[last:]}"
+
+
+def movie_path(
+    filepath: str,
+    extensions: Sequence[str],
+    start: int,
+    end: int,
+    *,
+    use_file_extension: bool = True,
+) -> str:
+    """The file Blender writes a movie to, from the output path (``ffmpeg_filepath_get``)."""
+    if use_file_extension:
+        if filepath.lower().endswith(tuple(extensions)):
+            return filepath
+        return _with_frame_range(filepath, start, end, ensure=True) + extensions[0]
+    return _with_frame_range(filepath, start, end, ensure=False)
+
+
+def _absolute(path: str) -> str:
+    return os.path.normpath(os.path.abspath(str(bpy.path.abspath(path))))
+
+
+def rendered_movie(scene: Any) -> str | None:
+    """The absolute path of the movie the scene renders to; None when it renders images."""
+    render = scene.render
+    settings = render.image_settings
+    file_format = str(settings.file_format)
+    if file_format not in MOVIE_FILE_FORMATS and getattr(settings, "media_type", "") != "VIDEO":
+        return None
+    extensions = MOVIE_FILE_FORMATS.get(file_format)
+    if extensions is None:
+        extensions = MOVIE_EXTENSIONS.get(str(render.ffmpeg.format), (".mp4",))
+    use_extension = bool(getattr(render, "use_file_extension", True))
+    try:
+        # Blender's own answer: for a movie format, the whole movie's path.
+        path = str(render.frame_path(frame=scene.frame_start))
+    except (AttributeError, TypeError, RuntimeError):
+        path = ""
+    if path and (not use_extension or path.lower().endswith(tuple(extensions))):
+        return _absolute(path)
+    # An older or unusual frame_path that answered with a frame: name it as Blender does.
+    named = movie_path(
+        str(bpy.path.abspath(str(render.filepath))),
+        extensions,
+        int(scene.frame_start),
+        int(scene.frame_end),
+        use_file_extension=use_extension,
+    )
+    return _absolute(named)
+
+
+def expected_output(movie: str, args: Sequence[str] = ()) -> str:
+    """Where the result goes: ``-o``/``--output`` when given, else the default template's
+    ``<dir>/<stem>_4k.mp4`` (the log's JSON names the actual file)."""
+    args = list(args)
+    for index, arg in enumerate(args):
+        if arg in ("-o", "--output") and index + 1 < len(args):
+            return os.path.abspath(args[index + 1])
+        if arg.startswith("--output="):
+            return os.path.abspath(arg.split("=", 1)[1])
+    stem = os.path.splitext(os.path.basename(movie))[0]
+    return os.path.join(os.path.dirname(movie), f"{stem}_4k.mp4")
+
+
+def log_path(movie: str) -> str:
+    """``<movie>.uprez.log``: everything the job prints, its JSON result last."""
+    return f"{movie}.uprez.log"
+
+
+# -- the background job ------------------------------------------------------------------------
+
+
+class Job:
+    """A started ``uprez upscale``: the movie, where its result and log go, the process."""
+
+    __slots__ = ("log", "movie", "output", "process")
+
+    def __init__(
+        self, movie: str, output: str, log: str, process: "subprocess.Popen[bytes]"
+    ) -> None:
+        self.movie = movie
+        self.output = output
+        self.log = log
+        self.process = process
+
+
+_jobs: list[Job] = []
+_jobs_lock = threading.Lock()
+#: movie -> (mtime_ns, size) before the current render, recorded by the render_init handler.
+_before: dict[str, tuple[int, int] | None] = {}
+#: movie -> (mtime_ns, size) of the version last sent, so an unchanged movie is not paid twice.
+_sent: dict[str, tuple[int, int]] = {}
+_UNSEEN = (-1, -1)
+
+
+def _stamp(path: str) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size
+
+
+def running_jobs() -> list[Job]:
+    """Jobs started by this Blender that have not been seen to finish."""
+    with _jobs_lock:
+        return list(_jobs)
+
+
+def start_upscale(
+    movie: str,
+    *,
+    executable: str | Sequence[str] | None = None,
+    extra_args: Iterable[str] = (),
+) -> "subprocess.Popen[bytes]":
+    """Start ``uprez upscale <movie> --json`` detached and return at once (never waits).
+
+    Its output (stdout and stderr) goes to ``<movie>.uprez.log``; its stdin is empty; it runs in
+    a session of its own, so it goes on when Blender quits. Raises :class:`UprezNotFound` when
+    there is no uprez to run, ``OSError`` when it cannot start.
+    """
+    movie = os.path.abspath(movie)
+    args = list(extra_args)
+    command = [*find_executable(executable), "upscale", movie, "--json", *args]
+    output = expected_output(movie, args)
+    log_file = log_path(movie)
+    options: dict[str, Any] = {}
+    if sys.platform == "win32":
+        options["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW
+    else:
+        options["start_new_session"] = True
+    with open(log_file, "w", encoding="utf-8") as sink:
+        sink.write(f"uprez (Blender add-on {ADDON_VERSION}): {shlex.join(command)}\n")
+        sink.flush()
+        try:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                close_fds=True,
+                **options,
+            )
+        except OSError as exc:
+            sink.write(f"uprez: could not start: {exc}\n")
+            raise
+    with _jobs_lock:
+        _jobs.append(Job(movie, output, log_file, process))
+    log.info(
+        "uprez: upscaling %s in the background; result at %s, log at %s", movie, output, log_file
+    )
+    return process
+
+
+def read_result(log_file: str) -> dict[str, Any] | None:
+    """The last JSON object the job printed in its log (``{"results": [...]}``), or None."""
+    try:
+        with open(log_file, encoding="utf-8", errors="replace") as stream:
+            text = stream.read()
+    except OSError:
+        return None
+    decoder = json.JSONDecoder()
+    found: dict[str, Any] | None = None
+    for match in re.finditer(r"^\{", text, re.MULTILINE):
+        try:
+            value, _ = decoder.raw_decode(text, match.start())
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            found = value
+    return found
+
+
+def poll_jobs() -> float | None:
+    """Blender timer: say which jobs finished (``Popen.poll``, never a wait); tick again."""
+    with _jobs_lock:
+        finished = [job for job in _jobs if job.process.poll() is not None]
+        for job in finished:
+            _jobs.remove(job)
+    for job in finished:
+        code = job.process.returncode
+        result = read_result(job.log) or {}
+        entries = [entry for entry in result.get("results", []) if isinstance(entry, dict)]
+        if code == 0:
+            outputs = ", ".join(str(entry.get("output")) for entry in entries) or job.output
+            log.info("uprez: done: %s -> %s", job.movie, outputs)
+        else:
+            errors = "; ".join(str(entry["error"]) for entry in entries if "error" in entry)
+            log.error(
+                "uprez: upscaling %s failed (exit code %s)%s; see %s",
+                job.movie,
+                code,
+                f": {errors}" if errors else "",
+                job.log,
+            )
+    return POLL_SECONDS
+
+
+# -- Blender's side: handlers, operator, preferences -------------------------------------------
+
+_Handler = TypeVar("_Handler", bound=Callable[..., Any])
+
+
+def _persistent(function: _Handler) -> _Handler:
+    """``bpy.app.handlers.persistent``: the handler stays when another .blend file is loaded."""
+    marked: _Handler = bpy.app.handlers.persistent(function)
+    return marked
+
+
+def _job_args(scene: Any) -> list[str]:
+    # Blender replaces the movie on a re-render when "Overwrite" is on; the 4K file follows.
+    overwrite = bool(getattr(scene.render, "use_overwrite", True))
+    return (["--overwrite"] if overwrite else []) + extra_args()
+
+
+@_persistent
+def uprez_render_init(scene: Any, *args: Any) -> None:
+    """Note the movie's state before the render, to tell later whether this render wrote it."""
+    try:
+        movie = rendered_movie(scene)
+    except Exception:  # never break a render over this
+        log.debug("uprez: cannot read the render settings", exc_info=True)
+        return
+    if movie is not None:
+        _before[movie] = _stamp(movie)
+
+
+@_persistent
+def uprez_render_complete(scene: Any, *args: Any) -> "subprocess.Popen[bytes] | None":
+    """After a render: start upscaling the movie it wrote; return the process, or None."""
+    if not auto_upscale_enabled():
+        return None
+    try:
+        movie = rendered_movie(scene)
+        if movie is None:
+            return None  # an image or an image sequence: nothing to upscale
+        stamp = _stamp(movie)
+        before = _before.pop(movie, _UNSEEN)
+        if stamp is None or stamp[1] == 0 or stamp == before:
+            log.debug("uprez: %s was not written by this render (a still render?)", movie)
+            return None
+        if _sent.get(movie) == stamp:
+            log.debug("uprez: %s was already sent as it is", movie)
+            return None
+        if os.path.splitext(movie)[1].lower() not in VIDEO_EXTENSIONS:
+            log.warning(
+                "uprez: not upscaling %s: the service takes %s; choose another container in "
+                "Output Properties > Encoding",
+                movie,
+                ", ".join(sorted(VIDEO_EXTENSIONS)),
+            )
+            return None
+        process = start_upscale(movie, extra_args=_job_args(scene))
+    except UprezNotFound as exc:
+        log.error("%s", exc)
+        return None
+    except Exception:  # a handler must never break Blender's render pipeline
+        log.exception("uprez: could not start the upscale")
+        return None
+    _sent[movie] = stamp
+    return process
+
+
+class UPREZ_OT_upscale_render(bpy.types.Operator):  # type: ignore[misc]
+    """Upscale the scene's rendered movie to 4K with uprez, in the background"""
+
+    bl_idname = "render.uprez_upscale"
+    bl_label = "Upscale Render to 4K (uprez)"
+    # A plain set, as Blender wants (an annotation would be taken for a property).
+    bl_options = {"REGISTER"}  # noqa: RUF012
+
+    def execute(self, context: Any) -> set[str]:
+        scene = context.scene
+        movie = rendered_movie(scene)
+        if movie is None:
+            self.report(
+                {"ERROR"},
+                "uprez: the scene renders images, not a movie: choose File Format "
+                "'FFmpeg Video' in Output Properties and render the animation",
+            )
+            return {"CANCELLED"}
+        if not os.path.isfile(movie):
+            self.report({"ERROR"}, f"uprez: no movie at {movie}: render the animation first")
+            return {"CANCELLED"}
+        if os.path.splitext(movie)[1].lower() not in VIDEO_EXTENSIONS:
+            self.report(
+                {"ERROR"},
+                f"uprez: the service does not take {os.path.splitext(movie)[1]} files; "
+                f"choose MPEG-4, QuickTime, Matroska, AVI or WebM",
+            )
+            return {"CANCELLED"}
+        args = _job_args(scene)
+        try:
+            start_upscale(movie, extra_args=args)
+        except (UprezNotFound, OSError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        _sent[movie] = _stamp(movie) or (0, 0)
+        self.report(
+            {"INFO"},
+            f"uprez: upscaling in the background; result at {expected_output(movie, args)}, "
+            f"log at {log_path(movie)}",
+        )
+        return {"FINISHED"}
+
+
+class UprezPreferences(bpy.types.AddonPreferences):  # type: ignore[misc]
+    """Preferences > Add-ons > uprez."""
+
+    bl_idname = __name__
+
+    auto_upscale: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Upscale after each render",
+        description="When an animation render writes a movie, upscale it to 4K in the "
+        "background (UPREZ_BLENDER_AUTO=0 turns this off)",
+        default=True,
+    )
+    executable: bpy.props.StringProperty(  # type: ignore[valid-type]
+        name="uprez executable",
+        description="The uprez command; empty: $UPREZ_EXECUTABLE, then uprez on PATH",
+        default="",
+        subtype="FILE_PATH",
+    )
+    extra_args: bpy.props.StringProperty(  # type: ignore[valid-type]
+        name="Extra arguments",
+        description="Added to 'uprez upscale', e.g. --provider local or --config FILE; "
+        "empty: $UPREZ_BLENDER_ARGS",
+        default="",
+    )
+
+    def draw(self, context: Any) -> None:
+        layout = self.layout
+        layout.prop(self, "auto_upscale")
+        layout.prop(self, "executable")
+        layout.prop(self, "extra_args")
+        layout.label(text="The result goes beside the movie; its log is <movie>.uprez.log")
+
+
+def uprez_menu_draw(self: Any, context: Any) -> None:
+    self.layout.separator()
+    self.layout.operator(UPREZ_OT_upscale_render.bl_idname, icon="RENDER_ANIMATION")
+
+
+_CLASSES = (UprezPreferences, UPREZ_OT_upscale_render)
+_HANDLERS = (("render_init", uprez_render_init), ("render_complete", uprez_render_complete))
+_console: logging.Handler | None = None
+
+
+def _is_ours(function: Any, name: str) -> bool:
+    """uprez's ``name``: from this module, an earlier load of it, or the other layout (legacy
+    add-on and extension both enabled must not upscale every render twice)."""
+    return getattr(function, "__name__", None) == name
+
+
+def _remove_ours(functions: list[Any], name: str) -> None:
+    for function in [f for f in functions if _is_ours(f, name)]:
+        functions.remove(function)
+
+
+def _show_in_console() -> None:
+    """Blender configures no logging: print uprez's messages on its console (stdout)."""
+    global _console
+    if log.level == logging.NOTSET:
+        log.setLevel(logging.INFO)
+    if _console is None and not log.handlers and not logging.getLogger().handlers:
+        _console = logging.StreamHandler(sys.stdout)
+        _console.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(_console)
+
+
+def register() -> None:
+    """Register the preferences, the operator, its menu entry, the handlers and the timer."""
+    for cls in _CLASSES:
+        with contextlib.suppress(ValueError):  # already registered (register() called twice)
+            bpy.utils.register_class(cls)
+    menu = getattr(bpy.types, "TOPBAR_MT_render", None)
+    if menu is not None:
+        # The menu's draw functions (Blender's own helper): drop an earlier load's entry.
+        _remove_ours(getattr(menu, "_dyn_ui_initialize", list)(), "uprez_menu_draw")
+        menu.append(uprez_menu_draw)
+    for kind, function in _HANDLERS:
+        functions = getattr(bpy.app.handlers, kind)
+        _remove_ours(functions, function.__name__)
+        functions.append(function)
+    timers = getattr(bpy.app, "timers", None)
+    if timers is not None and not timers.is_registered(poll_jobs):
+        timers.register(poll_jobs, first_interval=POLL_SECONDS, persistent=True)
+    _show_in_console()
+
+
+def unregister() -> None:
+    """Undo :func:`register`; jobs already started go on (their logs say how they end)."""
+    global _console
+    timers = getattr(bpy.app, "timers", None)
+    if timers is not None and timers.is_registered(poll_jobs):
+        timers.unregister(poll_jobs)
+    for kind, function in _HANDLERS:
+        _remove_ours(getattr(bpy.app.handlers, kind), function.__name__)
+    menu = getattr(bpy.types, "TOPBAR_MT_render", None)
+    if menu is not None:
+        with contextlib.suppress(ValueError, RuntimeError):
+            menu.remove(uprez_menu_draw)
+    for cls in reversed(_CLASSES):
+        with contextlib.suppress(RuntimeError, ValueError):
+            bpy.utils.unregister_class(cls)
+    if _console is not None:
+        log.removeHandler(_console)
+        _console = None
