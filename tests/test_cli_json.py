@@ -60,3 +60,21 @@ def test_a_failed_job_reports_its_exit_code_and_task_in_the_json(
     assert result["exit_code"] == 5
     assert len(result["task_id"]) == 32
     assert "does not match its source" in result["error"]
+
+
+def test_compare_writes_a_picture_next_to_the_output_and_names_it_in_the_json(
+    make_clip: Callable[..., Path], tmp_path: Path
+) -> None:
+    clip = make_clip("look.mp4", seconds=0.5, fps=12)
+    out = tmp_path / "look_4k.mp4"
+
+    done = run_cli(
+        "upscale", str(clip), "-o", str(out), "--provider", "local", "--json", "--compare"
+    )
+
+    assert done.returncode == 0, done.stderr
+    [result] = json.loads(done.stdout)["results"]
+    picture = Path(result["compare"])
+    assert picture == tmp_path / "look_4k.mp4.compare.png"
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    Draft202012Validator(load_schema("cli-result")).validate(json.loads(done.stdout))

@@ -18,6 +18,7 @@ from uprez.plugins import PluginManager, get_plugin_manager
 from uprez.records import Artifact
 from uprez.rules import select_steps
 from uprez.server.runner import LocalServer
+from uprez.server.settings import ServerSettings
 from uprez.service.provider import WaveSpeedProvider
 from uprez.watch import STATE_FILE, Watcher
 
@@ -180,6 +181,40 @@ def test_files_appearing_while_watching_are_each_upscaled_once(
     entries = watcher.state.entries()
     assert sorted(e["status"] for e in entries.values()) == ["done"] * 3
     assert server.app is not None and server.app.processor.peak_running <= 2
+
+
+def test_the_watcher_runs_several_jobs_at_once_within_the_concurrency(
+    tmp_path: Path, pm: PluginManager, make_clip: Callable[..., Path]
+) -> None:
+    # A slower service (each task at least 2 s per second of video) makes overlap certain.
+    settings = ServerSettings(api_key=TEST_KEY, max_size=(256, 144), workers=4, speed_factor=2.0)
+    in_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    in_dir.mkdir()
+    for index in range(3):
+        make_clip(f"s{index}.mp4", seconds=0.5 + index / 4, fps=12).rename(in_dir / f"s{index}.mp4")
+    config = load_config(
+        env={},
+        overrides={
+            **FAST,
+            "watch.interval": 0.05,
+            "watch.settle": 0.1,
+            "limits.concurrency": 2,
+        },
+    )
+    with LocalServer(settings) as slow:
+        provider = WaveSpeedProvider.from_config(config, base_url=slow.base_url, api_key=TEST_KEY)
+        try:
+            Watcher(in_dir, out_dir, config=config, pm=pm, provider=provider).run(once=True)
+        finally:
+            provider.close()
+        assert slow.app is not None
+        assert slow.app.processor.peak_running == 2
+        assert stats(slow.base_url, TEST_KEY)["submissions"] == 3
+    assert sorted(p.name for p in out_dir.glob("*_4k.mp4")) == [
+        "s0_4k.mp4",
+        "s1_4k.mp4",
+        "s2_4k.mp4",
+    ]
 
 
 def test_the_same_content_under_two_names_is_paid_for_once(
