@@ -15,9 +15,10 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from uprez.errors import AuthError, RateLimited, ServiceError, UprezError
+from uprez.errors import AuthError, RateLimited, ServiceError, TransferError, UprezError
 from uprez.service.answers import TaskState, parse_prediction, read_envelope
 from uprez.service.polling import PollSchedule
+from uprez.service.provider import check_output_url
 from uprez.service.redact import redact_url
 from uprez.service.retry import RetryPolicy, parse_retry_after
 
@@ -396,3 +397,30 @@ def test_read_envelope_of_any_answer_returns_or_raises_a_uprez_error(
 ) -> None:
     with contextlib.suppress(UprezError):
         read_envelope(answer(status, raw=body), "task")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://cdn.example/out.mp4",
+        "http://127.0.0.1:9/o.mp4",
+        "http://localhost/o.mp4",
+        "http://[::1]:8/o.mp4",
+    ],
+)
+def test_https_and_loopback_output_urls_are_accepted(url: str) -> None:
+    check_output_url(url, "t1")
+
+
+@pytest.mark.parametrize(
+    "url", ["http://cdn.example/out.mp4?sig=abc", "ftp://cdn.example/out.mp4", "file:///etc/passwd"]
+)
+def test_other_output_urls_are_refused_with_the_task_id_and_no_query(url: str) -> None:
+    with pytest.raises(TransferError) as caught:
+        check_output_url(url, "t1")
+    assert caught.value.task_id == "t1"
+    assert "sig=abc" not in str(caught.value)
+
+
+def test_plain_http_outputs_pass_when_explicitly_allowed() -> None:
+    check_output_url("http://cdn.example/out.mp4", "t1", allow_insecure_http=True)

@@ -18,6 +18,7 @@ from uprez.errors import AmbiguousSubmit, ConfigError, ServiceError, TaskFailed,
 from uprez.records import JobEvent, ProviderResult
 from uprez.service.client import WaveSpeedClient
 from uprez.service.polling import PollSchedule
+from uprez.service.redact import redact_url
 from uprez.service.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -37,6 +38,20 @@ def is_loopback(host: str) -> bool:
         return ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def check_output_url(url: str, task_id: str, *, allow_insecure_http: bool = False) -> None:
+    """Refuse an output URL that is not HTTPS (loopback aside) unless plain HTTP is allowed."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" or (parts.scheme == "http" and allow_insecure_http):
+        return
+    if parts.scheme == "http" and is_loopback(parts.hostname or ""):
+        return
+    raise TransferError(
+        f"task {task_id}'s output is at {redact_url(url)}, not an HTTPS URL: refused "
+        "(set provider.allow_insecure_http = true to accept it)",
+        task_id=task_id,
+    )
 
 
 class _Throttle:
@@ -76,12 +91,14 @@ class WaveSpeedProvider:
         inputs: dict[str, Any] | None = None,
         schedule: PollSchedule | None = None,
         deadline: float = 3600.0,
+        allow_insecure_http: bool = False,
     ) -> None:
         self.client = client
         self.model = model
         self.inputs = dict(inputs or {})
         self.schedule = schedule or PollSchedule()
         self.deadline = deadline
+        self.allow_insecure_http = allow_insecure_http
 
     @classmethod
     def from_config(
@@ -130,6 +147,7 @@ class WaveSpeedProvider:
             inputs=dict(config.get("provider.inputs") or {}),
             schedule=schedule,
             deadline=float(config.get("polling.deadline")),
+            allow_insecure_http=bool(config.get("provider.allow_insecure_http")),
         )
 
     @property
@@ -247,6 +265,7 @@ class WaveSpeedProvider:
         """Download an output; if its URL has expired (403/404/410), fetch the task again for a
         fresh one and try once more."""
         progress = _Throttle(emit, "downloading", source, task_id)
+        self._check_output_url(url, task_id)
         try:
             self.client.download(url, target, progress=progress)
         except TransferError as exc:
@@ -256,7 +275,11 @@ class WaveSpeedProvider:
             if not fresh.outputs:
                 raise
             log.info("output URL of task %s expired; fetched a fresh one", task_id)
+            self._check_output_url(fresh.outputs[0], task_id)
             self.client.download(fresh.outputs[0], target, progress=progress)
+
+    def _check_output_url(self, url: str, task_id: str) -> None:
+        check_output_url(url, task_id, allow_insecure_http=self.allow_insecure_http)
 
     def close(self) -> None:
         """Close the HTTP session."""
