@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import hmac
-import json
 import logging
-import socket
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
-from werkzeug.utils import send_file
 from werkzeug.wrappers import Request, Response
 
 from uprez import protocol
+from uprez.server.envelopes import envelope, failure
 from uprez.server.faults import Fault, FaultPlan
 from uprez.server.inputs import check_url
+from uprez.server.misbehaving import drop, inject, send
 from uprez.server.processing import Processor
 from uprez.server.settings import ServerSettings
 from uprez.server.store import PredictionStore
@@ -49,19 +46,6 @@ _RULES = Map(
         Rule("/outputs/<task_id>/<name>", endpoint="output", methods=["GET", "HEAD"]),
     ]
 )
-
-
-def envelope(
-    data: Any, *, status: int = 200, code: int | None = None, message: str = "success"
-) -> Response:
-    """A JSON answer in the service's envelope ``{code, message, data}``."""
-    body = {"code": status if code is None else code, "message": message, "data": data}
-    return Response(json.dumps(body), status=status, mimetype="application/json")
-
-
-def failure(status: int, message: str) -> Response:
-    """An error answer: the envelope with the HTTP status as its code and no data."""
-    return envelope(None, status=status, message=message)
 
 
 class ServiceApp:
@@ -107,39 +91,12 @@ class ServiceApp:
         if fault is not None and fault.kind == "drop_after":
             # Do the work, then lose the answer: the client cannot know it happened.
             getattr(self, "on_" + name)(request, **args)
-            return self._drop(request)
+            return drop(request)
         if fault is not None:
-            injected = self._inject(request, fault)
+            injected = inject(request, fault)
             if injected is not None:
                 return injected
         return getattr(self, "on_" + name)(request, **args)  # type: ignore[no-any-return]
-
-    @staticmethod
-    def _drop(request: Request) -> Response:
-        connection = request.environ.get("werkzeug.socket")
-        if connection is not None:
-            connection.shutdown(socket.SHUT_RDWR)
-        return Response(status=500)
-
-    def _inject(self, request: Request, fault: Fault) -> Response | None:
-        log.debug("injecting %s on %s", fault.kind, request.path)
-        if fault.kind == "delay":
-            time.sleep(fault.delay)
-            return None
-        if fault.kind == "drop":
-            return self._drop(request)
-        if fault.kind == "garbage":
-            return Response(
-                '{"code": 200, "data": {"id": ', status=200, mimetype="application/json"
-            )
-        if fault.kind == "envelope":
-            return envelope(None, status=200, code=fault.code or 500, message="injected fault")
-        answer = envelope(
-            None, status=fault.status, code=fault.code or fault.status, message="injected fault"
-        )
-        if fault.retry_after is not None:
-            answer.headers["Retry-After"] = fault.retry_after
-        return answer
 
     def _authorized(self, request: Request) -> bool:
         header = request.headers.get("Authorization", "")
@@ -351,7 +308,7 @@ class ServiceApp:
             raise NotFound("no such media")
         if self._now() - media.created > self.settings.retention_seconds:
             raise NotFound("this media has expired")
-        return self._send(
+        return send(
             request, media.path, media.content_type, self.faults.take("media", _BODY_FAULTS)
         )
 
@@ -361,35 +318,5 @@ class ServiceApp:
             raise NotFound("no such output")
         for path in pred.output_files:
             if path.name == name:
-                return self._send(
-                    request, path, "video/mp4", self.faults.take("output", _BODY_FAULTS)
-                )
+                return send(request, path, "video/mp4", self.faults.take("output", _BODY_FAULTS))
         raise NotFound("no such output")
-
-    @staticmethod
-    def _send(request: Request, path: Path, mimetype: str, fault: Fault | None = None) -> Response:
-        environ = request.environ
-        if fault is not None and fault.kind == "no_range":
-            environ = {k: v for k, v in environ.items() if k != "HTTP_RANGE"}
-        response = send_file(path, environ, mimetype=mimetype, conditional=True, etag=True)
-        response.headers["Accept-Ranges"] = "bytes"
-        # The HTTP server adds its own Date; a second one confuses strict clients.
-        del response.headers["Date"]
-        if fault is not None and fault.kind in ("cut", "bad_length"):
-            length = response.content_length or 0
-            if fault.kind == "bad_length":
-                response.headers["Content-Length"] = str(length + 1000)
-            else:
-                response.response = _cut_after(response.response, length // 2)
-        return response
-
-
-def _cut_after(body: Any, limit: int) -> Iterator[bytes]:
-    """The body's first ``limit`` bytes, then a broken connection (an injected fault)."""
-    sent = 0
-    for chunk in body:
-        if sent + len(chunk) >= limit:
-            yield chunk[: limit - sent]
-            raise ConnectionAbortedError("injected fault: body cut")
-        sent += len(chunk)
-        yield chunk
