@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from uprez import protocol
 from uprez.billing import PriceRule
 from uprez.errors import ConfigError, InputError, UprezError, VerificationError
+from uprez.joblock import job_lock
 from uprez.journaling import JobLog, finished_before, open_job, open_journal
 from uprez.records import Artifact, JobEvent, Provider
 from uprez.segmenting import SegmentResult, assemble, remove_work_dir, run_segments, work_dir
@@ -121,6 +122,28 @@ def run_upscale(
     if target.exists() and not config.get("output.overwrite"):
         return _made_before(artifact, target)
     check_budget([job], config)
+    with job_lock(target):
+        # Another process may have made this very output while we waited for the lock.
+        overwrite = bool(config.get("output.overwrite"))
+        if not overwrite and finished_before(config, source.resolve(), target.resolve()):
+            return _made_before(artifact, target)
+        return _run_job(
+            artifact, job, target, config=config, pm=pm, provider=provider, resubmit=resubmit
+        )
+
+
+def _run_job(
+    artifact: Artifact,
+    job: Estimate,
+    target: Path,
+    *,
+    config: Config,
+    pm: PluginManager,
+    provider: Provider | None,
+    resubmit: bool,
+) -> Artifact:
+    """Run a checked, priced job while holding its lock."""
+    source = artifact.path
     plan = job.plan
     log.info(
         "upscaling %s (%.1f s in %d segment(s), estimated $%s)",

@@ -27,7 +27,7 @@ from uprez.errors import (
 )
 from uprez.service.answers import TaskState, parse_prediction, read_envelope
 from uprez.service.polling import PollSchedule
-from uprez.service.redact import redact_url
+from uprez.service.redact import install_log_redaction
 from uprez.service.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
 from uprez.service.transfers import (
     ByteProgress,
@@ -38,6 +38,7 @@ from uprez.service.transfers import (
 )
 
 log = logging.getLogger(__name__)
+install_log_redaction()
 
 #: Called with each new :class:`TaskState` while waiting.
 StateCallback = Callable[[TaskState], None]
@@ -160,7 +161,8 @@ class WaveSpeedClient:
             raise TransferError("upload ticket: the answer has no PUT instruction")
         headers = {str(k): str(v) for k, v in (instruction.get("headers") or {}).items()}
         put_url: str = instruction["url"]
-        log.debug("uploading %s to %s", path.name, redact_url(put_url))
+        # The PUT URL is a capability (a signature in its query or a token in its path): not logged.
+        log.debug("uploading %s (%d bytes) to %s", path.name, size, urlsplit(put_url).netloc)
         try:
             with path.open("rb") as handle:
                 put = self.session.put(
@@ -299,12 +301,22 @@ class WaveSpeedClient:
                 on_state(state)
             if state.status == protocol.COMPLETED:
                 if not state.outputs:
-                    raise TaskFailed("the task completed without outputs", task_id=task_id)
+                    raise TaskFailed(
+                        "the task completed without outputs; rerun to submit it again",
+                        task_id=task_id,
+                    )
                 return state
             if state.finished:
                 detail = f": {state.error}" if state.error else ""
+                hint = (
+                    "fix the input, then rerun"
+                    if state.code is not None and 1000 <= state.code < 2000
+                    else "rerun to submit it again (failed tasks are refunded)"
+                )
                 raise TaskFailed(
-                    f"the task ended {state.status}{detail}", code=state.code, task_id=task_id
+                    f"the task ended {state.status}{detail}; {hint}",
+                    code=state.code,
+                    task_id=task_id,
                 )
             pause = next(intervals)
             if time.monotonic() + pause > deadline:

@@ -244,13 +244,18 @@ class WaveSpeedProvider:
             record.claim_anew()
         try:
             task = self.client.submit(self.model, inputs)
-        except AmbiguousSubmit:
+        except AmbiguousSubmit as exc:
             try:
                 found = self.client.find_task(video_url)
             finally:
                 record.release(maybe_created=True)
             if found is None:
-                raise
+                raise AmbiguousSubmit(
+                    f"{exc}; no task for segment {record.index + 1} is listed yet: rerun to look "
+                    "again, or rerun with --resubmit if you are sure none exists (a second "
+                    "task would be billed)",
+                    status=exc.status,
+                ) from exc
             log.info("the submit's answer was lost, but its task %s is listed", found.id)
             record.submitted(found.id)
             return found.id

@@ -146,8 +146,15 @@ def _fetch_resuming(
             headers = {"Range": f"bytes={have}-"} if have else {}
             try:
                 with session.get(url, headers=headers, stream=True, timeout=timeout) as answer:
-                    if answer.status_code == 416 and total is not None and have == total:
-                        break
+                    if answer.status_code == 416:
+                        # "bytes */N": the file is N bytes. All here already, or start over.
+                        size = _range_total(answer.headers.get("Content-Range", ""))
+                        if size is not None and size == have:
+                            total = have
+                            break
+                        out.seek(0)
+                        out.truncate()
+                        raise _Retryable("HTTP 416", None)
                     if answer.status_code in RETRY_STATUSES:
                         retry_after = parse_retry_after(answer.headers.get("Retry-After"))
                         raise _Retryable(f"HTTP {answer.status_code}", retry_after)
@@ -212,6 +219,12 @@ def _why(failure: Exception | None) -> str:
 
 # Room left free beyond what a download needs, so the disk is never filled to the last byte.
 SPACE_MARGIN = 64 * 1024 * 1024
+
+
+def _range_total(content_range: str) -> int | None:
+    """N from a ``Content-Range: bytes */N`` (or ``bytes a-b/N``) header."""
+    _, _, size = content_range.rpartition("/")
+    return int(size) if size.isdigit() else None
 
 
 def _check_space(folder: Path, needed: int, url: str) -> None:
