@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 import requests
 
+from uprez.plugins import PluginManager, get_plugin_manager
 from uprez.server.runner import LocalServer
 from uprez.server.settings import ServerSettings
 
-from support import TEST_BOX, TEST_KEY
+from support import SECRET_KEY, TEST_BOX, TEST_KEY, Service, stats, task_ids
 
 
 @pytest.fixture(autouse=True)
@@ -53,3 +54,38 @@ def make_clip(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return factory
+
+
+@pytest.fixture(scope="module")
+def shared_server() -> Iterator[LocalServer]:
+    """One local server per module (stopping one takes half a second), holding SECRET_KEY."""
+    with LocalServer(ServerSettings(api_key=SECRET_KEY, max_size=TEST_BOX, workers=2)) as running:
+        yield running
+
+
+@pytest.fixture
+def service(shared_server: LocalServer) -> Iterator[Service]:
+    """The shared server with no fault pending, fresh fault counters, and spending counted
+    from the start of the test."""
+    app = shared_server.app
+    assert app is not None
+    app.faults.clear()
+    app.faults.injected.clear()
+    yield Service(
+        shared_server,
+        stats(shared_server.base_url, SECRET_KEY),
+        set(task_ids(shared_server.base_url)),
+    )
+    app.faults.clear()
+
+
+@pytest.fixture
+def pm() -> PluginManager:
+    """The plugin manager with the built-ins only (no environment switches)."""
+    return get_plugin_manager(env={})
+
+
+@pytest.fixture
+def clip(make_clip: Callable[..., Path]) -> Path:
+    """A 1 s, 12 fps, 64x36 clip with sound, named shot.mp4."""
+    return make_clip("shot.mp4", seconds=1, fps=12, width=64, height=36, audio=True)

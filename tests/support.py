@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from uprez.config import Config, load_config
+from uprez.server.app import ServiceApp
+from uprez.server.faults import Fault
+from uprez.server.runner import LocalServer
 
 TEST_KEY = "test-key-for-the-local-server"
 # Small enough that a test upscale takes a fraction of a second on two cores.
@@ -95,3 +99,68 @@ def write_entry_points(
         (folder / f"{module}.py").write_text(source)
         lines.append(f"{entry} = {module}")
     (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+
+
+@dataclass
+class Service:
+    """A shared local server as one test sees it: faults to inject, and what was spent since
+    the test began (or since :meth:`reset`)."""
+
+    server: LocalServer
+    start: dict[str, Any]
+    known_tasks: set[str]
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    @property
+    def app(self) -> ServiceApp:
+        assert self.server.app is not None
+        return self.server.app
+
+    def inject(self, *faults: Fault) -> None:
+        """Queue copies of ``faults`` (the server consumes them in place)."""
+        self.app.faults.add(*(replace(fault) for fault in faults))
+
+    def injected(self) -> dict[str, int]:
+        return dict(self.app.faults.injected)
+
+    def clear(self) -> None:
+        """Forget the pending faults."""
+        self.app.faults.clear()
+
+    def stats(self) -> dict[str, Any]:
+        return stats(self.base_url, SECRET_KEY)
+
+    def spent(self) -> tuple[int, int]:
+        """Uploads and submissions since the test began (or the last :meth:`reset`)."""
+        now = self.stats()
+        return (
+            now["uploads"] - self.start["uploads"],
+            now["submissions"] - self.start["submissions"],
+        )
+
+    def reset(self) -> None:
+        """Count from now on."""
+        self.start = self.stats()
+        self.known_tasks = set(task_ids(self.base_url))
+
+    def new_task_ids(self) -> set[str]:
+        """The tasks created since the test began (or the last :meth:`reset`)."""
+        return set(task_ids(self.base_url)) - self.known_tasks
+
+    def new_task_id(self) -> str:
+        """The one task created since the test began."""
+        [task_id] = self.new_task_ids()
+        return task_id
+
+
+def task_ids(base_url: str) -> list[str]:
+    """Ids of the server's recent tasks."""
+    answer = requests.get(
+        f"{base_url}/api/v3/predictions?page_size=100",
+        headers={"Authorization": f"Bearer {SECRET_KEY}"},
+        timeout=10,
+    )
+    return [item["id"] for item in answer.json()["data"]["items"]]

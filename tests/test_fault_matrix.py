@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from email.utils import formatdate
 from pathlib import Path
@@ -34,12 +34,9 @@ from uprez.errors import (
     UprezError,
 )
 from uprez.media.probe import probe
-from uprez.plugins import PluginManager, get_plugin_manager
+from uprez.plugins import PluginManager
 from uprez.records import Artifact
-from uprez.server.app import ServiceApp
 from uprez.server.faults import Fault
-from uprez.server.runner import LocalServer
-from uprez.server.settings import ServerSettings
 from uprez.service.client import WaveSpeedClient
 from uprez.service.provider import WaveSpeedProvider
 from uprez.service.redact import redact_url
@@ -48,99 +45,24 @@ from uprez.service.transfers import CHUNK
 from uprez.sidecar import sidecar_path
 from uprez.step import run_upscale
 
-from support import SECRET_KEY, TEST_BOX, fast_config, stats, upload
+from support import SECRET_KEY, TEST_BOX, Service, fast_config, upload
 
 #: Stands for a Retry-After HTTP-date about one second ahead, built when the fault is injected.
 HTTP_DATE_SOON = "<HTTP-date one second ahead>"
+
+
+def _dated(fault: Fault) -> Fault:
+    """The fault, with a Retry-After HTTP-date made at injection time where the table asks."""
+    if fault.retry_after != HTTP_DATE_SOON:
+        return fault
+    return replace(fault, retry_after=formatdate(time.time() + 1, usegmt=True))
+
+
 OK = "ok"
 TASK_CODES = (1200, 1400, 1401, 1402, 1403, 1405, 5000, 5003, 5004)
 
 
 # -- the service, as the tests see it --------------------------------------------------------------
-
-
-@dataclass
-class Service:
-    """The shared local server: faults to inject, and what was spent since the test began."""
-
-    server: LocalServer
-    start: dict[str, Any]
-    known_tasks: set[str]
-
-    @property
-    def base_url(self) -> str:
-        return self.server.base_url
-
-    @property
-    def app(self) -> ServiceApp:
-        assert self.server.app is not None
-        return self.server.app
-
-    def inject(self, *faults: Fault) -> None:
-        # Faults are consumed in place: inject copies, so the table's rows stay untouched.
-        fresh = []
-        for fault in faults:
-            if fault.retry_after == HTTP_DATE_SOON:
-                fault = replace(fault, retry_after=formatdate(time.time() + 1, usegmt=True))
-            fresh.append(replace(fault))
-        self.app.faults.add(*fresh)
-
-    def injected(self) -> dict[str, int]:
-        return dict(self.app.faults.injected)
-
-    def spent(self) -> tuple[int, int]:
-        """Uploads and submissions since the test began."""
-        now = stats(self.base_url, SECRET_KEY)
-        return (
-            now["uploads"] - self.start["uploads"],
-            now["submissions"] - self.start["submissions"],
-        )
-
-    def new_task_ids(self) -> set[str]:
-        """The tasks created since the test began."""
-        return set(task_ids(self.base_url)) - self.known_tasks
-
-
-def task_ids(base_url: str) -> list[str]:
-    answer = requests.get(
-        f"{base_url}/api/v3/predictions?page_size=100",
-        headers={"Authorization": f"Bearer {SECRET_KEY}"},
-        timeout=10,
-    )
-    return [item["id"] for item in answer.json()["data"]["items"]]
-
-
-@pytest.fixture(scope="module")
-def shared_server() -> Iterator[LocalServer]:
-    """One local server for the module, holding the recognisable key."""
-    with LocalServer(ServerSettings(api_key=SECRET_KEY, max_size=TEST_BOX, workers=2)) as running:
-        yield running
-
-
-@pytest.fixture
-def service(shared_server: LocalServer) -> Iterator[Service]:
-    """The shared server with no fault pending and fresh fault counters."""
-    app = shared_server.app
-    assert app is not None
-    app.faults.clear()
-    app.faults.injected.clear()
-    yield Service(
-        shared_server,
-        stats(shared_server.base_url, SECRET_KEY),
-        set(task_ids(shared_server.base_url)),
-    )
-    app.faults.clear()
-
-
-@pytest.fixture
-def pm() -> PluginManager:
-    return get_plugin_manager(env={})
-
-
-@pytest.fixture
-def clip(make_clip: Callable[..., Path]) -> Path:
-    """A 1 s, 12 fps, 64x36 clip with sound."""
-    return make_clip("shot.mp4", seconds=1, fps=12, width=64, height=36, audio=True)
 
 
 def upscale(
@@ -331,7 +253,7 @@ def test_fault(
     private_data_dir: Path,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    service.inject(*case.faults)
+    service.inject(*(_dated(fault) for fault in case.faults))
     target = clip.parent / "shot_4k.mp4"
     error: UprezError | None = None
     result: Artifact | None = None

@@ -14,7 +14,6 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,10 +25,9 @@ from uprez.config import load_config
 from uprez.errors import BudgetError, TaskFailed, VerificationError
 from uprez.estimate import estimate
 from uprez.media.probe import probe
-from uprez.plugins import PluginManager, get_plugin_manager
+from uprez.plugins import PluginManager
 from uprez.records import Artifact
 from uprez.segmenting import WORK_FOLDER
-from uprez.server.app import ServiceApp
 from uprez.server.faults import Fault
 from uprez.server.runner import LocalServer
 from uprez.server.settings import ServerSettings
@@ -37,7 +35,16 @@ from uprez.service.provider import WaveSpeedProvider
 from uprez.sidecar import sidecar_path
 from uprez.step import run_upscale
 
-from support import SECRET_KEY, TEST_BOX, TEST_KEY, fast_config, stats, upload, wait_for
+from support import (
+    SECRET_KEY,
+    TEST_BOX,
+    TEST_KEY,
+    Service,
+    fast_config,
+    stats,
+    upload,
+    wait_for,
+)
 
 # -- command line helpers --------------------------------------------------------------------------
 
@@ -82,65 +89,6 @@ def money_strings(value: Any) -> list[object]:
 
 
 # -- in-process fixtures ---------------------------------------------------------------------------
-
-
-@dataclass
-class Service:
-    """The local server as one test sees it: faults to inject, and what was spent meanwhile."""
-
-    server: LocalServer
-    start: dict[str, Any]
-
-    @property
-    def base_url(self) -> str:
-        return self.server.base_url
-
-    @property
-    def app(self) -> ServiceApp:
-        assert self.server.app is not None
-        return self.server.app
-
-    def inject(self, *faults: Fault) -> None:
-        self.app.faults.add(*faults)
-
-    def spent(self) -> tuple[int, int]:
-        """Uploads and submissions since the test began."""
-        now = stats(self.base_url, SECRET_KEY)
-        return (
-            now["uploads"] - self.start["uploads"],
-            now["submissions"] - self.start["submissions"],
-        )
-
-    def stats(self) -> dict[str, Any]:
-        return stats(self.base_url, SECRET_KEY)
-
-
-@pytest.fixture(scope="module")
-def shared_server() -> Iterator[LocalServer]:
-    """One local server for the module, holding the key, upscaling into the small box."""
-    with LocalServer(ServerSettings(api_key=SECRET_KEY, max_size=TEST_BOX, workers=2)) as running:
-        yield running
-
-
-@pytest.fixture
-def service(shared_server: LocalServer) -> Iterator[Service]:
-    """The shared server with no fault pending."""
-    app = shared_server.app
-    assert app is not None
-    app.faults.clear()
-    yield Service(shared_server, stats(shared_server.base_url, SECRET_KEY))
-    app.faults.clear()
-
-
-@pytest.fixture
-def pm() -> PluginManager:
-    return get_plugin_manager(env={})
-
-
-@pytest.fixture
-def clip(make_clip: Callable[..., Path]) -> Path:
-    """A 1 s, 12 fps, 64x36 clip with sound."""
-    return make_clip("shot.mp4", seconds=1, fps=12, width=64, height=36, audio=True)
 
 
 @pytest.fixture

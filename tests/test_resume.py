@@ -12,8 +12,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,9 +22,8 @@ from uprez.errors import AmbiguousSubmit, JobTimeout, ServiceError, TaskFailed, 
 from uprez.estimate import estimate
 from uprez.journal import Journal, default_path
 from uprez.media.probe import probe
-from uprez.plugins import PluginManager, get_plugin_manager
+from uprez.plugins import PluginManager
 from uprez.records import Artifact
-from uprez.server.app import ServiceApp
 from uprez.server.faults import Fault
 from uprez.server.runner import LocalServer
 from uprez.server.settings import ServerSettings
@@ -33,72 +31,11 @@ from uprez.service.provider import WaveSpeedProvider
 from uprez.sidecar import sidecar_path
 from uprez.step import run_upscale
 
-from support import SECRET_KEY, TEST_BOX, fast_config, stats
+from support import SECRET_KEY, TEST_BOX, Service, fast_config, stats
 
 E = TypeVar("E", bound=ServiceError)
 
 # -- the service, as the tests see it --------------------------------------------------------------
-
-
-@dataclass
-class Service:
-    """The shared local server: faults to inject, and what was spent between two marks."""
-
-    server: LocalServer
-    mark: dict[str, Any]
-
-    @property
-    def base_url(self) -> str:
-        return self.server.base_url
-
-    @property
-    def app(self) -> ServiceApp:
-        assert self.server.app is not None
-        return self.server.app
-
-    def inject(self, *faults: Fault) -> None:
-        self.app.faults.add(*faults)
-
-    def clear(self) -> None:
-        self.app.faults.clear()
-
-    def spent(self) -> tuple[int, int]:
-        """Uploads and submissions since the last :meth:`reset` (or the test's start)."""
-        now = stats(self.base_url, SECRET_KEY)
-        return (
-            now["uploads"] - self.mark["uploads"],
-            now["submissions"] - self.mark["submissions"],
-        )
-
-    def reset(self) -> None:
-        """Count from now on."""
-        self.mark = stats(self.base_url, SECRET_KEY)
-
-
-@pytest.fixture(scope="module")
-def shared_server() -> Iterator[LocalServer]:
-    with LocalServer(ServerSettings(api_key=SECRET_KEY, max_size=TEST_BOX, workers=2)) as running:
-        yield running
-
-
-@pytest.fixture
-def service(shared_server: LocalServer) -> Iterator[Service]:
-    app = shared_server.app
-    assert app is not None
-    app.faults.clear()
-    yield Service(shared_server, stats(shared_server.base_url, SECRET_KEY))
-    app.faults.clear()
-
-
-@pytest.fixture
-def pm() -> PluginManager:
-    return get_plugin_manager(env={})
-
-
-@pytest.fixture
-def clip(make_clip: Callable[..., Path]) -> Path:
-    """A 1 s, 12 fps, 64x36 clip with sound."""
-    return make_clip("shot.mp4", seconds=1, fps=12, width=64, height=36, audio=True)
 
 
 def upscale(

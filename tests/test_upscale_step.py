@@ -12,7 +12,6 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,7 +36,6 @@ from uprez.media.probe import probe
 from uprez.plugins import PluginManager, get_plugin_manager
 from uprez.records import Artifact
 from uprez.schema_files import load_schema
-from uprez.server.app import ServiceApp
 from uprez.server.faults import Fault
 from uprez.server.runner import LocalServer
 from uprez.server.settings import ServerSettings
@@ -45,7 +43,7 @@ from uprez.service.provider import WaveSpeedProvider
 from uprez.sidecar import sidecar_path
 from uprez.step import run_upscale
 
-from support import SECRET_KEY, TEST_BOX, fast_config, stats
+from support import SECRET_KEY, TEST_BOX, Service, fast_config, stats
 
 E = TypeVar("E", bound=BaseException)
 
@@ -62,85 +60,6 @@ def key_stays_out_of_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
         assert SECRET_KEY not in record.getMessage(), f"key logged by {record.name}"
         assert SECRET_KEY not in (record.exc_text or ""), f"key logged by {record.name}"
     assert SECRET_KEY not in caplog.text
-
-
-@dataclass
-class Service:
-    """The local server as one test sees it: faults to inject, and what was spent meanwhile."""
-
-    server: LocalServer
-    start: dict[str, Any]
-    known_tasks: set[str]
-
-    @property
-    def base_url(self) -> str:
-        return self.server.base_url
-
-    @property
-    def app(self) -> ServiceApp:
-        assert self.server.app is not None
-        return self.server.app
-
-    def inject(self, *faults: Fault) -> None:
-        self.app.faults.add(*faults)
-
-    def injected(self) -> dict[str, int]:
-        return dict(self.app.faults.injected)
-
-    def spent(self) -> tuple[int, int]:
-        """Uploads and submissions since the test began."""
-        now = stats(self.base_url, SECRET_KEY)
-        return (
-            now["uploads"] - self.start["uploads"],
-            now["submissions"] - self.start["submissions"],
-        )
-
-    def new_task_id(self) -> str:
-        """The one task created since the test began."""
-        [task_id] = set(task_ids(self.base_url)) - self.known_tasks
-        return task_id
-
-
-def task_ids(base_url: str) -> list[str]:
-    answer = requests.get(
-        f"{base_url}/api/v3/predictions?page_size=100",
-        headers={"Authorization": f"Bearer {SECRET_KEY}"},
-        timeout=10,
-    )
-    return [item["id"] for item in answer.json()["data"]["items"]]
-
-
-@pytest.fixture(scope="module")
-def shared_server() -> Iterator[LocalServer]:
-    """One local server for the module (stopping one takes half a second), holding the key."""
-    with LocalServer(ServerSettings(api_key=SECRET_KEY, max_size=TEST_BOX, workers=2)) as running:
-        yield running
-
-
-@pytest.fixture
-def service(shared_server: LocalServer) -> Iterator[Service]:
-    """The shared server with no fault pending and fresh fault counters."""
-    app = shared_server.app
-    assert app is not None
-    app.faults.clear()
-    app.faults.injected.clear()
-    yield Service(
-        shared_server,
-        stats(shared_server.base_url, SECRET_KEY),
-        set(task_ids(shared_server.base_url)),
-    )
-    app.faults.clear()
-
-
-@pytest.fixture
-def pm() -> PluginManager:
-    return get_plugin_manager(env={})
-
-
-@pytest.fixture
-def clip(make_clip: Callable[..., Path]) -> Path:
-    """A 1 s, 12 fps, 64x36 clip with sound."""
-    return make_clip("shot.mp4", seconds=1, fps=12, width=64, height=36, audio=True)
 
 
 def provider_for(
