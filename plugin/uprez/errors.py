@@ -60,6 +60,13 @@ class BudgetError(UprezError):
     exit_code = 4
 
 
+class StorageError(UprezError):
+    """A local file uprez keeps (the journal) could not be written: most often a full disk.
+    Nothing already paid for is lost; free some space and rerun."""
+
+    exit_code = 5
+
+
 class MediaError(InputError):
     """A file could not be read, decoded or encoded as video."""
 

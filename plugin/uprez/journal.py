@@ -8,6 +8,7 @@ model and its inputs, and the segment plan: the same work, asked again, finds it
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from uprez.errors import ConfigError
+from uprez.errors import ConfigError, StorageError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -139,6 +140,11 @@ class Journal:
             _retry_busy(lambda: self._enable_wal())
             _retry_busy(lambda: self._db.executescript(_SCHEMA))
         except (OSError, sqlite3.Error) as exc:
+            text = str(exc).lower()
+            if "disk" in text or "full" in text or "too large" in text:
+                raise StorageError(
+                    f"cannot write the journal {path}: {exc} (is the disk full?)"
+                ) from exc
             raise ConfigError(f"$.journal.path: cannot open {path}: {exc}") from exc
         self._lock = threading.RLock()
 
@@ -158,13 +164,25 @@ class Journal:
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One immediate transaction: other processes wait (up to 30 s) rather than interleave."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._storage_error(exc) from exc
             try:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise self._storage_error(exc) from exc
                 raise
-            self._db.execute("COMMIT")
+
+    def _storage_error(self, exc: sqlite3.Error) -> StorageError:
+        return StorageError(
+            f"cannot write the journal {self.path}: {exc} (is the disk full?); nothing paid for "
+            "is lost: free some space and rerun"
+        )
 
     # -- jobs ----------------------------------------------------------------------------------
 
@@ -228,6 +246,14 @@ class Journal:
             row = cursor.fetchone()
             names = [d[0] for d in cursor.description]
         return dict(zip(names, row, strict=True)) if row else None
+
+    def task_ids(self, key: str) -> list[str | None]:
+        """Each segment's task id, in order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT task_id FROM segments WHERE job_key = ? ORDER BY idx", (key,)
+            ).fetchall()
+        return [row[0] for row in rows]
 
     def done_job_for(self, source: Path, output: Path) -> dict[str, Any] | None:
         """The newest successful job that wrote ``output`` from ``source``, or None."""

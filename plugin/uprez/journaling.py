@@ -92,6 +92,7 @@ def finished_before(config: Config, source: Path, target: Path) -> dict[str, Any
         job = journal.done_job_for(source, target)
         if job is None or job["source_hash"] != file_hash(source):
             return None
+        job["task_ids"] = journal.task_ids(job["key"])
         return job
     finally:
         journal.close()

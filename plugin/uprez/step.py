@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from uprez import protocol
 from uprez.billing import PriceRule
-from uprez.errors import ConfigError, InputError, UprezError, VerificationError
+from uprez.errors import (
+    ConfigError,
+    InputError,
+    StorageError,
+    UprezError,
+    VerificationError,
+)
 from uprez.joblock import job_lock
 from uprez.journaling import JobLog, finished_before, open_job, open_journal
 from uprez.records import Artifact, JobEvent, Provider
@@ -119,14 +125,15 @@ def run_upscale(
     source = artifact.path
     job = estimate(source, config)
     target = choose_output(artifact, config, pm, output)
-    if target.exists() and not config.get("output.overwrite"):
-        return _made_before(artifact, target)
+    overwrite = bool(config.get("output.overwrite"))
+    folder = work_dir(target, source, job.plan, str(config.get("provider.model")))
+    if target.exists() and not overwrite:  # choose_output found it was this very job's
+        return _made_before(artifact, target, config, folder)
     check_budget([job], config)
     with job_lock(target):
         # Another process may have made this very output while we waited for the lock.
-        overwrite = bool(config.get("output.overwrite"))
-        if not overwrite and finished_before(config, source.resolve(), target.resolve()):
-            return _made_before(artifact, target)
+        if not overwrite and target.exists():
+            return _made_before(artifact, target, config, folder)
         return _run_job(
             artifact, job, target, config=config, pm=pm, provider=provider, resubmit=resubmit
         )
@@ -187,7 +194,12 @@ def _run_job(
             merged = assemble(parts, source, folder, job.probe.fps, job.probe.audio_streams)
         except UprezError as exc:
             if job_log is not None:
-                job_log.failed(str(exc))
+                try:
+                    job_log.failed(str(exc))
+                except StorageError as also:
+                    # The first failure is the one to report; what the journal already holds
+                    # (task ids) is enough for the rerun.
+                    log.info("could not record the failure in the journal: %s", also)
             emit(
                 JobEvent("failed", source, task_id=getattr(exc, "task_id", None), message=str(exc))
             )
@@ -213,8 +225,16 @@ def _run_job(
             journal.close()
 
 
-def _made_before(artifact: Artifact, target: Path) -> Artifact:
-    """The result an earlier run of this very job made (its sidecar, if written)."""
+def _made_before(artifact: Artifact, target: Path, config: Config, folder: Path) -> Artifact:
+    """The result an earlier run of this very job made: its sidecar, or what the journal
+    knows when the sidecar is missing (the run stopped just after the move, or sidecars are
+    off); what that run left in the work folder goes."""
+    job = finished_before(config, artifact.path.resolve(), target.resolve())
+    if job is None:
+        raise InputError(
+            f"{target} exists; set output.overwrite = true (or --overwrite) to replace it",
+            path=str(target),
+        )
     sidecar = Path(f"{target}.uprez.json")
     metadata: dict[str, Any] = {}
     if sidecar.exists():
@@ -222,6 +242,19 @@ def _made_before(artifact: Artifact, target: Path) -> Artifact:
             metadata = json.loads(sidecar.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             metadata = {}
+    if "task_id" not in metadata:
+        plan = json.loads(job["plan"])
+        tasks = job.get("task_ids") or []
+        metadata = {
+            "task_id": next((t for t in tasks if t), ""),
+            "cost": job["cost"] or "0.00",
+            "billed_seconds": sum(int(s["billed_seconds"]) for s in plan),
+            "segments": [
+                {**segment, "task_id": task, "reused": True}
+                for segment, task in zip(plan, tasks, strict=False)
+            ],
+        }
+    remove_work_dir(folder)
     log.info("%s was made from %s by an earlier run: nothing to do", target, artifact.path)
     return Artifact(
         path=target,
@@ -292,11 +325,13 @@ def _hand_off(
         verification={"ok": not problems, "problems": problems},
         timings={**first.timings, "total_s": round(elapsed, 3), "inference_ms": first.inference_ms},
     )
-    if job_log is not None:  # before the move: a crash after it finds the job done
-        job_log.done(str(job.plan.cost))
-    os.replace(merged, target)
+    # Sidecar, then the journal's "done", then the move: a crash between any two leaves a
+    # state the next run completes (the output appears last, and whole).
     if config.get("output.sidecar"):
         write_sidecar(target, record)
+    if job_log is not None:
+        job_log.done(str(job.plan.cost))
+    os.replace(merged, target)
     remove_work_dir(folder)
     emit(
         JobEvent("completed", artifact.path, task_id=first.task_id, detail={"output": str(target)})

@@ -201,7 +201,7 @@ class WaveSpeedProvider:
         except TransferError as exc:
             # The task is done and paid for: say which, so the result can be fetched again.
             exc.task_id = task_id
-            exc.args = (f"{exc}; task {task_id} completed: rerun to download its result",)
+            exc.args = (f"{exc.args[0]}; task {task_id} completed: rerun to download its result",)
             raise
         if record is not None:
             record.downloaded(str(target), target.stat().st_size)
