@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
+from pathlib import Path
 from typing import Any
 
 from uprez.errors import ConfigError
+from uprez.server.faults import Fault
 
 
 def register(commands: Any) -> None:
@@ -52,7 +55,43 @@ def register(commands: Any) -> None:
         help="simulate a slower service: each task takes at least this many seconds per "
         "second of video (default 0)",
     )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="JSON",
+        help='misbehave on purpose, e.g. \'{"route": "prediction", "kind": "http", "status": 429, '
+        '"times": 3}\' (repeatable; kinds in the README)',
+    )
+    parser.add_argument(
+        "--faults", type=Path, metavar="FILE", help="a JSON file holding a list of such faults"
+    )
     parser.set_defaults(handler=run)
+
+
+def read_faults(inline: list[str], file: Path | None) -> list[Fault]:
+    """The faults given by ``--fault`` and ``--faults``; a ConfigError names a bad one."""
+    items: list[object] = []
+    for text in inline:
+        try:
+            items.append(json.loads(text))
+        except ValueError as exc:
+            raise ConfigError(f"--fault: not JSON ({exc.args[0]}): {text}") from exc
+    if file is not None:
+        try:
+            loaded = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"--faults {file}: {exc}") from exc
+        items.extend(loaded if isinstance(loaded, list) else [loaded])
+    faults = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise ConfigError(f"--fault: each fault is a JSON object, not {item!r}")
+        try:
+            faults.append(Fault.from_json(item))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"--fault: {exc}") from exc
+    return faults
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,9 +116,12 @@ def run(args: argparse.Namespace) -> int:
         max_duration=args.max_duration,
         speed_factor=args.speed_factor,
     )
+    faults = read_faults(args.fault, args.faults)
     server = LocalServer(settings, host=args.host, port=args.port)
 
     def announce() -> None:
+        if server.app is not None and faults:
+            server.app.faults.add(*faults)
         print(f"uprez local server on {server.base_url}", flush=True)
         if not args.api_key:
             print(f"key: {key}  (pass --api-key to choose one)", flush=True)
