@@ -76,3 +76,23 @@ def test_a_bad_fault_is_a_usage_error_naming_the_known_kinds() -> None:
     )
     assert done.returncode == 2
     assert "unknown fault kind 'boom'" in done.stderr and "drop_after" in done.stderr
+
+
+def test_copy_mode_serves_the_input_repeated_for_overhead_benchmarks(tmp_path: Path) -> None:
+    from uprez.server.runner import LocalServer
+    from uprez.server.settings import ServerSettings
+
+    from support import upload, wait_for
+
+    data = bytes(range(256)) * 40
+    source = tmp_path / "bytes.mp4"
+    source.write_bytes(data)
+    with LocalServer(ServerSettings(api_key=KEY, copy_factor=3, task_seconds=0.3)) as server:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {KEY}"
+        url = upload(session, server.base_url, source)
+        task = session.post(f"{server.base_url}/api/v3/m", json={"video": url}, timeout=10)
+        done = wait_for(session, task.json()["data"]["urls"]["get"])
+        assert done["status"] == "completed"
+        assert done["timings"]["inference"] >= 300
+        assert requests.get(done["outputs"][0], timeout=10).content == data * 3

@@ -45,6 +45,11 @@ class ServerSettings:
     # Simulated service time: a task takes at least this many seconds per second of video
     # (0: as fast as the upscale runs). Lets benchmarks show what parallel segments save.
     speed_factor: float = 0.0
+    # Every task takes at least this long, whatever its video (benchmarks of polling).
+    task_seconds: float = 0.0
+    # N > 0 replaces the upscale by a copy: the output is the input's bytes N times over, not
+    # probed (benchmarks of the client's overhead, where the service's work must not count).
+    copy_factor: int = 0
     # x264 settings of the local upscale.
     preset: str = "veryfast"
     crf: int = 18

@@ -1,0 +1,63 @@
+"""What every benchmark shares: a result row, medians, interleaved repetitions, the table."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: uprez's figure, the baseline's, their ratio and the target."""
+
+    name: str
+    uprez: float
+    baseline: float
+    unit: str
+    target: str
+    met: bool
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.uprez / self.baseline if self.baseline else float("nan")
+
+
+def interleaved(
+    first: Callable[[], float], second: Callable[[], float], repeats: int
+) -> tuple[list[float], list[float]]:
+    """Run two measurements alternately ``repeats`` times each (so drift hits both alike)."""
+    a: list[float] = []
+    b: list[float] = []
+    for _ in range(repeats):
+        a.append(first())
+        b.append(second())
+    return a, b
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def timed(action: Callable[[], object]) -> float:
+    """Seconds ``action`` took."""
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def table(rows: list[Row]) -> str:
+    """The results as a Markdown table."""
+    lines = [
+        "| benchmark | uprez | baseline | ratio | target | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        note = f" ({row.note})" if row.note else ""
+        lines.append(
+            f"| {row.name}{note} | {row.uprez:.3g} {row.unit} | {row.baseline:.3g} {row.unit} "
+            f"| {row.ratio:.2f} | {row.target} | {'yes' if row.met else 'NO'} |"
+        )
+    return "\n".join(lines)
