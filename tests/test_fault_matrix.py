@@ -136,11 +136,18 @@ CASES: list[Case] = [
     ),
     # 5xx on a poll: retried (a GET is idempotent).
     *[_case(f"poll-{s}", Fault("prediction", "http", status=s)) for s in (500, 502, 503, 504)],
-    # A 429 on the submit: the service made no task.
-    _case("submit-429", Fault("submit", "http", status=429), outcome=RateLimited, submissions=0),
+    # A 429 on the submit: the service made no task, so it is safe to send it again later.
+    _case("submit-429", Fault("submit", "http", status=429)),
+    _case("submit-429-retry-after", Fault("submit", "http", status=429, retry_after="1")),
     _case(
-        "submit-429-retry-after",
-        Fault("submit", "http", status=429, retry_after="1"),
+        "submit-429-always",
+        Fault("submit", "http", status=429, times=-1),
+        outcome=RateLimited,
+        submissions=0,
+    ),
+    _case(
+        "submit-429-asks-too-long",
+        Fault("submit", "http", status=429, retry_after="3600"),
         outcome=RateLimited,
         submissions=0,
     ),

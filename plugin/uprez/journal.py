@@ -304,8 +304,7 @@ class Journal:
 
     def update_segment(self, key: str, idx: int, **fields: Any) -> None:
         """Write fields of a segment's record (``outputs`` as a list)."""
-        if "task_id" in fields or fields.get("state") not in (None, "submitting"):
-            _SUBMITTING.discard((key, idx))  # this process is done submitting it
+        done_submitting = "task_id" in fields or fields.get("state") not in (None, "submitting")
         unknown = set(fields) - _SEGMENT_FIELDS
         if unknown:
             raise ValueError(f"unknown segment fields {sorted(unknown)}")
@@ -317,6 +316,8 @@ class Journal:
                 f"UPDATE segments SET {names}, updated = ? WHERE job_key = ? AND idx = ?",
                 (*fields.values(), time.time(), key, idx),
             )
+        if done_submitting:  # only once the record says so may another thread look
+            _SUBMITTING.discard((key, idx))
 
     def record_upload(self, key: str, idx: int, url: str) -> None:
         """Note an upload's URL without undoing a later state (another worker may be ahead)."""

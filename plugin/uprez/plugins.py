@@ -95,8 +95,23 @@ def get_plugin_manager(env: Mapping[str, str] | None = None) -> PluginManager:
     if env.get("UPREZ_TRACE_PLUGINS", "") not in ("", "0", "false"):
         pm.trace.root.setwriter(lambda text: trace_log.info(text.rstrip()))
         pm.enable_tracing()
-    pm.check_pending()
+    _drop_unknown_hooks(pm, strict)
     return pm
+
+
+def _drop_unknown_hooks(pm: PluginManager, strict: bool) -> None:
+    """``check_pending``, with a plugin that implements an unknown hook reported and skipped."""
+    while True:
+        try:
+            pm.check_pending()
+            return
+        except pluggy.PluginValidationError as exc:
+            name = pm.get_name(exc.plugin) or repr(exc.plugin)
+            if strict:
+                raise PluginError(f"plugin {name!r} is broken: {exc}") from exc
+            pm.unregister(exc.plugin)
+            pm.broken[name] = f"implements an unknown hook: {exc}"
+            log.warning("plugin %s skipped: %s", name, exc)
 
 
 def _load(pm: PluginManager, entry: EntryPoint, strict: bool) -> None:

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from uprez.errors import UprezError
+from uprez.errors import MediaError, UprezError, VerificationError
 from uprez.media.keyframes import VideoIndex
 from uprez.plan import Plan, Segment
 from uprez.records import JobEvent, Provider, ProviderResult
@@ -150,6 +150,7 @@ def run_segments(
             result = provider.run(cut, up, emit=tagged, record=records[segment.index])  # type: ignore[call-arg]
         else:
             result = provider.run(cut, up, emit=tagged)
+        _check_readable(up, segment, total, result)
         _save_finished(up, result)
         return SegmentResult(segment, up, result)
 
@@ -180,6 +181,21 @@ def run_segments(
     return [o for o in outcomes if isinstance(o, SegmentResult)]
 
 
+def _check_readable(up: Path, segment: Segment, total: int, result: ProviderResult) -> None:
+    """A downloaded result must be a video: if not, it is deleted (a rerun fetches it again)."""
+    from uprez.media.probe import probe
+
+    try:
+        probe(up)
+    except MediaError as exc:
+        up.unlink(missing_ok=True)
+        raise VerificationError(
+            f"segment {segment.index + 1} of {total}: the service returned an unreadable video "
+            f"({exc}); it was deleted: rerun to download it again",
+            task_id=result.task_id,
+        ) from exc
+
+
 def assemble(
     parts: list[SegmentResult], source: Path, folder: Path, fps: Fraction, source_audio: int
 ) -> Path:
@@ -195,6 +211,10 @@ def assemble(
     try:
         concat_with_source_audio([p.path for p in parts], source, partial, fps=fps)
         os.replace(partial, merged)
+    except MediaError as exc:  # the parts came back unlike each other: the service's doing
+        raise VerificationError(
+            f"the upscaled segments cannot be joined: {exc}", task_id=parts[0].result.task_id
+        ) from exc
     finally:
         partial.unlink(missing_ok=True)
     return merged

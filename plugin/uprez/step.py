@@ -126,7 +126,7 @@ def run_upscale(
     job = estimate(source, config)
     target = choose_output(artifact, config, pm, output)
     overwrite = bool(config.get("output.overwrite"))
-    folder = work_dir(target, source, job.plan, str(config.get("provider.model")))
+    folder = work_dir(target, source, job.plan, _service_of(config))
     if target.exists() and not overwrite:  # choose_output found it was this very job's
         return _made_before(artifact, target, config, folder)
     check_budget([job], config)
@@ -166,7 +166,7 @@ def _run_job(
     owned = provider is None
     active = provider if provider is not None else make_provider(config, pm)
     model = str(config.get("provider.model"))
-    folder = work_dir(target, source, plan, model)
+    folder = work_dir(target, source, plan, _service_of(config))
     journal = open_journal(config)
     started = time.monotonic()
     try:
@@ -223,6 +223,15 @@ def _run_job(
     finally:
         if journal is not None:
             journal.close()
+
+
+def _service_of(config: Config) -> str:
+    """What makes results differ besides the source: the provider, its service and the model.
+    Work folders are keyed by it, so one provider's segments never pass for another's."""
+    return "|".join(
+        str(config.get(key))
+        for key in ("provider.name", "provider.base_url", "provider.model", "provider.inputs")
+    )
 
 
 def _made_before(artifact: Artifact, target: Path, config: Config, folder: Path) -> Artifact:

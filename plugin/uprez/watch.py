@@ -142,7 +142,7 @@ class Watcher:
                 provider=self.provider,
                 output=target,
             )
-        except UprezError as exc:
+        except (UprezError, OSError) as exc:
             log.error("%s: %s", path, exc)
             entry.update(status="failed", error=str(exc), task_id=getattr(exc, "task_id", None))
             self.failures.append(str(path))

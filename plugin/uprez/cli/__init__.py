@@ -13,6 +13,7 @@ from uprez.errors import UprezError
 
 EXIT_OK = 0
 EXIT_INTERRUPTED = 130
+EXIT_STORAGE = 5  # as StorageError: a local file could not be written
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
+    except OSError as exc:  # a file or folder of the user's that cannot be read or written
+        print(f"uprez: error: {exc}", file=sys.stderr)
+        return EXIT_STORAGE
     except UprezError as exc:
         print(f"uprez: error: {exc}", file=sys.stderr)
         if args.verbose:  # the chain of causes, for a support ticket

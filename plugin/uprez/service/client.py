@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from uprez import protocol
 from uprez.errors import (
@@ -201,10 +202,23 @@ class WaveSpeedClient:
     # -- tasks ---------------------------------------------------------------------------------
 
     def submit(self, model: str, inputs: dict[str, Any]) -> TaskState:
-        """Create a task. Sent once: a POST that may have reached the server is never repeated.
+        """Create a task. A POST that may have reached the server is never repeated; one the
+        service refused with 429 (no task made) is sent again after the wait it asks for.
 
         Raises :class:`AmbiguousSubmit` when the answer was lost, since a paid task may exist.
         """
+        for attempt in range(1, self.retry.attempts + 2):
+            try:
+                return self._submit_once(model, inputs)
+            except RateLimited as exc:
+                wait = exc.retry_after if exc.retry_after is not None else None
+                if attempt > self.retry.attempts or (wait or 0) > self.retry.retry_after_cap:
+                    raise
+                log.info("submit rate limited; trying again (attempt %d)", attempt + 1)
+                self._sleep(self.retry.delay(attempt, wait))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _submit_once(self, model: str, inputs: dict[str, Any]) -> TaskState:
         url = self._url("/" + model.strip("/"))
         try:
             answer = self.session.post(
@@ -212,6 +226,15 @@ class WaveSpeedClient:
             )
         except requests.ConnectTimeout as exc:
             raise ServiceError(f"submit: could not connect to {self._api_host}") from exc
+        except requests.ConnectionError as exc:
+            if _never_connected(exc):
+                raise ServiceError(
+                    f"submit: could not connect to {self._api_host}; nothing was sent"
+                ) from exc
+            raise AmbiguousSubmit(
+                f"submit: no answer ({type(exc).__name__}); the task may have been created, "
+                "so it was not sent again"
+            ) from exc
         except requests.RequestException as exc:
             raise AmbiguousSubmit(
                 f"submit: no answer ({type(exc).__name__}); the task may have been created, "
@@ -277,7 +300,7 @@ class WaveSpeedClient:
             try:
                 state = self.get(task_id)
             except RateLimited as exc:
-                wait = exc.retry_after or next(intervals)
+                wait = min(exc.retry_after or next(intervals), self.retry.retry_after_cap)
                 if time.monotonic() + wait > deadline:
                     raise
                 self._sleep(wait)
@@ -332,3 +355,10 @@ class WaveSpeedClient:
         return download(
             self.session, url, target, timeout=self._timeout, progress=progress, retry=self.retry
         )
+
+
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    """True when the connection itself failed (refused, no route, name not found): the POST
+    never left this machine, so no task can exist."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError | NameResolutionError)

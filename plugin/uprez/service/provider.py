@@ -170,9 +170,13 @@ class WaveSpeedProvider:
             video_url = record.reusable_upload() if record is not None else None
             if video_url is None:
                 emit(JobEvent("uploading", source, fraction=0.0))
-                video_url = self.client.upload(
-                    source, progress=_Throttle(emit, "uploading", source)
-                )
+                try:
+                    video_url = self.client.upload(
+                        source, progress=_Throttle(emit, "uploading", source)
+                    )
+                except ServiceError as exc:
+                    exc.args = (f"{exc.args[0]}; nothing was submitted: rerun the same command",)
+                    raise
                 if record is not None:
                     record.uploaded(video_url)
             task_id = self._submit(video_url, record, deadline)
@@ -231,6 +235,8 @@ class WaveSpeedProvider:
         if verdict == "lost":
             # An earlier run died while submitting: the task may exist. Look before sending.
             found = self.client.find_task(video_url)
+            if found is None and row.upload_url and row.upload_url != video_url:
+                found = self.client.find_task(row.upload_url)  # submitted with its own upload
             if found is not None:
                 log.info("found the task %s an earlier run submitted", found.id)
                 record.submitted(found.id)
@@ -259,9 +265,10 @@ class WaveSpeedProvider:
             log.info("the submit's answer was lost, but its task %s is listed", found.id)
             record.submitted(found.id)
             return found.id
-        except ServiceError:
+        except ServiceError as exc:
             # The service answered (4xx, 429) or was never reached: it made no task.
             record.release(maybe_created=False)
+            exc.args = (f"{exc.args[0]}; nothing was submitted: rerun the same command",)
             raise
         record.submitted(task.id)
         return task.id
