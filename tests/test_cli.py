@@ -304,3 +304,16 @@ def test_version_prints_the_version(tmp_path: Path) -> None:
 
     assert run.returncode == 0
     assert run.stdout.strip() == f"uprez {__version__}"
+
+
+def test_an_output_folder_that_cannot_be_written_is_one_line_and_exit_5(
+    clip: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where a folder should be")
+
+    done = uprez("upscale", clip, clip, "-o", blocker, "--provider", "local", cwd=tmp_path)
+
+    assert done.returncode == 5, done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

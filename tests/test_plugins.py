@@ -467,3 +467,31 @@ def test_post_export_returns_nothing_for_an_artifact_that_is_not_a_video(clip: P
 
     assert [artifact for answer in answers for artifact in answer] == []
     assert not clip.with_name("shot010_4k.mp4").exists()
+
+
+MISSPELT_PLUGIN = """
+from uprez.hookspecs import hookimpl
+
+
+@hookimpl
+def uprez_stepz():
+    return []
+"""
+
+
+def test_a_plugin_implementing_an_unknown_hook_is_skipped_not_fatal(install: Install) -> None:
+    install({"misspelt": MISSPELT_PLUGIN, "studio": STUDIO_PLUGIN})
+
+    pm = get_plugin_manager(env={})
+
+    assert "unknown hook" in pm.broken["misspelt"]
+    assert "uprez_stepz" in pm.broken["misspelt"]
+    assert pm.get_plugin("misspelt") is None
+    assert "grain" in pm.steps()
+
+
+def test_strict_plugins_makes_an_unknown_hook_a_plugin_error(install: Install) -> None:
+    install({"misspelt": MISSPELT_PLUGIN})
+
+    with pytest.raises(PluginError, match="misspelt"):
+        get_plugin_manager(env={"UPREZ_STRICT_PLUGINS": "1"})
