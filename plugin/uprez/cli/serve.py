@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -134,8 +135,8 @@ def run(args: argparse.Namespace) -> int:
 
     # A process manager's SIGTERM cleans up like Ctrl-C does.
     signal.signal(signal.SIGTERM, terminate)
-    try:
+    # werkzeug usually swallows Ctrl-C itself; either way the server has stopped after this.
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        print("stopped", flush=True)
+    print("stopped", flush=True)
     return 0

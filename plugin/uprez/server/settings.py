@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from uprez.billing import PriceRule
-from uprez.protocol import DEFAULT_MODEL, MAX_VIDEO_SECONDS, RETENTION_SECONDS
+from uprez.protocol import MAX_VIDEO_SECONDS, RETENTION_SECONDS
 
 
 def random_key() -> str:
@@ -29,7 +29,6 @@ class ServerSettings:
     max_size: tuple[int, int] = (3840, 2160)
     workers: int = 2
     max_duration: float = MAX_VIDEO_SECONDS
-    default_model: str = DEFAULT_MODEL
     # Longest an ``enable_sync_mode`` POST is held open before answering "still processing" (5004).
     sync_timeout: float = 120.0
     # Largest upload accepted by the ticket and binary flows, in bytes.
