@@ -105,6 +105,7 @@ def run_segments(
     concurrency: int,
     emit: Callable[[JobEvent], None],
     records: Sequence[TaskRecord] | None = None,
+    strict: bool = True,
 ) -> list[SegmentResult]:
     """Upscale every segment of ``plan``, ``concurrency`` at a time; return them in order.
 
@@ -150,7 +151,7 @@ def run_segments(
             result = provider.run(cut, up, emit=tagged, record=records[segment.index])  # type: ignore[call-arg]
         else:
             result = provider.run(cut, up, emit=tagged)
-        _check_readable(up, segment, total, result)
+        _check_segment(up, segment, total, result, plan.fps, strict)
         _save_finished(up, result)
         return SegmentResult(segment, up, result)
 
@@ -181,12 +182,16 @@ def run_segments(
     return [o for o in outcomes if isinstance(o, SegmentResult)]
 
 
-def _check_readable(up: Path, segment: Segment, total: int, result: ProviderResult) -> None:
-    """A downloaded result must be a video: if not, it is deleted (a rerun fetches it again)."""
+def _check_segment(
+    up: Path, segment: Segment, total: int, result: ProviderResult, fps: Fraction, strict: bool
+) -> None:
+    """Verify a downloaded segment before it is kept: a video (else deleted, so a rerun fetches
+    it again) with the segment's frames at its frame rate (else an error, or with ``strict``
+    off a warning; the merged result is verified again)."""
     from uprez.media.probe import probe
 
     try:
-        probe(up)
+        info = probe(up)
     except MediaError as exc:
         up.unlink(missing_ok=True)
         raise VerificationError(
@@ -194,6 +199,22 @@ def _check_readable(up: Path, segment: Segment, total: int, result: ProviderResu
             f"({exc}); it was deleted: rerun to download it again",
             task_id=result.task_id,
         ) from exc
+    problems = []
+    if info.frames != segment.stop - segment.first:
+        problems.append(f"{info.frames} frames, expected {segment.stop - segment.first}")
+    if info.fps != fps:
+        problems.append(f"frame rate {info.fps}, expected {fps}")
+    if not problems:
+        return
+    message = (
+        f"segment {segment.index + 1} of {total} does not match its source ({'; '.join(problems)})"
+    )
+    if strict:
+        raise VerificationError(
+            f'{message}; it waits in {up} (verify.on_mismatch = "warn" accepts it)',
+            task_id=result.task_id,
+        )
+    log.warning("%s (task %s)", message, result.task_id)
 
 
 def assemble(

@@ -190,6 +190,7 @@ def _run_job(
                 concurrency=int(config.get("limits.concurrency")),
                 emit=emit,
                 records=job_log.records(len(plan.segments), resubmit=resubmit) if job_log else None,
+                strict=config.get("verify.on_mismatch") == "error",
             )
             merged = assemble(parts, source, folder, job.probe.fps, job.probe.audio_streams)
         except UprezError as exc:
