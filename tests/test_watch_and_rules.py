@@ -141,14 +141,19 @@ def watch_setup(
     provider.close()
 
 
-def start(setup: dict[str, object]) -> tuple[Watcher, threading.Event, threading.Thread]:
-    watcher = Watcher(
-        setup["in"],
-        setup["out"],
+def watcher_for(setup: dict[str, object]) -> Watcher:
+    """A watcher over the fixture's folders, config and provider."""
+    return Watcher(
+        Path(str(setup["in"])),
+        Path(str(setup["out"])),
         config=setup["config"],  # type: ignore[arg-type]
-        pm=setup["pm"],
-        provider=setup["provider"],
-    )  # type: ignore[arg-type]
+        pm=setup["pm"],  # type: ignore[arg-type]
+        provider=setup["provider"],  # type: ignore[arg-type]
+    )
+
+
+def start(setup: dict[str, object]) -> tuple[Watcher, threading.Event, threading.Thread]:
+    watcher = watcher_for(setup)
     stop = threading.Event()
     thread = threading.Thread(target=watcher.run, kwargs={"stop": stop}, daemon=True)
     thread.start()
@@ -224,13 +229,7 @@ def test_the_same_content_under_two_names_is_paid_for_once(
     data = make_clip("take.mp4", seconds=0.5, fps=12).read_bytes()
     (in_dir / "take_v1.mp4").write_bytes(data)
     (in_dir / "take_copy.mp4").write_bytes(data)
-    watcher = Watcher(
-        in_dir,
-        out_dir,
-        config=watch_setup["config"],  # type: ignore[arg-type]
-        pm=watch_setup["pm"],
-        provider=watch_setup["provider"],
-    )  # type: ignore[arg-type]
+    watcher = watcher_for(watch_setup)
     watcher.run(once=True)
 
     assert (out_dir / "take_v1_4k.mp4").exists() and (out_dir / "take_copy_4k.mp4").exists()
@@ -264,23 +263,11 @@ def test_a_restarted_watcher_redoes_nothing(
 ) -> None:
     in_dir, out_dir = Path(str(watch_setup["in"])), Path(str(watch_setup["out"]))
     make_clip("once.mp4", seconds=0.5, fps=12).rename(in_dir / "once.mp4")
-    first = Watcher(
-        in_dir,
-        out_dir,
-        config=watch_setup["config"],  # type: ignore[arg-type]
-        pm=watch_setup["pm"],
-        provider=watch_setup["provider"],
-    )  # type: ignore[arg-type]
+    first = watcher_for(watch_setup)
     first.run(once=True)
     assert (out_dir / "once_4k.mp4").exists()
 
-    again = Watcher(
-        in_dir,
-        out_dir,
-        config=watch_setup["config"],  # type: ignore[arg-type]
-        pm=watch_setup["pm"],
-        provider=watch_setup["provider"],
-    )  # type: ignore[arg-type]
+    again = watcher_for(watch_setup)
     again.run(once=True)
 
     assert stats(server.base_url, TEST_KEY)["submissions"] == 1
@@ -290,15 +277,9 @@ def test_a_restarted_watcher_redoes_nothing(
 def test_a_file_that_fails_is_recorded_and_not_retried_on_its_own(
     watch_setup: dict[str, object], server: LocalServer
 ) -> None:
-    in_dir, out_dir = Path(str(watch_setup["in"])), Path(str(watch_setup["out"]))
+    in_dir = Path(str(watch_setup["in"]))
     (in_dir / "bad.mp4").write_text("this is not a video")
-    watcher = Watcher(
-        in_dir,
-        out_dir,
-        config=watch_setup["config"],  # type: ignore[arg-type]
-        pm=watch_setup["pm"],
-        provider=watch_setup["provider"],
-    )  # type: ignore[arg-type]
+    watcher = watcher_for(watch_setup)
     watcher.run(once=True)
     watcher.run(once=True)
 
