@@ -9,6 +9,7 @@ model and its inputs, and the segment plan: the same work, asked again, finds it
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -77,9 +78,17 @@ def default_path() -> Path:
 
 
 def file_hash(path: Path) -> str:
-    """SHA-256 of a file's content, read in 1 MiB blocks."""
+    """SHA-256 of a file's content, read in 1 MiB blocks (once per unchanged file)."""
+    stat = path.stat()
+    return _hash_of(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _hash_of(path: str, size: int, mtime_ns: int) -> str:
+    # Keyed by size and modification time: a rerun in the same process (a watch folder, a
+    # batch, the rerun check and the job record) reads a large source once, not three times.
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -137,7 +146,7 @@ class Journal:
                 path, timeout=30, check_same_thread=False, isolation_level=None
             )
             self._db.execute("PRAGMA synchronous=NORMAL")
-            _retry_busy(lambda: self._enable_wal())
+            _retry_busy(self._enable_wal)
             _retry_busy(lambda: self._db.executescript(_SCHEMA))
         except (OSError, sqlite3.Error) as exc:
             text = str(exc).lower()
@@ -290,17 +299,7 @@ class Journal:
     def segment(self, key: str, idx: int) -> SegmentRow:
         """A segment's record."""
         with self._lock:
-            cursor = self._db.execute(
-                "SELECT job_key, idx, state, upload_url, uploaded_at, submit_pid, submit_at, "
-                "task_id, outputs, file, size, error FROM segments WHERE job_key = ? AND idx = ?",
-                (key, idx),
-            )
-            row = cursor.fetchone()
-        if row is None:
-            raise KeyError(f"no segment {idx} of job {key}")
-        values = list(row)
-        values[8] = json.loads(values[8]) if values[8] else []
-        return SegmentRow(*values)
+            return self._row(self._db, key, idx)
 
     def update_segment(self, key: str, idx: int, **fields: Any) -> None:
         """Write fields of a segment's record (``outputs`` as a list)."""
@@ -371,6 +370,8 @@ class Journal:
             "task_id, outputs, file, size, error FROM segments WHERE job_key = ? AND idx = ?",
             (key, idx),
         ).fetchone()
+        if row is None:
+            raise KeyError(f"no segment {idx} of job {key}")
         values = list(row)
         values[8] = json.loads(values[8]) if values[8] else []
         return SegmentRow(*values)

@@ -135,7 +135,14 @@ def run_upscale(
         if not overwrite and target.exists():
             return _made_before(artifact, target, config, folder)
         return _run_job(
-            artifact, job, target, config=config, pm=pm, provider=provider, resubmit=resubmit
+            artifact,
+            job,
+            target,
+            folder,
+            config=config,
+            pm=pm,
+            provider=provider,
+            resubmit=resubmit,
         )
 
 
@@ -143,6 +150,7 @@ def _run_job(
     artifact: Artifact,
     job: Estimate,
     target: Path,
+    folder: Path,
     *,
     config: Config,
     pm: PluginManager,
@@ -166,7 +174,6 @@ def _run_job(
     owned = provider is None
     active = provider if provider is not None else make_provider(config, pm)
     model = str(config.get("provider.model"))
-    folder = work_dir(target, source, plan, _service_of(config))
     journal = open_journal(config)
     started = time.monotonic()
     try:
