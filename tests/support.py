@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -164,3 +165,27 @@ def task_ids(base_url: str) -> list[str]:
         timeout=10,
     )
     return [item["id"] for item in answer.json()["data"]["items"]]
+
+
+def service_env(
+    base_url: str,
+    *,
+    key: str = SECRET_KEY,
+    box: tuple[int, int] = TEST_BOX,
+    **settings: str,
+) -> dict[str, str]:
+    """The caller's environment, without its uprez settings, aimed at ``base_url`` with
+    ``key``, results verified against ``box``, plus ``settings`` (more variables)."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("UPREZ_") and name != "WAVESPEED_API_KEY"
+    }
+    env.update(
+        UPREZ_PROVIDER__NAME="wavespeed",
+        UPREZ_PROVIDER__BASE_URL=base_url,
+        WAVESPEED_API_KEY=key,
+        UPREZ_VERIFY__TARGET_SIZE=f"{box[0]}x{box[1]}",
+    )
+    env.update(settings)
+    return env

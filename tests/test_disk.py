@@ -12,7 +12,6 @@ Running out of space is made real in two ways, without touching uprez's code:
 
 from __future__ import annotations
 
-import os
 import resource
 import signal
 import subprocess
@@ -31,7 +30,7 @@ from uprez.server.settings import ServerSettings
 from uprez.service import transfers
 from uprez.service.retry import RetryPolicy
 
-from support import stats, upload, wait_for
+from support import service_env, stats, upload, wait_for
 
 KEY = "disk-test-key"
 BIG_BOX = (1280, 720)  # a 64x36 clip comes back ~20 times its size
@@ -58,21 +57,15 @@ def small_server() -> Iterator[LocalServer]:
 
 
 def cli_env(base_url: str, box: tuple[int, int], data_dir: Path) -> dict[str, str]:
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("UPREZ_") and name != "WAVESPEED_API_KEY"
-    }
-    env.update(
-        WAVESPEED_API_KEY=KEY,
-        UPREZ_PROVIDER__BASE_URL=base_url,
-        UPREZ_VERIFY__TARGET_SIZE=f"{box[0]}x{box[1]}",
+    return service_env(
+        base_url,
+        key=KEY,
+        box=box,
         UPREZ_POLLING__FIRST_INTERVAL="0.02",
         UPREZ_POLLING__MAX_INTERVAL="0.1",
         XDG_DATA_HOME=str(data_dir),
         PYTHONDONTWRITEBYTECODE="1",  # the limit is for uprez's files, not the bytecode cache
     )
-    return env
 
 
 def file_size_limit(limit: int) -> Callable[[], None]:

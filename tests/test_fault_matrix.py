@@ -45,7 +45,7 @@ from uprez.service.transfers import CHUNK
 from uprez.sidecar import sidecar_path
 from uprez.step import run_upscale
 
-from support import SECRET_KEY, TEST_BOX, Service, fast_config, upload
+from support import SECRET_KEY, TEST_BOX, Service, fast_config, service_env, upload
 
 #: Stands for a Retry-After HTTP-date about one second ahead, built when the fault is injected.
 HTTP_DATE_SOON = "<HTTP-date one second ahead>"
@@ -493,22 +493,13 @@ def test_a_signed_download_url_never_shows_whole_in_the_debug_log(
 
 def cli_env(base_url: str) -> dict[str, str]:
     """The caller's environment (XDG_DATA_HOME included) pointed at the test server."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("UPREZ_") and name != "WAVESPEED_API_KEY"
-    }
-    env.update(
-        UPREZ_PROVIDER__NAME="wavespeed",
-        UPREZ_PROVIDER__BASE_URL=base_url,
-        WAVESPEED_API_KEY=SECRET_KEY,
-        UPREZ_VERIFY__TARGET_SIZE=f"{TEST_BOX[0]}x{TEST_BOX[1]}",
+    return service_env(
+        base_url,
         UPREZ_POLLING__FIRST_INTERVAL="0.05",
         UPREZ_POLLING__MAX_INTERVAL="0.2",
         UPREZ_RETRY__BACKOFF_BASE="0.01",
         UPREZ_RETRY__BACKOFF_CAP="0.05",
     )
-    return env
 
 
 def uprez(*args: str | Path, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

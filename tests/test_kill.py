@@ -17,7 +17,6 @@ The phase a run died in is read from its journal right after the kill.
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import sqlite3
@@ -36,7 +35,7 @@ from uprez.server.faults import Fault
 from uprez.server.runner import LocalServer
 from uprez.server.settings import ServerSettings
 
-from support import stats
+from support import service_env, stats
 
 pytestmark = pytest.mark.slow
 
@@ -90,21 +89,15 @@ def source(tmp_path: Path) -> Path:
 
 def cli_env(base_url: str, data_dir: Path) -> dict[str, str]:
     """This process's environment without uprez settings, plus the run's own journal."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("UPREZ_") and name != "WAVESPEED_API_KEY"
-    }
-    env.update(
-        WAVESPEED_API_KEY=KEY,
-        UPREZ_PROVIDER__BASE_URL=base_url,
-        UPREZ_VERIFY__TARGET_SIZE=f"{BOX[0]}x{BOX[1]}",
+    return service_env(
+        base_url,
+        key=KEY,
+        box=BOX,
         UPREZ_POLLING__FIRST_INTERVAL="0.02",
         UPREZ_POLLING__MAX_INTERVAL="0.1",
         UPREZ_LIMITS__MAX_DURATION="1.2",
         XDG_DATA_HOME=str(data_dir),
     )
-    return env
 
 
 def command(source: Path, output: Path) -> list[str]:

@@ -8,7 +8,6 @@ Each test has its own journal (its own XDG_DATA_HOME, from conftest).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ from uprez.service.provider import WaveSpeedProvider
 from uprez.sidecar import sidecar_path
 from uprez.step import run_upscale
 
-from support import SECRET_KEY, TEST_BOX, Service, fast_config, stats
+from support import SECRET_KEY, TEST_BOX, Service, fast_config, service_env, stats
 
 E = TypeVar("E", bound=ServiceError)
 
@@ -212,21 +211,12 @@ def test_a_submit_answered_after_the_read_timeout_is_found_by_the_rerun_not_sent
 
 def cli_env(base_url: str) -> dict[str, str]:
     """The caller's environment (its XDG_DATA_HOME: one shared journal) aimed at ``base_url``."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("UPREZ_") and name != "WAVESPEED_API_KEY"
-    }
-    env.update(
-        UPREZ_PROVIDER__NAME="wavespeed",
-        UPREZ_PROVIDER__BASE_URL=base_url,
-        WAVESPEED_API_KEY=SECRET_KEY,
-        UPREZ_VERIFY__TARGET_SIZE=f"{TEST_BOX[0]}x{TEST_BOX[1]}",
+    return service_env(
+        base_url,
         UPREZ_POLLING__FIRST_INTERVAL="0.01",
         UPREZ_POLLING__MAX_INTERVAL="0.01",
         UPREZ_POLLING__JITTER="0",
     )
-    return env
 
 
 def test_two_processes_on_the_same_file_at_once_submit_one_task(clip: Path, tmp_path: Path) -> None:

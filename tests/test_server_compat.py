@@ -13,13 +13,12 @@ from typing import Any
 
 import pytest
 import requests
+import wavespeed  # in the test extra: its absence must fail, not skip
 
 from uprez.media.probe import probe
 from uprez.server.runner import LocalServer
 
 from support import TEST_KEY
-
-wavespeed = pytest.importorskip("wavespeed")
 
 CURL = shutil.which("curl")
 needs_curl = pytest.mark.skipif(CURL is None, reason="curl is not installed")
