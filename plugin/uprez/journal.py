@@ -36,6 +36,10 @@ CREATE TABLE IF NOT EXISTS segments (
     outputs TEXT, file TEXT, size INTEGER, error TEXT, updated REAL NOT NULL,
     PRIMARY KEY (job_key, idx)
 );
+CREATE TABLE IF NOT EXISTS task_rates (
+    service TEXT NOT NULL, kind TEXT NOT NULL, rate REAL NOT NULL, at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS task_rates_by_service ON task_rates (service, kind, at);
 """
 # Segments this process is submitting right now (another thread may ask about them).
 _SUBMITTING: set[tuple[str, int]] = set()
@@ -293,6 +297,32 @@ class Journal:
                 ).fetchall()
                 job["segments"] = [{"index": i, "state": s, "task_id": t} for i, s, t in rows]
         return jobs
+
+    # -- how long the service takes (see uprez.service.eta) -------------------------------------
+
+    def task_rates(self, service: str, kind: str, limit: int) -> list[float]:
+        """The latest ``limit`` rates (service seconds per unit of work), oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT rate FROM task_rates WHERE service = ? AND kind = ? "
+                "ORDER BY at DESC LIMIT ?",
+                (service, kind, limit),
+            ).fetchall()
+        return [rate for (rate,) in reversed(rows)]
+
+    def add_task_rate(self, service: str, kind: str, rate: float) -> None:
+        """Remember one finished task's rate; only the latest hundred per service are kept."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO task_rates (service, kind, rate, at) VALUES (?, ?, ?, ?)",
+                (service, kind, rate, time.time()),
+            )
+            db.execute(
+                "DELETE FROM task_rates WHERE service = ? AND kind = ? AND at < ("
+                "SELECT at FROM task_rates WHERE service = ? AND kind = ? "
+                "ORDER BY at DESC LIMIT 1 OFFSET 99)",
+                (service, kind, service, kind),
+            )
 
     # -- segments ------------------------------------------------------------------------------
 

@@ -156,6 +156,7 @@ class ServiceApp:
         pred = self.predictions.get(task_id, self._now())
         if pred is None:
             return failure(404, f"prediction {task_id} not found")
+        pred.polls += 1
         data = pred.to_json()
         fault = self.faults.take("prediction", frozenset({"task_status", "no_outputs"}))
         if fault is not None and fault.kind == "task_status":

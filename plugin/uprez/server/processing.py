@@ -89,7 +89,8 @@ class Processor:
             log.exception("task %s crashed", pred.id)
             self._fail(pred, protocol.CODE_INTERNAL, "internal error while upscaling")
         finally:
-            pred.inference_ms = int((time.monotonic() - started) * 1000)
+            if not pred.inference_ms:
+                pred.inference_ms = int((time.monotonic() - started) * 1000)
             shutil.rmtree(workdir, ignore_errors=True)
             with self._lock:
                 self._running -= 1
@@ -155,7 +156,7 @@ class Processor:
             self._balance -= cost
         pred.output_files = [final]
         pred.outputs = [f"{pred.base_url}/outputs/{pred.id}/{name}"]
-        pred.status = protocol.COMPLETED
+        self._finish(pred, protocol.COMPLETED, started)
         log.info("task %s completed (%.1f s of video, $%s)", pred.id, info.duration, cost)
 
     def _copy(self, pred: Prediction, source: Path, started: float) -> None:
@@ -172,7 +173,7 @@ class Processor:
         partial.rename(final)
         pred.output_files = [final]
         pred.outputs = [f"{pred.base_url}/outputs/{pred.id}/{final.name}"]
-        pred.status = protocol.COMPLETED
+        self._finish(pred, protocol.COMPLETED, started)
 
     def _pace(self, seconds: float, started: float) -> None:
         """Wait until the task has taken ``seconds``, as a slower service would (interruptible)."""
@@ -181,8 +182,16 @@ class Processor:
             raise _Stopping
 
     @staticmethod
+    def _finish(pred: Prediction, status: str, started: float) -> None:
+        """End the task: its timings first, so no answer shows the status without them."""
+        pred.finished_at = time.monotonic()
+        pred.inference_ms = int((pred.finished_at - started) * 1000)
+        pred.status = status
+
+    @staticmethod
     def _fail(pred: Prediction, code: int, message: str) -> None:
         pred.error = message
         pred.code = code
+        pred.finished_at = time.monotonic()
         pred.status = protocol.FAILED
         log.info("task %s failed (%d): %s", pred.id, code, message)

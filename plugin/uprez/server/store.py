@@ -32,6 +32,10 @@ class Prediction:
     forced_code: int | None = None
     # Return the upscale without its audio (an injected fault).
     drop_audio: bool = False
+    # For benchmarks of polling: how often the task was asked after, and when (time.monotonic)
+    # it reached a terminal status.
+    polls: int = 0
+    finished_at: float | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
     def to_json(self, *, with_input: bool = False) -> dict[str, Any]:

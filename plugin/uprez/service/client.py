@@ -27,7 +27,7 @@ from uprez.errors import (
     TransferError,
 )
 from uprez.service.answers import TaskState, parse_prediction, read_envelope
-from uprez.service.polling import PollSchedule
+from uprez.service.polling import Poller, PollSchedule
 from uprez.service.redact import install_log_redaction
 from uprez.service.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
 from uprez.service.transfers import (
@@ -287,20 +287,27 @@ class WaveSpeedClient:
         deadline: float,
         schedule: PollSchedule | None = None,
         on_state: StateCallback | None = None,
+        poller: Poller | None = None,
     ) -> TaskState:
         """Poll until the task is terminal; return it if completed, raise otherwise.
 
         ``deadline`` is a :func:`time.monotonic` time. Unknown statuses count as "not yet".
+        ``poller`` decides when to ask (by default ``schedule``'s growing intervals, asking at
+        once first); pass one with an estimate to wait for the task's likely end instead.
         Raises :class:`TaskFailed` (with the task code) or :class:`JobTimeout`.
         """
-        intervals = (schedule or PollSchedule()).intervals()
+        poller = poller or Poller(schedule or PollSchedule())
         last_status = ""
         garbled = 0
+        first = poller.next_wait(time.monotonic(), None)
+        if first > 0:
+            self._sleep(min(first, max(0.0, deadline - time.monotonic())))
         while True:
             try:
                 state = self.get(task_id)
             except RateLimited as exc:
-                wait = min(exc.retry_after or next(intervals), self.retry.retry_after_cap)
+                fallback = poller.next_wait(time.monotonic(), last_status or protocol.PENDING)
+                wait = min(exc.retry_after or fallback, self.retry.retry_after_cap)
                 if time.monotonic() + wait > deadline:
                     raise
                 self._sleep(wait)
@@ -341,7 +348,7 @@ class WaveSpeedClient:
                     code=state.code,
                     task_id=task_id,
                 )
-            pause = next(intervals)
+            pause = poller.next_wait(time.monotonic(), state.status)
             if time.monotonic() + pause > deadline:
                 raise JobTimeout(
                     f"the task is still {state.status} at the deadline; it may still finish: "

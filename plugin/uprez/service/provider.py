@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 from uprez.errors import AmbiguousSubmit, ConfigError, ServiceError, TaskFailed, TransferError
 from uprez.records import JobEvent, ProviderResult
 from uprez.service.client import WaveSpeedClient
-from uprez.service.polling import PollSchedule
+from uprez.service.eta import TaskTimes, work_of
+from uprez.service.polling import Poller, PollSchedule
 from uprez.service.redact import redact_url
 from uprez.service.retry import RetryPolicy
 
@@ -99,6 +100,8 @@ class WaveSpeedProvider:
         self.schedule = schedule or PollSchedule()
         self.deadline = deadline
         self.allow_insecure_http = allow_insecure_http
+        # How long this service took for earlier tasks: polls wait for a task's likely end.
+        self.times = TaskTimes()
 
     @classmethod
     def from_config(
@@ -166,6 +169,7 @@ class WaveSpeedProvider:
         started = time.monotonic()
         deadline = started + self.deadline
         task_id = record.row().task_id if record is not None else None
+        poller = Poller(self.schedule)
         if task_id is None:
             video_url = record.reusable_upload() if record is not None else None
             if video_url is None:
@@ -179,7 +183,9 @@ class WaveSpeedProvider:
                     raise
                 if record is not None:
                     record.uploaded(video_url)
-            task_id = self._submit(video_url, record, deadline)
+            task_id, fresh = self._submit(video_url, record, deadline)
+            if fresh:
+                poller = self._poller_for(source, record)
         else:
             log.info("resuming task %s", task_id)
         uploaded = time.monotonic()
@@ -189,9 +195,7 @@ class WaveSpeedProvider:
             emit(JobEvent("processing", source, task_id=task_id, message=state.status))
 
         try:
-            done = self.client.wait(
-                task_id, deadline=deadline, schedule=self.schedule, on_state=on_state
-            )
+            done = self.client.wait(task_id, deadline=deadline, on_state=on_state, poller=poller)
         except TaskFailed as exc:
             if record is not None:
                 record.task_failed(str(exc))
@@ -199,6 +203,7 @@ class WaveSpeedProvider:
         if record is not None:
             record.completed(list(done.outputs))
         processed = time.monotonic()
+        self._learn(poller, processed, done.inference_ms, record)
         emit(JobEvent("downloading", source, task_id=task_id, fraction=0.0))
         try:
             self._download(done.outputs[0], task_id, target, emit, source)
@@ -222,16 +227,43 @@ class WaveSpeedProvider:
             },
         )
 
-    def _submit(self, video_url: str, record: TaskRecord | None, deadline: float) -> str:
-        """Create the task once: never twice for one segment, whatever happened before."""
+    def _poller_for(self, source: Path, record: TaskRecord | None) -> Poller:
+        """A poller for a task submitted just now, waiting for its end as history predicts."""
+        store = record.journal if record is not None else None
+        work = work_of(source)
+        estimate = self.times.estimate(self._service, work, store)
+        if estimate is not None:
+            log.debug("expecting the task to take %.1f s", estimate.expected)
+        return Poller(self.schedule, estimate, start=time.monotonic(), work=work)
+
+    def _learn(
+        self, poller: Poller, noticed: float, inference_ms: int | None, record: TaskRecord | None
+    ) -> None:
+        """Remember how long a task submitted by this run took (resumed ones say nothing)."""
+        if poller.work is None:
+            return
+        seconds = poller.service_seconds(noticed, inference_ms)
+        store = record.journal if record is not None else None
+        self.times.learn(self._service, poller.work, seconds, store)
+
+    @property
+    def _service(self) -> str:
+        return f"{self.identity} {self.model}"
+
+    def _submit(
+        self, video_url: str, record: TaskRecord | None, deadline: float
+    ) -> tuple[str, bool]:
+        """Create the task once: never twice for one segment, whatever happened before.
+
+        Returns the task's id, and whether it was created just now."""
         inputs = {**self.inputs, "video": video_url}
         if record is None:
-            return self.client.submit(self.model, inputs).id
+            return self.client.submit(self.model, inputs).id, True
         verdict, row = record.claim()
         if verdict == "known" and row.task_id:
-            return row.task_id
+            return row.task_id, False
         if verdict == "busy":
-            return record.wait_for_other(deadline)
+            return record.wait_for_other(deadline), False
         if verdict == "lost":
             # An earlier run died while submitting: the task may exist. Look before sending.
             found = self.client.find_task(video_url)
@@ -240,7 +272,7 @@ class WaveSpeedProvider:
             if found is not None:
                 log.info("found the task %s an earlier run submitted", found.id)
                 record.submitted(found.id)
-                return found.id
+                return found.id, False
             if not record.resubmit:
                 raise AmbiguousSubmit(
                     f"an earlier run was submitting segment {record.index + 1} when it stopped, "
@@ -264,14 +296,14 @@ class WaveSpeedProvider:
                 ) from exc
             log.info("the submit's answer was lost, but its task %s is listed", found.id)
             record.submitted(found.id)
-            return found.id
+            return found.id, False
         except ServiceError as exc:
             # The service answered (4xx, 429) or was never reached: it made no task.
             record.release(maybe_created=False)
             exc.args = (f"{exc.args[0]}; nothing was submitted: rerun the same command",)
             raise
         record.submitted(task.id)
-        return task.id
+        return task.id, True
 
     def _download(self, url: str, task_id: str, target: Path, emit: Emit, source: Path) -> None:
         """Download an output; if its URL has expired (403/404/410), fetch the task again for a
