@@ -6,10 +6,10 @@ import argparse
 import platform
 import sys
 
-from benchmarks import bench_import, bench_overhead
+from benchmarks import bench_import, bench_overhead, bench_polling
 from benchmarks.common import Row, table
 
-BENCHMARKS = [bench_import, bench_overhead]
+BENCHMARKS = [bench_import, bench_overhead, bench_polling]
 
 
 def main() -> int:
