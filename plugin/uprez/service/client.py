@@ -69,7 +69,7 @@ class WaveSpeedClient:
         self.base_url = base_url.rstrip("/")
         self._key = api_key
         self._api_host = urlsplit(self.base_url).netloc
-        self.session = session or requests.Session()
+        self.session = session or _pooled_session()
         self.retry = retry or RetryPolicy()
         self._timeout = (connect_timeout, read_timeout)
         self._upload_timeout = (connect_timeout, upload_timeout)
@@ -362,6 +362,20 @@ class WaveSpeedClient:
         return download(
             self.session, url, target, timeout=self._timeout, progress=progress, retry=self.retry
         )
+
+
+# Connections kept open per host. requests keeps 10, so a watch folder or farm node running more
+# jobs than that at once would drop connections and open new ones (a TLS handshake each).
+POOL_SIZE = 64
+
+
+def _pooled_session() -> requests.Session:
+    """A session that keeps a connection per concurrent job, for every job of a process."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=POOL_SIZE)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 def _never_connected(exc: requests.ConnectionError) -> bool:
