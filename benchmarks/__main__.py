@@ -6,10 +6,16 @@ import argparse
 import platform
 import sys
 
-from benchmarks import bench_import, bench_overhead, bench_polling
+from benchmarks import (
+    bench_import,
+    bench_many,
+    bench_overhead,
+    bench_polling,
+    bench_segments,
+)
 from benchmarks.common import Row, table
 
-BENCHMARKS = [bench_import, bench_overhead, bench_polling]
+BENCHMARKS = [bench_import, bench_overhead, bench_polling, bench_segments, bench_many]
 
 
 def main() -> int:
