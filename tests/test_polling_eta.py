@@ -171,3 +171,15 @@ def test_a_second_job_asks_far_less_often_than_the_first(make_clip: Callable[...
     assert polls[0] >= 5
     # the second sleeps until the end the first one showed, and asks once or twice
     assert polls[1] <= 2
+
+
+def test_a_poller_without_history_adopts_an_estimate_as_soon_as_one_exists() -> None:
+    times = TaskTimes()
+    work = Work("seconds", 10.0)
+    poller = Poller(STEADY, start=0.0, lookup=lambda: times.estimate("svc", work))
+
+    assert poller.next_wait(0.0, None) == 0.0  # nothing known: ask at once, then the schedule
+    assert poller.next_wait(0.1, "processing") == 0.25
+    times.learn("svc", Work("seconds", 10.0), 10.0)  # a sibling segment just finished in 10 s
+
+    assert poller.next_wait(9.0, "processing") == pytest.approx(10.0 + 0.1 - 9.0)

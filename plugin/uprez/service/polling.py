@@ -9,7 +9,7 @@ failure is not noticed late, and then asks at short intervals until it is.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from uprez import protocol
@@ -79,9 +79,13 @@ class Poller:
         start: float = 0.0,
         rng: random.Random | None = None,
         work: Work | None = None,
+        lookup: Callable[[], Estimate | None] | None = None,
     ) -> None:
         self.schedule = schedule
         self.estimate = estimate
+        # Asked for an estimate while there is none: a sibling segment that finishes first
+        # tells the others when to expect theirs.
+        self._lookup = lookup
         # What the task asks of the service, if it was submitted just now (so it can be learned).
         self.work = work
         self.start = start
@@ -97,6 +101,8 @@ class Poller:
         if status is not None:
             self.polls += 1
             self.last_pending = now
+        if self.estimate is None and self._lookup is not None and status is not None:
+            self.estimate = self._lookup()
         if self.estimate is None:
             return 0.0 if status is None else next(self._intervals)
         if status == protocol.CREATED:

@@ -234,7 +234,13 @@ class WaveSpeedProvider:
         estimate = self.times.estimate(self._service, work, store)
         if estimate is not None:
             log.debug("expecting the task to take %.1f s", estimate.expected)
-        return Poller(self.schedule, estimate, start=time.monotonic(), work=work)
+        return Poller(
+            self.schedule,
+            estimate,
+            start=time.monotonic(),
+            work=work,
+            lookup=lambda: self.times.estimate(self._service, work),
+        )
 
     def _learn(
         self, poller: Poller, noticed: float, inference_ms: int | None, record: TaskRecord | None
