@@ -12,20 +12,34 @@ first frame, so the first frame is at 0.0 even when the file starts at another t
 from __future__ import annotations
 
 import bisect
+import contextlib
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
 import av
+from av.container import InputContainer
+from av.stream import Stream
 
 from uprez.errors import MediaError
 from uprez.media.probe import is_cover_art
 
-__all__ = ["Keyframe", "VideoIndex", "frame_times", "index_video", "keyframes"]
+__all__ = [
+    "Keyframe",
+    "VideoIndex",
+    "frame_times",
+    "index_container",
+    "index_video",
+    "keyframes",
+    "open_indexed",
+    "skip_other_streams",
+]
 
 log = logging.getLogger(__name__)
+
+_AV_ERRORS = (av.FFmpegError, OSError, ValueError, RuntimeError, UnicodeError)
 
 
 @dataclass(frozen=True)
@@ -115,23 +129,62 @@ def index_video(path: str | os.PathLike[str]) -> VideoIndex:
     target = os.fspath(path)
     try:
         with av.open(target, metadata_errors="replace") as container:
-            videos = [s for s in container.streams.video if not is_cover_art(s)]
-            if not videos or videos[0].time_base is None:
-                raise MediaError(f"{target} has no usable video stream", path=target)
-            stream, ctx = videos[0], videos[0].codec_context
-            stream_index, time_base = stream.index, Fraction(videos[0].time_base)
-            # Read everything now: a stream's fields are freed with its container.
-            details = (
-                str(ctx.name),
-                int(ctx.width),
-                int(ctx.height),
-                ctx.format.name if ctx.format is not None else "unknown",
-                bytes(ctx.extradata or b""),
-            )
-            decode_order = _scan(container.demux(stream), target)
-    except MediaError:
-        raise
-    except (av.FFmpegError, OSError, ValueError, RuntimeError, UnicodeError) as exc:
+            return index_container(container, target)
+    except _AV_ERRORS as exc:
+        raise MediaError(f"{target} could not be read as a video: {exc}", path=target) from exc
+
+
+@contextlib.contextmanager
+def open_indexed(path: str | os.PathLike[str]) -> Iterator[tuple[InputContainer, VideoIndex]]:
+    """Open ``path``, index its video and seek back to its first packet, to read it again.
+
+    Only the video stream is read; opening once saves probing the file twice.
+
+    Raises:
+        MediaError: as :func:`index_video`.
+    """
+    target = os.fspath(path)
+    try:
+        container = av.open(target, metadata_errors="replace")
+    except _AV_ERRORS as exc:
+        raise MediaError(f"{target} could not be read as a video: {exc}", path=target) from exc
+    with container:
+        index = index_container(container, target)
+        stream = container.streams[index.stream_index]
+        try:
+            container.seek(index.pts[0], stream=stream, backward=True)
+        except _AV_ERRORS as exc:
+            raise MediaError(f"{target} cannot be read twice: {exc}", path=target) from exc
+        yield container, index
+
+
+def index_container(container: InputContainer, path: str) -> VideoIndex:
+    """:func:`index_video` of a file already open as ``container``, read to its end.
+
+    For callers that go on to read the packets again: they seek back rather than pay for
+    opening the file twice (opening probes the streams, decoding a few frames).
+
+    Raises:
+        MediaError: as :func:`index_video`.
+    """
+    target = path
+    try:
+        videos = [s for s in container.streams.video if not is_cover_art(s)]
+        if not videos or videos[0].time_base is None:
+            raise MediaError(f"{target} has no usable video stream", path=target)
+        stream, ctx = videos[0], videos[0].codec_context
+        stream_index, time_base = stream.index, Fraction(videos[0].time_base)
+        # Read everything now: a stream's fields are freed with its container.
+        details = (
+            str(ctx.name),
+            int(ctx.width),
+            int(ctx.height),
+            ctx.format.name if ctx.format is not None else "unknown",
+            bytes(ctx.extradata or b""),
+        )
+        skip_other_streams(container, stream)
+        decode_order = _scan(container.demux(stream), target)
+    except _AV_ERRORS as exc:
         raise MediaError(f"{target} could not be read as a video: {exc}", path=target) from exc
     if not decode_order:
         raise MediaError(f"{target}: the video stream holds no frames", path=target)
@@ -147,6 +200,19 @@ def index_video(path: str | os.PathLike[str]) -> VideoIndex:
     return VideoIndex(
         target, stream_index, time_base, tuple(ordered), keys, starts, delay, *details
     )
+
+
+def skip_other_streams(container: InputContainer, *wanted: Stream) -> None:
+    """Make ``container`` skip every stream but ``wanted`` as it reads.
+
+    PyAV's ``demux(stream)`` reads every packet and drops the others' afterwards; a discarded
+    stream's packets are not even read (MP4 seeks over them), which saves a full pass over the
+    video's bytes when only the sound is wanted.
+    """
+    keep = {stream.index for stream in wanted}
+    for stream in container.streams:
+        if stream.index not in keep:
+            stream.discard = av.stream.Discard.all
 
 
 def _scan(packets: Iterable[av.Packet[av.VideoStream]], target: str) -> list[tuple[int, bool]]:

@@ -14,6 +14,7 @@ see a partial file. Packets stream one at a time, so memory stays flat however l
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 import os
@@ -28,7 +29,7 @@ from av.subtitles.subtitle import SubtitleSet
 
 from uprez.errors import MediaError
 from uprez.media.audio import add_audio_stream
-from uprez.media.keyframes import VideoIndex, index_video
+from uprez.media.keyframes import VideoIndex, index_video, open_indexed, skip_other_streams
 from uprez.media.probe import is_cover_art, probe
 
 __all__ = ["TEXT_SUBTITLE_CODECS", "concat_with_source_audio", "cut_segment"]
@@ -114,6 +115,7 @@ def _copy_range(
     """
     video = out.add_stream_from_template(stream)
     (start, end), written = span, 0
+    skip_other_streams(inp, stream)
     for seek_to in (start, origin):
         inp.seek(seek_to, stream=stream, backward=True)
         started = False
@@ -160,6 +162,7 @@ def _encode_range(
     """Decode from the first of ``seeks`` (else the second, if that overshoots) and encode the
     frames timed within ``span`` into ``video``, frame ``i`` at ``i`` ticks."""
     stream.thread_type = "AUTO"
+    skip_other_streams(inp, stream)
     (start, end), written = span, 0
     time_base, out = video.codec_context.time_base, video.container
     assert isinstance(out, OutputContainer)
@@ -204,20 +207,38 @@ def concat_with_source_audio(
     paths, origin, target = [os.fspath(p) for p in parts], os.fspath(source), os.fspath(dst)
     if not paths or fps <= 0:
         raise ValueError("joining needs at least one part and a positive frame rate")
-    indexes = [index_video(p) for p in paths]
-    inband = _check_parts(indexes)
+    with contextlib.ExitStack() as opened:
+        # Each part is opened once: indexed, then read again from its start to be copied.
+        readers = [opened.enter_context(open_indexed(p)) for p in paths]
+        inband = _check_parts([index for _, index in readers])
+        written, expected = _join(readers, origin, target, Fraction(fps), inband)
+    if expected and expected != written:
+        log.warning("%s: %d video frames, the source %s has %d", target, written, origin, expected)
+    log.info(
+        "joined %d parts, %d frames, with the sound of %s: %s", len(paths), written, origin, target
+    )
+    return written
+
+
+def _join(
+    readers: list[tuple[InputContainer, VideoIndex]],
+    origin: str,
+    target: str,
+    fps: Fraction,
+    inband: bool,
+) -> tuple[int, int]:
+    """Write the joined file; return the video frames written and the source's frame count."""
     try:
         with (
             av.open(origin, metadata_errors="replace") as inp,
             av.open(target, "w", format="mp4") as out,
         ):
-            with av.open(paths[0]) as template:
-                video = out.add_stream_from_template(template.streams[indexes[0].stream_index])
+            first, index = readers[0]
+            video = out.add_stream_from_template(first.streams[index.stream_index])
             assert isinstance(video, av.VideoStream)
-            video.time_base = 1 / Fraction(fps)
+            video.time_base = 1 / fps
             side = _SourceStreams(inp, out)
-            slot = _start_slot(inp, Fraction(fps))
-            clips = _joined_video(indexes, video, slot, inband)
+            clips = _joined_video(readers, video, _start_slot(inp, fps), inband)
             written = 0
             for _, packet in heapq.merge(clips, side.packets(), key=lambda item: item[0]):
                 written += packet.stream_index == video.index
@@ -225,13 +246,8 @@ def concat_with_source_audio(
             out.mux(side.flush())
             expected = next((s.frames for s in inp.streams.video if not is_cover_art(s)), 0)
     except _AV_ERRORS as exc:
-        raise MediaError(f"could not join {len(paths)} parts into {target}: {exc}") from exc
-    if expected and expected != written:
-        log.warning("%s: %d video frames, the source %s has %d", target, written, origin, expected)
-    log.info(
-        "joined %d parts, %d frames, with the sound of %s: %s", len(paths), written, origin, target
-    )
-    return written
+        raise MediaError(f"could not join {len(readers)} parts into {target}: {exc}") from exc
+    return written, expected
 
 
 def _check_parts(indexes: list[VideoIndex]) -> bool:
@@ -276,31 +292,34 @@ def _start_slot(inp: InputContainer, fps: Fraction) -> int:
 
 
 def _joined_video(
-    indexes: list[VideoIndex], video: av.VideoStream, slot: int, inband: bool
+    readers: list[tuple[InputContainer, VideoIndex]],
+    video: av.VideoStream,
+    slot: int,
+    inband: bool,
 ) -> Iterator[_Timed]:
     """Every part's packets in decode order, re-stamped one ``1/fps`` tick per frame.
 
     A frame's time is its slot; decode times run as many ticks behind as the most B-frames of
     any part need, so they rise steadily across the joins and never pass presentation times.
     """
-    tick, delay = video.time_base, max(part.reorder_delay for part in indexes)
+    tick, delay = video.time_base, max(part.reorder_delay for _, part in readers)
     assert tick is not None
-    for part in indexes:
+    seconds = float(tick)  # a float sort key: exact Fractions cost more than the copy itself
+    for inp, part in readers:
         rank = {pts: i for i, pts in enumerate(part.pts)}
         prefix = _parameter_sets(part.extradata) if inband else b""
         decoded = 0
-        with av.open(part.path) as inp:
-            for packet in inp.demux(inp.streams[part.stream_index]):
-                pts = packet.pts if packet.pts is not None else packet.dts
-                if not packet.size or packet.is_discard or pts is None:
-                    continue
-                if prefix and packet.is_keyframe:
-                    packet = av.Packet(prefix + bytes(packet))
-                    packet.is_keyframe = True
-                packet.pts, packet.dts = slot + rank[pts], slot + decoded - delay
-                packet.duration, packet.time_base, packet.stream = 1, tick, video
-                decoded += 1
-                yield float(packet.dts * tick), packet
+        for packet in inp.demux(inp.streams[part.stream_index]):
+            pts = packet.pts if packet.pts is not None else packet.dts
+            if not packet.size or packet.is_discard or pts is None:
+                continue
+            if prefix and packet.is_keyframe:
+                packet = av.Packet(prefix + bytes(packet))
+                packet.is_keyframe = True
+            packet.pts, packet.dts = slot + rank[pts], slot + decoded - delay
+            packet.duration, packet.time_base, packet.stream = 1, tick, video
+            decoded += 1
+            yield packet.dts * seconds, packet
         if decoded != part.frames:
             raise MediaError(f"{part.path}: read {decoded} of {part.frames} frames", path=part.path)
         slot += part.frames
@@ -336,11 +355,16 @@ class _SourceStreams:
     def packets(self) -> Iterator[_Timed]:
         """The packets to mux, in the source's order, each with its time in seconds."""
         wanted = [self.inp.streams[i] for i in (*self.copied, *self.audio)]
-        for packet in self.inp.demux(*wanted) if wanted else ():
+        if not wanted:
+            return
+        skip_other_streams(self.inp, *wanted)  # the source's video is not read at all
+        seconds = {s.index: float(s.time_base or 0) for s in wanted}
+        for packet in self.inp.demux(*wanted):
             stamp = packet.dts if packet.dts is not None else packet.pts
             if not packet.size or stamp is None:
                 continue
-            when, index = float(stamp * packet.time_base), packet.stream.index
+            index = packet.stream.index
+            when = stamp * seconds[index]
             if index in self.audio:
                 for frame in packet.decode():
                     assert isinstance(frame, av.AudioFrame)
