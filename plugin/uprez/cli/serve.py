@@ -12,6 +12,7 @@ from typing import Any
 
 from uprez.errors import ConfigError
 from uprez.server.faults import Fault
+from uprez.server.settings import MODES
 
 
 def register(commands: Any) -> None:
@@ -48,6 +49,13 @@ def register(commands: Any) -> None:
         type=float,
         default=600.0,
         help="longest accepted video in seconds (default 600)",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default="lanczos",
+        help="how frames are scaled: lanczos (fast, the default) or learned (a small CNN on the "
+        "CPU, sharper, several times slower; needs pip install 'uprez[learned]')",
     )
     parser.add_argument(
         "--speed-factor",
@@ -116,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         max_duration=args.max_duration,
         speed_factor=args.speed_factor,
+        mode=args.mode,
     )
     faults = read_faults(args.fault, args.faults)
     server = LocalServer(settings, host=args.host, port=args.port)

@@ -145,6 +145,7 @@ class Processor:
                 crf=settings.crf,
                 progress=check_stop,
                 keep_audio=not pred.drop_audio,
+                mode=settings.mode,
             )
         except MediaError as exc:
             raise TaskFailure(protocol.CODE_TASK_FAILED, f"upscale failed: {exc}") from exc

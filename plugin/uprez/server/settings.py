@@ -9,7 +9,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from uprez.billing import PriceRule
+from uprez.errors import ConfigError
 from uprez.protocol import MAX_VIDEO_SECONDS, RETENTION_SECONDS
+
+#: How the server makes its pictures: ``lanczos`` (swscale's Lanczos, fast: the default) or
+#: ``learned`` (a small CNN, pyanime4k, several times slower; extra ``uprez[learned]``).
+MODES = ("lanczos", "learned")
 
 
 def random_key() -> str:
@@ -23,6 +28,8 @@ class ServerSettings:
 
     ``max_size`` is the box a video is fitted in (landscape; portrait inputs get it transposed).
     ``workers`` bounds the tasks processed at once; further tasks queue as ``created``.
+    ``mode`` is one of :data:`MODES`. Settings that cannot run raise ConfigError when made, so a
+    server refuses to start rather than failing every task.
     """
 
     api_key: str = field(default_factory=random_key)
@@ -52,10 +59,21 @@ class ServerSettings:
     # x264 settings of the local upscale.
     preset: str = "veryfast"
     crf: int = 18
+    # How frames are scaled: "lanczos" or "learned" (see MODES).
+    mode: str = "lanczos"
     clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            choices = ", ".join(f'"{mode}"' for mode in MODES)
+            raise ConfigError(f"mode {self.mode!r} is not one of {choices}")
+        if self.mode == "learned":
+            from uprez.media.learned import load_backend
+
+            load_backend()
 
     def __repr__(self) -> str:  # the key stays out of every repr
         return (
             f"ServerSettings(max_size={self.max_size!r}, workers={self.workers}, "
-            f"max_duration={self.max_duration}, api_key=<redacted>)"
+            f"max_duration={self.max_duration}, mode={self.mode!r}, api_key=<redacted>)"
         )

@@ -351,6 +351,7 @@ class LocalProvider:
             workers=int(config.get("local.workers")),
             max_duration=float(config.get("limits.max_duration")),
             speed_factor=float(config.get("local.speed_factor")),
+            mode=str(config.get("local.mode")),
         )
         self._server: LocalServer | None = LocalServer(settings).start()
         self._inner = WaveSpeedProvider.from_config(
