@@ -283,3 +283,20 @@ def test_concat_refuses_parts_of_another_size(source: Path, tmp_path: Path) -> N
     big = write_clip(tmp_path / "big.mp4", frames=8, size=(64, 36), audio_codec=None)
     with pytest.raises(MediaError, match="64x36"):
         concat_with_source_audio([small, big], source, tmp_path / "x.mp4", fps=Fraction(FPS))
+
+
+def test_an_unchanged_file_is_indexed_once_and_a_rewritten_one_again(tmp_path: Path) -> None:
+    from uprez.media import keyframes as module
+    from uprez.media.synth import make_clip
+
+    path = tmp_path / "long.mp4"
+    make_clip(path, seconds=2, fps=12, width=64, height=36, audio=False)
+    first = index_video(path)
+    hits = module._cached_index.cache_info().hits
+
+    again = index_video(path)
+
+    assert again is first  # the plan and the cuts share one read of the source
+    assert module._cached_index.cache_info().hits == hits + 1
+    make_clip(path, seconds=3, fps=12, width=64, height=36, audio=False)  # a new export
+    assert index_video(path).frames == 36

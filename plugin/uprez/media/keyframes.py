@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import Iterable, Iterator
@@ -122,11 +123,27 @@ def frame_times(path: str | os.PathLike[str]) -> list[float]:
 def index_video(path: str | os.PathLike[str]) -> VideoIndex:
     """Read every video packet's timestamp and keyframe flag (demuxing only, no decoding).
 
+    A long job asks twice, to plan and then to cut: the index of an unchanged file (same size
+    and modification time) is kept, so a large source is read for it once.
+
     Raises:
         MediaError: the file cannot be read, holds no video stream, no frames, or frames
             without timestamps (or with the same timestamp).
     """
     target = os.fspath(path)
+    try:
+        stat = os.stat(target)
+    except OSError:
+        return _read_index(target)  # let the reader say what is wrong with it
+    return _cached_index(target, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_index(target: str, size: int, mtime_ns: int) -> VideoIndex:
+    return _read_index(target)
+
+
+def _read_index(target: str) -> VideoIndex:
     try:
         with av.open(target, metadata_errors="replace") as container:
             return index_container(container, target)
