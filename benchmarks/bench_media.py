@@ -27,7 +27,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from benchmarks.common import Row, interleaved, median, timed
-from uprez.media.keyframes import index_video
+from uprez.media.keyframes import forget_indexes, index_video
 from uprez.media.probe import probe
 from uprez.media.segments import concat_with_source_audio, cut_segment
 from uprez.media.upscale import upscale_file
@@ -130,6 +130,7 @@ class SplitJob:
 
 def uprez_split(job: SplitJob) -> None:
     """What segmenting.run_segments does: one index of the source, then a copy per segment."""
+    forget_indexes()  # a job reads its source's index once (to plan): count that read
     index = index_video(job.source)
     for part, first, stop in zip(job.parts("uprez"), job.cuts, job.cuts[1:], strict=False):
         cut_segment(job.source, part, first, stop, copy=True, index=index)

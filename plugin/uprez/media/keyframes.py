@@ -30,6 +30,7 @@ from uprez.media.probe import is_cover_art
 __all__ = [
     "Keyframe",
     "VideoIndex",
+    "forget_indexes",
     "frame_times",
     "index_container",
     "index_video",
@@ -136,6 +137,11 @@ def index_video(path: str | os.PathLike[str]) -> VideoIndex:
     except OSError:
         return _read_index(target)  # let the reader say what is wrong with it
     return _cached_index(target, stat.st_size, stat.st_mtime_ns)
+
+
+def forget_indexes() -> None:
+    """Drop the kept indexes (benchmarks count the read every job makes once)."""
+    _cached_index.cache_clear()
 
 
 @functools.lru_cache(maxsize=8)
