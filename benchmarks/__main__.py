@@ -3,19 +3,49 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import platform
 import sys
+import time
+from pathlib import Path
 
 from benchmarks import (
     bench_import,
     bench_many,
+    bench_media,
     bench_overhead,
     bench_polling,
     bench_segments,
 )
 from benchmarks.common import Row, table
 
-BENCHMARKS = [bench_import, bench_overhead, bench_polling, bench_segments, bench_many]
+BENCHMARKS = [
+    bench_import,
+    bench_overhead,
+    bench_polling,
+    bench_segments,
+    bench_many,
+    bench_media,
+]
+
+
+def machine() -> str:
+    """What the figures were measured on: CPU model and count, memory, Python, OS."""
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = ""
+    with contextlib.suppress(OSError, ValueError):
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f", {kib / 1024**2:.0f} GiB"
+    return (
+        f"{model}, {os.cpu_count()} cores{memory}, {platform.python_implementation()} "
+        f"{platform.python_version()}, {platform.system()} {platform.machine()}"
+    )
 
 
 def main() -> int:
@@ -23,13 +53,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (under 3 min)")
     args = parser.parse_args()
     rows: list[Row] = []
+    started = time.monotonic()
     for bench in BENCHMARKS:
         print(f"running {bench.__name__} ...", file=sys.stderr, flush=True)
         rows.extend(bench.run(args.quick))
-    print(
-        f"machine: {platform.machine()}, {platform.python_implementation()} "
-        f"{platform.python_version()}, {platform.system()}"
-    )
+    print(f"machine: {machine()}")
+    print(f"wall time: {time.monotonic() - started:.0f} s ({'quick' if args.quick else 'full'})")
     print(table(rows))
     return 0 if all(row.met for row in rows) else 1
 
