@@ -168,7 +168,9 @@ class WaveSpeedClient:
             with path.open("rb") as handle:
                 put = self.session.put(
                     put_url,
-                    data=ProgressReader(handle, size, progress),
+                    # An empty body as bytes: requests would send an empty iterable chunked,
+                    # and storage PUT URLs want a Content-Length.
+                    data=ProgressReader(handle, size, progress) if size else b"",
                     headers=headers,  # only what the ticket says: never the key
                     timeout=self._upload_timeout,
                 )

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
+import io
 import logging
 import mimetypes
 import os
 import secrets
 import shutil
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import requests
 
@@ -21,7 +25,16 @@ from uprez.service.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1024 * 1024
+# Bytes read from a download per write to its file. Profiled on loopback: 128 KiB cost the least
+# CPU per byte. Each chunk is a new object, and 1 MiB ones (fresh memory each time, too big to
+# stay in the CPU's cache on their way to the file) took two and a half times the system time.
+CHUNK = 128 * 1024
+# Bytes read from an upload's file per send, into one reused buffer: 1 MiB cost the least CPU per
+# byte (64 KiB, as curl sends, about a quarter more). urllib3 would send 16 KiB at a time.
+SEND_CHUNK = 1024 * 1024
+# A download's bytes are handed to the disk every this many bytes as they arrive (Linux), so the
+# fsync that ends it has little left to wait for.
+WRITEBACK_STEP = 8 * 1024 * 1024
 #: Called as ``progress(bytes_done, bytes_total_or_None)``.
 ByteProgress = Callable[[int, int | None], None]
 
@@ -31,28 +44,53 @@ def guess_type(path: Path) -> str:
     return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
-class ProgressReader:
-    """A file wrapper that reports bytes read; its ``len`` lets requests send Content-Length."""
+def _file_chunks(
+    handle: io.BufferedIOBase, size: int, name: object, progress: ByteProgress | None
+) -> Iterator[bytes]:
+    """``size`` bytes of ``handle`` in ``SEND_CHUNK``-sized views of one reused buffer.
 
-    def __init__(self, handle: BinaryIO, size: int, progress: ByteProgress | None) -> None:
+    Each view is sent before the next is asked for (requests and urllib3 send an iterable body
+    chunk by chunk), so one buffer serves the whole file. They are views, not ``bytes``: socket
+    ``sendall`` takes any buffer; requests' stubs only say bytes. A file that ends early raises.
+    """
+    buffer = memoryview(bytearray(SEND_CHUNK))
+    done = 0
+    while done < size:
+        count = handle.readinto(buffer[: min(SEND_CHUNK, size - done)])
+        if not count:
+            raise TransferError(f"{name} changed while it was being uploaded")
+        done += count
+        if progress is not None:
+            progress(done, size)
+        yield cast(bytes, buffer[:count])
+
+
+class ProgressReader:
+    """A file as an upload body: sent ``SEND_CHUNK`` bytes at a time, with progress reported.
+
+    It is iterable and has a ``len`` (not ``read``), so requests sends it with a Content-Length
+    in the chunks it yields, instead of urllib3 reading it 16 KiB at a time. The file's size is
+    taken once; the body is exactly that many bytes.
+    """
+
+    def __init__(self, handle: io.BufferedIOBase, size: int, progress: ByteProgress | None) -> None:
         self._handle = handle
         self._size = size
-        self._done = 0
         self._progress = progress
 
     def __len__(self) -> int:
-        return self._size - self._done
+        return self._size
 
-    def read(self, amount: int = -1) -> bytes:
-        chunk = self._handle.read(amount if amount and amount > 0 else CHUNK)
-        self._done += len(chunk)
-        if self._progress is not None:
-            self._progress(self._done, self._size)
-        return chunk
+    def __iter__(self) -> Iterator[bytes]:
+        name = getattr(self._handle, "name", "the file")
+        return _file_chunks(self._handle, self._size, name, self._progress)
 
 
 class MultipartFile:
-    """A ``multipart/form-data`` body of one file field, streamed from disk, of known length."""
+    """A ``multipart/form-data`` body of one file field, streamed from disk, of known length.
+
+    Iterable with a ``len``, like :class:`ProgressReader`, for the same reason.
+    """
 
     def __init__(
         self, path: Path, field: str, content_type: str, progress: ByteProgress | None = None
@@ -68,38 +106,20 @@ class MultipartFile:
         self._size = path.stat().st_size
         self._path = path
         self._progress = progress
-        self._total = len(self._head) + self._size + len(self._tail)
-        self._sent = 0
-        self._file: BinaryIO | None = None
 
     @property
     def content_type(self) -> str:
         return f"multipart/form-data; boundary={self.boundary}"
 
     def __len__(self) -> int:
-        return self._total - self._sent
+        return len(self._head) + self._size + len(self._tail)
 
-    def read(self, amount: int = -1) -> bytes:
-        """The next bytes of the body: the head, then the file, then the closing boundary."""
-        amount = amount if amount and amount > 0 else CHUNK
-        head, body_end = len(self._head), len(self._head) + self._size
-        if self._sent < head:
-            chunk = self._head[self._sent :]
-        elif self._sent < body_end:
-            if self._file is None:
-                self._file = self._path.open("rb")
-            chunk = self._file.read(min(amount, body_end - self._sent))
-            if not chunk:  # the file shrank while being sent
-                raise TransferError(f"{self._path} changed while it was being uploaded")
-            if self._progress is not None:
-                self._progress(self._sent - head + len(chunk), self._size)
-        else:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
-            chunk = self._tail[self._sent - body_end :]
-        self._sent += len(chunk)
-        return chunk
+    def __iter__(self) -> Iterator[bytes]:
+        """The head, then the file, then the closing boundary."""
+        yield self._head
+        with self._path.open("rb") as handle:
+            yield from _file_chunks(handle, self._size, self._path, self._progress)
+        yield self._tail
 
 
 def download(
@@ -141,6 +161,7 @@ def _fetch_resuming(
     total: int | None = None
     last: Exception | None = None
     with temp.open("wb") as out:
+        writeback = _Writeback(out)
         for attempt in range(1, retry.attempts + 2):
             have = out.tell()
             headers = {"Range": f"bytes={have}-"} if have else {}
@@ -172,10 +193,13 @@ def _fetch_resuming(
                     if expected is not None:
                         total = have + expected
                         _check_space(temp.parent, expected, url)
+                    done = have
                     for chunk in answer.iter_content(CHUNK):
                         _write(out, chunk, temp)
+                        done += len(chunk)
+                        writeback.advance(done)
                         if progress is not None:
-                            progress(out.tell(), total)
+                            progress(done, total)
                 if total is None or out.tell() == total:
                     break
                 last = TransferError(
@@ -199,6 +223,47 @@ def _fetch_resuming(
     if total is not None and size != total:
         raise TransferError(f"download of {redact_url(url)}: got {size} of {total} bytes")
     return size
+
+
+class _Writeback:
+    """Has the disk write a download's bytes as they arrive, so that the final fsync is short.
+
+    Otherwise the whole file waits in memory until that fsync, which then writes all of it while
+    nothing else happens (a sixth of a 1 GiB download's time, measured on loopback). Only a
+    hint: the fsync still decides. Where ``sync_file_range`` is missing it does nothing.
+    """
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._start = _sync_file_range()
+        self._handed = 0
+
+    def advance(self, done: int) -> None:
+        """The file has ``done`` bytes: start writing out those not handed to the disk yet."""
+        if done < self._handed:  # the download started over
+            self._handed = 0
+        if self._start is None or done - self._handed < WRITEBACK_STEP:
+            return
+        self._out.flush()
+        self._start(self._out.fileno(), self._handed, done - self._handed)
+        self._handed = done
+
+
+_SYNC_FILE_RANGE_WRITE = 2  # <linux/fs.h>: start writing the range's dirty pages, do not wait
+
+
+@functools.cache
+def _sync_file_range() -> Callable[[int, int, int], object] | None:
+    """Linux's ``sync_file_range(fd, offset, count, SYNC_FILE_RANGE_WRITE)``, where it exists."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return lambda fd, offset, count: function(fd, offset, count, _SYNC_FILE_RANGE_WRITE)
 
 
 class _Retryable(Exception):
