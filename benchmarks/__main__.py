@@ -17,6 +17,7 @@ from benchmarks import (
     bench_overhead,
     bench_polling,
     bench_segments,
+    bench_transfers,
 )
 from benchmarks.common import Row, table
 
@@ -24,6 +25,7 @@ BENCHMARKS = [
     bench_import,
     bench_overhead,
     bench_polling,
+    bench_transfers,
     bench_segments,
     bench_many,
     bench_media,

@@ -61,3 +61,23 @@ def table(rows: list[Row]) -> str:
             f"| {row.ratio:.2f} | {row.target} | {'yes' if row.met else 'NO'} |"
         )
     return "\n".join(lines)
+
+
+def alternating(
+    first: Callable[[], float], second: Callable[[], float], repeats: int
+) -> tuple[list[float], list[float]]:
+    """Like :func:`interleaved`, but the order flips every round (AB, BA, AB, ...).
+
+    For runs that leave something behind that slows the next one (a disk still writing back the
+    last file), so that it falls on each side alike rather than always on the second.
+    """
+    a: list[float] = []
+    b: list[float] = []
+    for round_ in range(repeats):
+        if round_ % 2:
+            b.append(second())
+            a.append(first())
+        else:
+            a.append(first())
+            b.append(second())
+    return a, b

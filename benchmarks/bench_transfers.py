@@ -1,0 +1,405 @@
+"""Moving big files: uprez's download and upload against ``curl`` on the same URLs.
+
+The local server (in this process) serves one file from its upload store; ``curl -s -o FILE``
+and ``WaveSpeedClient.download`` fetch that same media URL into files in the same folder, in
+turns (AB, BA, ...: each leaves dirty pages behind). An upload is a ticket (POST
+/api/v3/media/uploads) and a PUT of the same file to its URL: ``WaveSpeedClient.upload`` does
+both, and so does the baseline, with two curl runs (the second ``curl -T``).
+
+uprez runs in a child process of its own, so the server's thread does not share its
+interpreter (curl does not share it either), and so its memory can be measured alone: the
+child resets its peak RSS after its imports, transfers, and reports how far the peak rose.
+Its time is the transfer's alone, after a one-byte upload that pays what a fresh interpreter
+pays once (not counted, as curl's ``time_total`` leaves out its start-up); curl's time is its
+``time_total``.
+uprez's download includes what curl's does not: an ``fsync`` of the file before it is renamed
+into place. The server is werkzeug's, in Python, and the slower side of every transfer: both
+clients meet that ceiling, so the CPU time each spends per GB is in the notes too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, cast
+from urllib.parse import urlsplit
+
+from benchmarks.common import Row, alternating, median
+from uprez.server.runner import LocalServer
+from uprez.server.settings import ServerSettings
+
+KEY = "bench-key"
+CURL = "/usr/bin/curl"
+MiB = 1024 * 1024
+MB = 1000 * 1000
+REPO = Path(__file__).resolve().parent.parent
+MEMORY_LIMIT = 50 * MB
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """What is moved: the throughput runs use ``*_timed``; memory compares big and small."""
+
+    download_big: int = 1024 * MiB
+    download_small: int = 256 * MiB
+    upload_big: int = 500 * MB
+    upload_small: int = 100 * MB
+    repeats: int = 9
+    quick: bool = False
+
+    @property
+    def download_timed(self) -> int:
+        return self.download_small if self.quick else self.download_big
+
+    @property
+    def upload_timed(self) -> int:
+        return self.upload_small if self.quick else self.upload_big
+
+
+@dataclass(frozen=True)
+class Run:
+    """One uprez transfer, as its child process reports it."""
+
+    seconds: float
+    cpu: float  # user + system seconds the transfer took
+    growth: int  # peak RSS growth during the transfer, in bytes
+    url: str = ""  # an upload's download URL
+
+
+# -- the child process: uprez alone --------------------------------------------------------------
+
+
+def _status_bytes(field: str) -> int:
+    """A ``kB`` field of /proc/self/status (VmRSS, VmHWM), in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise LookupError(field)
+
+
+def _reset_peak() -> int:
+    """Reset the peak RSS to the current RSS (Linux's clear_refs); return the current RSS.
+
+    Where that is refused, the peak so far: growth is then only what rises above it.
+    """
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return _status_bytes("VmHWM")
+    return _status_bytes("VmRSS")
+
+
+def _child(kind: str, base: str, what: str, target: str) -> None:
+    """Transfer once through uprez's client, then print seconds and peak RSS growth as JSON."""
+    from uprez.config import load_config
+    from uprez.service.provider import WaveSpeedProvider
+
+    client = WaveSpeedProvider.from_config(load_config(env={}), base_url=base, api_key=KEY).client
+    _warm_up(client.upload, Path(target or what))
+    seen = [0]
+
+    def progress(done: int, total: int | None) -> None:  # a job passes a throttle: as cheap
+        seen[0] = done
+
+    before = _reset_peak()
+    cpu = _cpu_seconds()
+    started = time.perf_counter()
+    if kind == "download":
+        client.download(what, Path(target), progress=progress)
+        url = ""
+    else:
+        url = client.upload(Path(what), progress=progress)
+    seconds = time.perf_counter() - started
+    cpu = _cpu_seconds() - cpu
+    growth = _status_bytes("VmHWM") - before
+    client.session.close()
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "growth": growth, "url": url}))
+
+
+def _warm_up(upload: Callable[[Path], str], beside: Path) -> None:
+    """Upload a one-byte file once, so that what a fresh interpreter does only once (read the
+    system's MIME types, import what requests imports lazily) is not counted: curl's
+    ``time_total`` leaves out its own start-up too. Costs about 10 ms on this path."""
+    tiny = beside.with_name(f".warm-up-{os.getpid()}.mp4")
+    tiny.write_bytes(b"\0")
+    try:
+        upload(tiny)
+    finally:
+        tiny.unlink()
+
+
+def _uprez(kind: str, base: str, what: str, target: str = "") -> Run:
+    command = [sys.executable, "-m", "benchmarks.bench_transfers", kind, base, what, target]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=True)
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    return Run(
+        float(answer["seconds"]), float(answer["cpu"]), int(answer["growth"]), str(answer["url"])
+    )
+
+
+# -- curl ----------------------------------------------------------------------------------------
+
+
+def _cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass(frozen=True)
+class Curled:
+    """One curl run: what it printed, its ``time_total`` (the transfer's start to its end) and
+    its CPU time."""
+
+    body: str
+    seconds: float
+    cpu: float
+
+
+def _curl(*args: str) -> Curled:
+    cpu = _cpu_seconds(resource.RUSAGE_CHILDREN)  # children waited for: only this one meanwhile
+    done = subprocess.run(
+        [CURL, "-s", "-S", "-f", "-w", "\n%{time_total}", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    body, _, seconds = done.stdout.rpartition("\n")
+    return Curled(body, float(seconds), _cpu_seconds(resource.RUSAGE_CHILDREN) - cpu)
+
+
+def _curl_upload(base: str, source: Path) -> tuple[float, float, str]:
+    """Ask for a ticket as the client does (POST /api/v3/media/uploads), then ``curl -T`` the
+    file to its PUT URL; both count, as both count in uprez's ``upload``. Returns the seconds,
+    the CPU seconds and the media URL."""
+    ask = {"filename": source.name, "size": source.stat().st_size, "content_type": "video/mp4"}
+    auth, kind = f"Authorization: Bearer {KEY}", "Content-Type: application/json"
+    ticket = _curl("-H", auth, "-H", kind, "-d", json.dumps(ask), f"{base}/api/v3/media/uploads")
+    data = json.loads(ticket.body)["data"]
+    put = _curl(
+        "-T", str(source), "-H", "Content-Type: video/mp4", "-o", os.devnull, data["upload"]["url"]
+    )
+    return ticket.seconds + put.seconds, ticket.cpu + put.cpu, str(data["download_url"])
+
+
+# -- the server's side ---------------------------------------------------------------------------
+
+
+class _Filler:
+    """``size`` bytes of incompressible filler (one random block, over and over), as a stream."""
+
+    def __init__(self, size: int) -> None:
+        self._left = size
+        self._block = os.urandom(4 * MiB)
+
+    def read(self, amount: int = -1) -> bytes:
+        count = min(self._left, len(self._block) if amount < 0 else amount, len(self._block))
+        self._left -= count
+        return self._block[:count]
+
+
+def _write_file(path: Path, size: int) -> Path:
+    filler = _Filler(size)
+    with path.open("wb") as out:
+        while chunk := filler.read(MiB):
+            out.write(chunk)
+    return path
+
+
+def _serve_media(server: LocalServer, size: int) -> str:
+    """Put a file of ``size`` bytes in the server's upload store; return its media URL."""
+    assert server.app is not None
+    stream = cast(IO[bytes], _Filler(size))  # read() is all store_stream asks of it
+    media = server.app.uploads.store_stream("served.mp4", "video/mp4", stream, size, time.time())
+    return f"{server.base_url}/media/{media.id}/{media.filename}"
+
+
+def _forget_upload(server: LocalServer, media_url: str) -> None:
+    """Delete an uploaded file from the server's store (they would fill the disk otherwise)."""
+    media_id = urlsplit(media_url).path.split("/")[2]
+    shutil.rmtree(server.root / "uploads" / media_id, ignore_errors=True)
+
+
+# -- the measurements ----------------------------------------------------------------------------
+
+
+def _say(message: str) -> None:
+    print(f"  bench_transfers: {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Duel:
+    """uprez's runs and curl's (seconds and CPU seconds), taken in alternating order."""
+
+    ours: list[Run]
+    curl: list[tuple[float, float]]
+
+    @classmethod
+    def of(
+        cls, ours: Callable[[], Run], curl: Callable[[], tuple[float, float]], repeats: int
+    ) -> Duel:
+        duel = cls([], [])
+
+        def one_of_ours() -> float:
+            duel.ours.append(ours())
+            return duel.ours[-1].seconds
+
+        def one_of_curl() -> float:
+            duel.curl.append(curl())
+            return duel.curl[-1][0]
+
+        one_of_ours(), one_of_curl()  # warm up: the page cache, the server's first requests
+        duel.ours.clear()
+        duel.curl.clear()
+        alternating(one_of_ours, one_of_curl, repeats)
+        return duel
+
+    def throughput_row(self, name: str, size: int, note: str) -> Row:
+        """MB/s from the median times. The note adds the ratio of the best times and the CPU
+        seconds per GB: other work on the machine bends both less than it bends the medians."""
+        ours = median([run.seconds for run in self.ours])
+        theirs = median([seconds for seconds, _ in self.curl])
+        cpu_ours = median([run.cpu for run in self.ours]) / (size / 1e9)
+        cpu_curl = median([cpu for _, cpu in self.curl]) / (size / 1e9)
+        best = min(seconds for seconds, _ in self.curl) / min(run.seconds for run in self.ours)
+        return Row(
+            name,
+            size / MB / ours,
+            size / MB / theirs,
+            "MB/s",
+            ">= 0.9x",
+            theirs / ours >= 0.9,
+            note=f"{note}; median of {len(self.ours)}, best-of ratio {best:.2f}; "
+            f"CPU s/GB uprez {cpu_ours:.2f}, curl {cpu_curl:.2f}",
+        )
+
+
+def _memory_row(name: str, big: list[int], small: list[int], note: str) -> Row:
+    """Peak RSS growth of the big transfer; the baseline is the small one's (flat: ratio ~1)."""
+    grown = max(big)
+    return Row(
+        name,
+        grown / MB,
+        max(small) / MB,
+        "MB",
+        f"<= {MEMORY_LIMIT // MB} MB",
+        grown <= MEMORY_LIMIT,
+        note=f"{note}; worst of {len(big)}",
+    )
+
+
+def _downloads(server: LocalServer, work: Path, sizes: Sizes) -> list[Row]:
+    size = sizes.download_timed
+    url = _serve_media(server, size)
+    ours_file, curl_file = work / "uprez.out", work / "curl.out"
+
+    def ours() -> Run:
+        run = _uprez("download", server.base_url, url, str(ours_file))
+        ours_file.unlink()
+        return run
+
+    def curl() -> tuple[float, float]:
+        measured = _curl("-o", str(curl_file), url)
+        curl_file.unlink()
+        return measured.seconds, measured.cpu
+
+    duel = Duel.of(ours, curl, sizes.repeats)
+    _forget_upload(server, url)
+    other = _download_growth(
+        server, work, sizes.download_big if sizes.quick else sizes.download_small
+    )
+    growths = [run.growth for run in duel.ours]
+    big, small = ([other], growths) if sizes.quick else (growths, [other])
+    return [
+        duel.throughput_row(
+            f"download {size // MiB} MiB: throughput", size, "curl -s -o FILE; uprez also fsyncs"
+        ),
+        _memory_row(
+            f"download {sizes.download_big // MiB} MiB: peak RSS growth",
+            big,
+            small,
+            f"baseline: the same at {sizes.download_small // MiB} MiB",
+        ),
+    ]
+
+
+def _download_growth(server: LocalServer, work: Path, size: int) -> int:
+    url = _serve_media(server, size)
+    target = work / "uprez-memory.out"
+    run = _uprez("download", server.base_url, url, str(target))
+    target.unlink()
+    _forget_upload(server, url)
+    return run.growth
+
+
+def _uploads(server: LocalServer, work: Path, sizes: Sizes) -> list[Row]:
+    size = sizes.upload_timed
+    source = _write_file(work / "upload.mp4", size)
+
+    def ours() -> Run:
+        run = _uprez("upload", server.base_url, str(source))
+        _forget_upload(server, run.url)
+        return run
+
+    def curl() -> tuple[float, float]:
+        seconds, cpu, media_url = _curl_upload(server.base_url, source)
+        _forget_upload(server, media_url)
+        return seconds, cpu
+
+    duel = Duel.of(ours, curl, sizes.repeats)
+    source.unlink()
+    other = _upload_growth(server, work, sizes.upload_big if sizes.quick else sizes.upload_small)
+    growths = [run.growth for run in duel.ours]
+    big, small = ([other], growths) if sizes.quick else (growths, [other])
+    return [
+        duel.throughput_row(
+            f"upload {size // MB} MB: throughput",
+            size,
+            "both ask for a ticket, then PUT: curl -T",
+        ),
+        _memory_row(
+            f"upload {sizes.upload_big // MB} MB: peak RSS growth",
+            big,
+            small,
+            f"baseline: the same at {sizes.upload_small // MB} MB",
+        ),
+    ]
+
+
+def _upload_growth(server: LocalServer, work: Path, size: int) -> int:
+    source = _write_file(work / "upload-memory.mp4", size)
+    run = _uprez("upload", server.base_url, str(source))
+    _forget_upload(server, run.url)
+    source.unlink()
+    return run.growth
+
+
+def run(quick: bool) -> list[Row]:
+    sizes = Sizes(repeats=3, quick=True) if quick else Sizes()
+    started = time.perf_counter()
+    with (
+        tempfile.TemporaryDirectory(prefix="uprez-bench-transfers-", dir="/tmp") as folder,
+        LocalServer(ServerSettings(api_key=KEY)) as server,
+    ):
+        work = Path(folder)
+        rows = _downloads(server, work, sizes)
+        _say(f"downloads measured ({time.perf_counter() - started:.0f} s)")
+        rows += _uploads(server, work, sizes)
+        _say(f"uploads measured ({time.perf_counter() - started:.0f} s)")
+    return rows
+
+
+if __name__ == "__main__":
+    _child(*sys.argv[1:5])
