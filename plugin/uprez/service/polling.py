@@ -52,8 +52,8 @@ class PollSchedule:
 # larger of half a second and 5% of the task), so a missed guess costs at most that.
 _MIN_TOLERANCE = 0.5
 _TOLERANCE_SHARE = 0.05
-# The first poll goes this share of the tolerance after the earliest time, so that a task
-# finishing exactly on time is seen by the first poll instead of just missed by it.
+# The first poll goes this share of a step after the earliest time, so that a task finishing
+# exactly on time is seen by the first poll instead of just missed by it (and found a step later).
 _GUARD_SHARE = 0.2
 
 
@@ -108,11 +108,12 @@ class Poller:
         if status == protocol.CREATED:
             self._anchor = now  # queued: its processing starts no earlier than now
         tolerance = max(_MIN_TOLERANCE, _TOLERANCE_SHARE * self.estimate.expected)
-        target = self._anchor + self.estimate.earliest + _GUARD_SHARE * tolerance
+        step = min(self.schedule.max, tolerance)
+        target = self._anchor + self.estimate.earliest + _GUARD_SHARE * step
         if now < target:
             checkpoint = self.schedule.max * min(1.0, self.schedule.shake(self._rng))
             return min(target - now, checkpoint)
-        return min(self.schedule.max, tolerance)
+        return step
 
     def service_seconds(self, noticed: float, inference_ms: int | None) -> float:
         """How long the finished task took the service, for learning: the service's own
