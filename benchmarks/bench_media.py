@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -129,11 +130,18 @@ class SplitJob:
 
 
 def uprez_split(job: SplitJob) -> None:
-    """What segmenting.run_segments does: one index of the source, then a copy per segment."""
+    """What a long job does: one index of the source (to plan), then each segment copied by its
+    own worker, as ``segmenting.run_segments`` cuts them (``limits.concurrency``, 3 by default)."""
     forget_indexes()  # a job reads its source's index once (to plan): count that read
     index = index_video(job.source)
-    for part, first, stop in zip(job.parts("uprez"), job.cuts, job.cuts[1:], strict=False):
-        cut_segment(job.source, part, first, stop, copy=True, index=index)
+    spans = zip(job.parts("uprez"), job.cuts, job.cuts[1:], strict=False)
+    with ThreadPoolExecutor(max_workers=SEGMENTS) as pool:
+        cuts = [
+            pool.submit(cut_segment, job.source, p, a, b, copy=True, index=index)
+            for p, a, b in spans
+        ]
+        for cut in cuts:
+            cut.result()
 
 
 def uprez_merge(job: SplitJob, fps: Fraction) -> None:
@@ -186,6 +194,7 @@ def split_merge_rows(folder: Path, quick: bool) -> list[Row]:
 
     def rep(side: str, split: Callable[[], None], merge: Callable[[], None]) -> float:
         fresh(job.outputs(side))
+        os.sync()  # the other side's files are written out before this side's clock starts
         seconds.setdefault(f"{side} split", []).append(timed(split))
         flush(job.parts(side))
         seconds.setdefault(f"{side} merge", []).append(timed(merge))
