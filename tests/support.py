@@ -52,6 +52,16 @@ def upload(api: requests.Session, base_url: str, path: Path) -> str:
     return url
 
 
+def upscale_by_api(api: requests.Session, base_url: str, path: Path) -> tuple[str, dict[str, Any]]:
+    """Upload ``path``, submit it and wait for the task to end, as a plain client of the API
+    would; return the upload's URL and the finished task (completed or not)."""
+    url = upload(api, base_url, path)
+    task = api.post(
+        f"{base_url}/api/v3/runwayml/upscale-v1", json={"video": url}, timeout=10
+    ).json()["data"]
+    return url, wait_for(api, task["urls"]["get"])
+
+
 # -- client-side helpers -------------------------------------------------------------------------
 
 #: A key that is easy to spot if it ever leaks into a log, a sidecar or an error message.

@@ -26,7 +26,7 @@ from uprez.server.runner import LocalServer
 from uprez.server.settings import ServerSettings
 from uprez.service.provider import LocalProvider
 
-from support import TEST_BOX, TEST_KEY, fast_config, upload, wait_for
+from support import TEST_BOX, TEST_KEY, fast_config, upscale_by_api
 
 if TYPE_CHECKING:  # numpy comes with the learned extra; tests that need it import it inside
     import numpy as np
@@ -150,11 +150,7 @@ def test_a_learned_server_upscales_a_clip_end_to_end(
     with LocalServer(settings) as server:
         api = requests.Session()
         api.headers["Authorization"] = f"Bearer {TEST_KEY}"
-        url = upload(api, server.base_url, clip)
-        task = api.post(
-            f"{server.base_url}/api/v3/runwayml/upscale-v1", json={"video": url}, timeout=10
-        ).json()["data"]
-        done = wait_for(api, task["urls"]["get"])
+        _, done = upscale_by_api(api, server.base_url, clip)
         assert done["status"] == "completed", done
         answer = requests.get(done["outputs"][0], timeout=30)
     (tmp_path / "out.mp4").write_bytes(answer.content)

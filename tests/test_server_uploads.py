@@ -14,7 +14,7 @@ import requests
 from uprez.server.runner import LocalServer
 from uprez.server.settings import ServerSettings
 
-from support import TEST_BOX, TEST_KEY, upload, wait_for
+from support import TEST_BOX, TEST_KEY, upscale_by_api
 
 # Bytes that are easy to check at any offset: no two 4-byte windows alike in the first 1 KiB.
 PAYLOAD = b"".join(i.to_bytes(4, "big") for i in range(1000))
@@ -320,11 +320,7 @@ def downloads(
 
     clip = tmp_path_factory.mktemp("dl") / "range.mp4"
     make_clip(str(clip), seconds=0.5, fps=12)
-    media_url = upload(keyed, shared.base_url, clip)
-    task = keyed.post(
-        f"{shared.base_url}/api/v3/runwayml/upscale-v1", json={"video": media_url}, timeout=10
-    ).json()["data"]
-    done = wait_for(keyed, task["urls"]["get"])
+    media_url, done = upscale_by_api(keyed, shared.base_url, clip)
     assert done["status"] == "completed", done
     output_url = done["outputs"][0]
     output_bytes = requests.get(output_url, timeout=10).content
