@@ -7,6 +7,7 @@ which cannot set a GOP, force B-frames, mark frames by brightness or put clicks 
 from __future__ import annotations
 
 import array
+import logging
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -300,3 +301,59 @@ def test_an_unchanged_file_is_indexed_once_and_a_rewritten_one_again(tmp_path: P
     assert module._cached_index.cache_info().hits == hits + 1
     make_clip(path, seconds=3, fps=12, width=64, height=36, audio=False)  # a new export
     assert index_video(path).frames == 36
+
+
+# --- how a join numbers the parts' frames ------------------------------------------------------
+
+
+def write_uneven_clip(path: Path, frames: int, steady: int) -> Path:
+    """A silent clip whose first ``steady`` frames are 1/FPS apart and the rest, alternately,
+    a little late: a variable frame rate, with B-frames, frame i at luma 16 + i % 200."""
+    with av.open(str(path), "w", format="mp4") as out:
+        video = out.add_stream("libx264", rate=FPS, options={"x264-params": X264})
+        video.width, video.height, video.pix_fmt = 32, 18, "yuv420p"
+        video.codec_context.time_base = Fraction(1, 1000)
+        for i in range(frames):
+            frame = av.VideoFrame(32, 18, "yuv420p")
+            for plane, value in zip(frame.planes, (16 + i % 200, 128, 128), strict=True):
+                plane.update(bytes([value]) * plane.buffer_size)
+            frame.pts = i * 1000 // FPS + (0 if i < steady else 40 * (i % 2))
+            frame.time_base = Fraction(1, 1000)
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    return path
+
+
+def test_steady_parts_are_joined_without_an_index(
+    source: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    parts = [tmp_path / f"part{n}.mp4" for n in range(3)]
+    for part, (first, stop) in zip(parts, [(0, 8), (8, 24), (24, FRAMES)], strict=True):
+        cut_segment(source, part, first, stop, copy=True)
+    out = tmp_path / "joined.mp4"
+
+    with caplog.at_level(logging.INFO, logger="uprez.media.segments"):
+        assert concat_with_source_audio(parts, source, out, fps=Fraction(FPS)) == FRAMES
+
+    assert "full index" not in caplog.text  # each part was read once
+    assert frame_times(out) == [i / FPS for i in range(FRAMES)]
+    assert lumas(out) == pytest.approx(expected_lumas(0, FRAMES), abs=1.5)
+    assert click_times(out) == pytest.approx(CLICKS, abs=0.01)
+
+
+@pytest.mark.parametrize("steady", [0, 150], ids=["uneven-from-the-start", "uneven-late"])
+def test_a_part_at_a_varying_rate_is_joined_from_its_index(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, steady: int
+) -> None:
+    # Late: past the packets read ahead, so the join is found wrong half-written and redone.
+    frames = 160
+    part = write_uneven_clip(tmp_path / "uneven.mp4", frames, steady)
+    out = tmp_path / "joined.mp4"
+
+    with caplog.at_level(logging.INFO, logger="uprez.media.segments"):
+        assert concat_with_source_audio([part], part, out, fps=Fraction(FPS)) == frames
+
+    assert "full index" in caplog.text
+    assert frame_times(out) == [i / FPS for i in range(frames)]
+    assert lumas(out) == pytest.approx(lumas(part), abs=1.5)
+    assert probe(out).frames == frames

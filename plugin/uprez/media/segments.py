@@ -18,7 +18,7 @@ import contextlib
 import heapq
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -29,7 +29,9 @@ from av.subtitles.subtitle import SubtitleSet
 
 from uprez.errors import MediaError
 from uprez.media.audio import add_audio_stream
-from uprez.media.keyframes import VideoIndex, index_video, open_indexed, skip_other_streams
+from uprez.media.keyframes import VideoIndex, index_video, skip_other_streams
+from uprez.media.parts import JoinPart, NotSteady, open_exact, open_steady
+from uprez.media.prefetch import Prefetch
 from uprez.media.probe import is_cover_art, probe
 
 __all__ = ["TEXT_SUBTITLE_CODECS", "concat_with_source_audio", "cut_segment"]
@@ -43,6 +45,10 @@ _AV_ERRORS = (av.FFmpegError, OSError, ValueError, RuntimeError, UnicodeError)
 _Path = str | os.PathLike[str]
 _Timed = tuple[float, "av.Packet[Any]"]
 _Span = tuple[int, int | None]
+# Packets handed from each reading thread to the writer at a time, and hand-overs queued:
+# batches keep the GIL handoffs few; a few batches of 64 keep memory flat.
+_BATCH = 64
+_DEPTH = 4
 
 
 def cut_segment(
@@ -207,11 +213,11 @@ def concat_with_source_audio(
     paths, origin, target = [os.fspath(p) for p in parts], os.fspath(source), os.fspath(dst)
     if not paths or fps <= 0:
         raise ValueError("joining needs at least one part and a positive frame rate")
-    with contextlib.ExitStack() as opened:
-        # Each part is opened once: indexed, then read again from its start to be copied.
-        readers = [opened.enter_context(open_indexed(p)) for p in paths]
-        inband = _check_parts([index for _, index in readers])
-        written, expected = _join(readers, origin, target, Fraction(fps), inband)
+    try:  # parts at a steady frame rate, as the service returns them, are read once
+        written, expected = _join_parts(paths, open_steady, origin, target, Fraction(fps))
+    except NotSteady as why:
+        log.info("%s: numbering every part's frames from a full index", why)
+        written, expected = _join_parts(paths, open_exact, origin, target, Fraction(fps))
     if expected and expected != written:
         log.warning("%s: %d video frames, the source %s has %d", target, written, origin, expected)
     log.info(
@@ -220,37 +226,58 @@ def concat_with_source_audio(
     return written
 
 
-def _join(
-    readers: list[tuple[InputContainer, VideoIndex]],
+def _join_parts(
+    paths: list[str],
+    opener: Callable[[str], contextlib.AbstractContextManager[JoinPart]],
     origin: str,
     target: str,
     fps: Fraction,
-    inband: bool,
 ) -> tuple[int, int]:
-    """Write the joined file; return the video frames written and the source's frame count."""
+    with contextlib.ExitStack() as opened:
+        parts = [opened.enter_context(opener(p)) for p in paths]
+        inband = _check_parts(parts)
+        return _join(parts, origin, target, fps, inband)
+
+
+def _join(
+    parts: list[JoinPart], origin: str, target: str, fps: Fraction, inband: bool
+) -> tuple[int, int]:
+    """Write the joined file; return the video frames written and the source's frame count.
+
+    The parts and the source's sound are read in threads of their own while this one writes:
+    FFmpeg reads and writes without holding the GIL, and packets are handed over in batches.
+    """
     try:
         with (
             av.open(origin, metadata_errors="replace") as inp,
             av.open(target, "w", format="mp4") as out,
         ):
-            first, index = readers[0]
-            video = out.add_stream_from_template(first.streams[index.stream_index])
+            first = parts[0]
+            video = out.add_stream_from_template(first.container.streams[first.stream_index])
             assert isinstance(video, av.VideoStream)
             video.time_base = 1 / fps
             side = _SourceStreams(inp, out)
-            clips = _joined_video(readers, video, _start_slot(inp, fps), inband)
+            slot = _start_slot(inp, fps)
+            clips = Prefetch(
+                lambda: _joined_video(parts, video, slot, inband),
+                _DEPTH,
+                batch=_BATCH,
+                name="uprez-join-video",
+            )
+            sound = Prefetch(side.packets, _DEPTH, batch=_BATCH, name="uprez-join-sound")
             written = 0
-            for _, packet in heapq.merge(clips, side.packets(), key=lambda item: item[0]):
-                written += packet.stream_index == video.index
-                out.mux(packet)
+            with clips as pictures, sound as others:
+                for _, packet in heapq.merge(pictures, others, key=lambda item: item[0]):
+                    written += packet.stream_index == video.index
+                    out.mux(packet)
             out.mux(side.flush())
             expected = next((s.frames for s in inp.streams.video if not is_cover_art(s)), 0)
     except _AV_ERRORS as exc:
-        raise MediaError(f"could not join {len(readers)} parts into {target}: {exc}") from exc
+        raise MediaError(f"could not join {len(parts)} parts into {target}: {exc}") from exc
     return written, expected
 
 
-def _check_parts(indexes: list[VideoIndex]) -> bool:
+def _check_parts(indexes: list[JoinPart]) -> bool:
     """Refuse parts that cannot share a video track; say if parameter sets must go in-band."""
     looks = [f"{p.codec} {p.width}x{p.height} {p.pix_fmt}" for p in indexes]
     for part, description in zip(indexes, looks, strict=True):
@@ -292,36 +319,32 @@ def _start_slot(inp: InputContainer, fps: Fraction) -> int:
 
 
 def _joined_video(
-    readers: list[tuple[InputContainer, VideoIndex]],
-    video: av.VideoStream,
-    slot: int,
-    inband: bool,
+    parts: list[JoinPart], video: av.VideoStream, slot: int, inband: bool
 ) -> Iterator[_Timed]:
     """Every part's packets in decode order, re-stamped one ``1/fps`` tick per frame.
 
     A frame's time is its slot; decode times run as many ticks behind as the most B-frames of
     any part need, so they rise steadily across the joins and never pass presentation times.
     """
-    tick, delay = video.time_base, max(part.reorder_delay for _, part in readers)
+    tick, delay = video.time_base, max(part.delay for part in parts)
     assert tick is not None
     seconds = float(tick)  # a float sort key: exact Fractions cost more than the copy itself
-    for inp, part in readers:
-        rank = {pts: i for i, pts in enumerate(part.pts)}
+    for part in parts:
+        number = part.numbering(delay)
         prefix = _parameter_sets(part.extradata) if inband else b""
         decoded = 0
-        for packet in inp.demux(inp.streams[part.stream_index]):
+        for packet in part.container.demux(part.container.streams[part.stream_index]):
             pts = packet.pts if packet.pts is not None else packet.dts
             if not packet.size or packet.is_discard or pts is None:
                 continue
             if prefix and packet.is_keyframe:
                 packet = av.Packet(prefix + bytes(packet))
                 packet.is_keyframe = True
-            packet.pts, packet.dts = slot + rank[pts], slot + decoded - delay
+            packet.pts, packet.dts = slot + number(pts, decoded), slot + decoded - delay
             packet.duration, packet.time_base, packet.stream = 1, tick, video
             decoded += 1
             yield packet.dts * seconds, packet
-        if decoded != part.frames:
-            raise MediaError(f"{part.path}: read {decoded} of {part.frames} frames", path=part.path)
+        part.finish(decoded)
         slot += part.frames
 
 

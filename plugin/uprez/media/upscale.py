@@ -9,16 +9,13 @@ carry is copied untouched, anything else is re-encoded as AAC.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Generic, TypeAlias, TypeVar, cast
+from typing import TypeAlias
 
 import av
 from av.container import InputContainer, OutputContainer
@@ -29,6 +26,7 @@ from uprez.errors import MediaError
 from uprez.media.audio import MP4_AUDIO_CODECS, add_audio_stream
 from uprez.media.geometry import fit_within
 from uprez.media.learned import LearnedScaler
+from uprez.media.prefetch import Prefetch
 from uprez.media.probe import Probe, is_cover_art, probe
 
 __all__ = ["MP4_AUDIO_CODECS", "ProgressCallback", "UpscaleResult", "upscale_file"]
@@ -218,7 +216,7 @@ class _Job:
         writes while another reads, decodes and scales the next frames (:meth:`_read`). Both
         spend their time in FFmpeg, which releases the GIL.
         """
-        with _Prefetch(self._read, _QUEUE_DEPTH) as items:
+        with Prefetch(self._read, _QUEUE_DEPTH, name="uprez-upscale-read") as items:
             for item in items:
                 if isinstance(item, av.VideoFrame):
                     self._encode_video(item)
@@ -310,64 +308,3 @@ class _Job:
 #: What the reading thread hands the encoder: a scaled frame, an audio packet to copy, or
 #: decoded audio to re-encode with the index of the input stream it came from.
 _Work: TypeAlias = "av.VideoFrame | av.Packet[Stream] | tuple[int, av.AudioFrame]"
-_T = TypeVar("_T")
-
-
-class _Prefetch(Generic[_T]):
-    """Runs a generator in a thread, at most ``depth`` items ahead of the one consuming it.
-
-    Leaving the ``with`` block early (an error, or an abort raised by a progress callback)
-    stops the thread within one item and waits for it, so the containers it reads can be
-    closed safely; an error in the thread is raised in the consumer.
-    """
-
-    _END = object()
-
-    def __init__(self, produce: Callable[[], Iterator[_T]], depth: int) -> None:
-        self._produce = produce
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._work, name="uprez-upscale-read", daemon=True)
-
-    def __enter__(self) -> Iterator[_T]:
-        self._thread.start()
-        return self._items()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        while self._thread.is_alive():
-            with contextlib.suppress(queue.Empty):  # unblock a thread waiting to put
-                self._queue.get(timeout=0.05)
-        self._thread.join()
-
-    def _items(self) -> Iterator[_T]:
-        while (item := self._queue.get()) is not self._END:
-            if isinstance(item, _Failure):
-                raise item.error
-            yield cast(_T, item)
-
-    def _work(self) -> None:
-        try:
-            for item in self._produce():
-                if not self._put(item):
-                    return
-            self._put(self._END)
-        except BaseException as error:  # handed to the consumer, raised there
-            self._put(_Failure(error))
-
-    def _put(self, item: object) -> bool:
-        """Queue ``item`` unless the consumer has left; say whether it was queued."""
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-
-@dataclass(frozen=True)
-class _Failure:
-    """An exception raised in the reading thread, on its way to the consumer."""
-
-    error: BaseException
