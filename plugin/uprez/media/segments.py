@@ -46,9 +46,10 @@ _Path = str | os.PathLike[str]
 _Timed = tuple[float, "av.Packet[Any]"]
 _Span = tuple[int, int | None]
 # Packets handed from each reading thread to the writer at a time, and hand-overs queued:
-# batches keep the GIL handoffs few; a few batches of 64 keep memory flat.
-_BATCH = 64
-_DEPTH = 4
+# batches keep the GIL handoffs few; a few batches of 32 keep memory flat (at most about
+# (2 + 2) x 32 packets a thread: some 20 MB of 1080p, 60 MB of 100 Mbit/s 4K).
+_BATCH = 32
+_DEPTH = 2
 
 
 def cut_segment(
