@@ -18,7 +18,7 @@ from av.subtitles.stream import SubtitleStream
 from av.subtitles.subtitle import SubtitleSet
 
 from uprez.errors import MediaError
-from uprez.media.keyframes import Keyframe, frame_times, index_video, keyframes
+from uprez.media.keyframes import Keyframe, forget_indexes, frame_times, index_video, keyframes
 from uprez.media.probe import probe
 from uprez.media.segments import concat_with_source_audio, cut_segment
 
@@ -357,3 +357,52 @@ def test_a_part_at_a_varying_rate_is_joined_from_its_index(
     assert frame_times(out) == [i / FPS for i in range(frames)]
     assert lumas(out) == pytest.approx(lumas(part), abs=1.5)
     assert probe(out).frames == frames
+
+
+def _packets_of(path: Path) -> list[tuple[int, bool]]:
+    """(pts, is_keyframe) of every video packet, read the slow way."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return [
+            (int(p.pts if p.pts is not None else p.dts), bool(p.is_keyframe))
+            for p in container.demux(stream)
+            if p.size
+        ]
+
+
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("silent.mp4", {"audio_codec": None}),
+        ("bframes_and_sound.mp4", {}),
+        ("wider.mp4", {"size": (64, 36)}),
+    ],
+)
+def test_an_mp4s_sample_tables_give_the_packets_timestamps(
+    tmp_path: Path, name: str, options: dict[str, object]
+) -> None:
+    from uprez.media.mp4index import sample_table
+
+    path = tmp_path / name
+    write_clip(path, **options)  # type: ignore[arg-type]
+
+    listed = sample_table(str(path), 0)
+
+    assert listed == _packets_of(path)  # B-frames and edit list included
+    forget_indexes()
+    assert index_video(path).pts == tuple(sorted(p for p, _ in _packets_of(path)))
+
+
+def test_sample_tables_are_not_read_from_matroska_or_a_track_that_is_not_video(
+    tmp_path: Path,
+) -> None:
+    from uprez.media.mp4index import sample_table
+    from uprez.media.synth import make_clip
+
+    mkv, mp4 = tmp_path / "clip.mkv", tmp_path / "clip.mp4"
+    make_clip(mkv, seconds=1, fps=12, width=64, height=36)
+    make_clip(mp4, seconds=1, fps=12, width=64, height=36, audio=True)
+
+    assert sample_table(str(mkv), 0) is None
+    assert sample_table(str(mp4), 1) is None  # the sound's track
+    assert index_video(mkv).frames == 12  # read from its packets instead

@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import functools
+import itertools
 import logging
 import os
 from collections.abc import Iterable, Iterator
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+# Packets read from a file's start to check its sample tables against (see _listed).
+_CHECKED = 64
 
 _AV_ERRORS = (av.FFmpegError, OSError, ValueError, RuntimeError, UnicodeError)
 
@@ -152,7 +155,7 @@ def _cached_index(target: str, size: int, mtime_ns: int) -> VideoIndex:
 def _read_index(target: str) -> VideoIndex:
     try:
         with av.open(target, metadata_errors="replace") as container:
-            return index_container(container, target)
+            return index_container(container, target, tables=True)
     except _AV_ERRORS as exc:
         raise MediaError(f"{target} could not be read as a video: {exc}", path=target) from exc
 
@@ -181,11 +184,13 @@ def open_indexed(path: str | os.PathLike[str]) -> Iterator[tuple[InputContainer,
         yield container, index
 
 
-def index_container(container: InputContainer, path: str) -> VideoIndex:
+def index_container(container: InputContainer, path: str, *, tables: bool = False) -> VideoIndex:
     """:func:`index_video` of a file already open as ``container``, read to its end.
 
     For callers that go on to read the packets again: they seek back rather than pay for
-    opening the file twice (opening probes the streams, decoding a few frames).
+    opening the file twice (opening probes the streams, decoding a few frames). With ``tables``,
+    an MP4's sample tables are used instead when they agree with its first and last packets,
+    and ``container`` is left unread.
 
     Raises:
         MediaError: as :func:`index_video`.
@@ -206,7 +211,9 @@ def index_container(container: InputContainer, path: str) -> VideoIndex:
             bytes(ctx.extradata or b""),
         )
         skip_other_streams(container, stream)
-        decode_order = _scan(container.demux(stream), target)
+        decode_order = _listed(target, stream) if tables else None
+        if decode_order is None:
+            decode_order = _scan(container.demux(stream), target)
     except _AV_ERRORS as exc:
         raise MediaError(f"{target} could not be read as a video: {exc}", path=target) from exc
     if not decode_order:
@@ -236,6 +243,30 @@ def skip_other_streams(container: InputContainer, *wanted: Stream) -> None:
     for stream in container.streams:
         if stream.index not in keep:
             stream.discard = av.stream.Discard.all
+
+
+def _listed(target: str, stream: Stream) -> list[tuple[int, bool]] | None:
+    """The decode order from the file's MP4 sample tables (see :mod:`uprez.media.mp4index`),
+    if it agrees with the packets actually read at the start and from the last keyframe on."""
+    from uprez.media.mp4index import sample_table
+
+    listed = sample_table(target, stream.index)
+    if not listed or (stream.frames and len(listed) != stream.frames):
+        return None
+    with av.open(target, metadata_errors="replace") as check:
+        video = check.streams[stream.index]
+        assert isinstance(video, av.VideoStream)
+        skip_other_streams(check, video)
+        head = _scan(itertools.islice(check.demux(video), _CHECKED), target)
+        last_key = next(pts for pts, is_key in reversed(listed) if is_key)
+        check.seek(last_key, stream=video, backward=True)
+        tail = _scan(check.demux(video), target)
+    if not head or not tail or len(tail) > len(listed):
+        return None
+    if listed[: len(head)] != head or listed[-len(tail) :] != tail:
+        log.debug("%s: the sample tables disagree with the packets; reading them all", target)
+        return None
+    return listed
 
 
 def _scan(packets: Iterable[av.Packet[av.VideoStream]], target: str) -> list[tuple[int, bool]]:
