@@ -120,7 +120,7 @@ def _decode_order(trak: memoryview, movie_scale: int) -> DecodeOrder | None:
 def _runs(body: memoryview, *, signed: bool = False) -> list[int]:
     """An ``stts``/``ctts`` table expanded to one value per sample."""
     (count,) = struct.unpack_from(">I", body, 4)
-    kind = ">Ii" if signed and body[0] == 1 else ">II"
+    kind = ">Ii" if signed else ">II"  # FFmpeg reads every ctts offset as signed, version 0 too
     values: list[int] = []
     for i in range(count):
         repeat, value = struct.unpack_from(kind, body, 8 + 8 * i)
