@@ -387,7 +387,7 @@ def _upload_growth(server: LocalServer, work: Path, size: int) -> int:
 
 
 def run(quick: bool) -> list[Row]:
-    sizes = Sizes(repeats=3, quick=True) if quick else Sizes()
+    sizes = Sizes(repeats=5, quick=True) if quick else Sizes()
     started = time.perf_counter()
     with (
         tempfile.TemporaryDirectory(prefix="uprez-bench-transfers-", dir="/tmp") as folder,
