@@ -63,7 +63,7 @@ def bare_job(base: str, source: Path, target: Path) -> None:
 
 
 def run(quick: bool) -> list[Row]:
-    repeats = 5 if quick else 9
+    repeats = 9
     size = 20 * 1024 * 1024
     with (
         tempfile.TemporaryDirectory() as folder,
