@@ -28,7 +28,7 @@ from typing import Any
 import av
 import requests
 
-from benchmarks.common import Row, median
+from benchmarks.common import Row, median, reset_peak_rss, rss_bytes
 from uprez.config import Config, load_config
 from uprez.journal import Journal
 from uprez.journaling import open_job
@@ -125,29 +125,11 @@ class PoolWarnings(logging.Handler):
             self.count += 1
 
 
-def rss_bytes(field_name: str) -> int:
-    """``VmRSS`` or ``VmHWM`` of this process, in bytes (0 where /proc is missing)."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 def lifetime_peak_rss() -> int:
     """The process's RSS high-water mark since it started, in bytes (Linux counts KiB)."""
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def reset_peak_rss() -> bool:
-    """Reset the kernel's RSS high-water mark (Linux); False where it cannot be."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
 
 
 @dataclass

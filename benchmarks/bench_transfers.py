@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import IO, cast
 from urllib.parse import urlsplit
 
-from benchmarks.common import Row, alternating, median
+from benchmarks.common import Row, alternating, median, reset_peak_rss, rss_bytes
 from uprez.server.runner import LocalServer
 from uprez.server.settings import ServerSettings
 
@@ -78,24 +78,12 @@ class Run:
 # -- the child process: uprez alone --------------------------------------------------------------
 
 
-def _status_bytes(field: str) -> int:
-    """A ``kB`` field of /proc/self/status (VmRSS, VmHWM), in bytes."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise LookupError(field)
-
-
 def _reset_peak() -> int:
     """Reset the peak RSS to the current RSS (Linux's clear_refs); return the current RSS.
 
     Where that is refused, the peak so far: growth is then only what rises above it.
     """
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return _status_bytes("VmHWM")
-    return _status_bytes("VmRSS")
+    return rss_bytes("VmRSS") if reset_peak_rss() else rss_bytes("VmHWM")
 
 
 def _child(kind: str, base: str, what: str, target: str) -> None:
@@ -120,7 +108,7 @@ def _child(kind: str, base: str, what: str, target: str) -> None:
         url = client.upload(Path(what), progress=progress)
     seconds = time.perf_counter() - started
     cpu = _cpu_seconds() - cpu
-    growth = _status_bytes("VmHWM") - before
+    growth = rss_bytes("VmHWM") - before
     client.session.close()
     print(json.dumps({"seconds": seconds, "cpu": cpu, "growth": growth, "url": url}))
 

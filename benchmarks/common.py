@@ -1,11 +1,14 @@
-"""What every benchmark shares: a result row, medians, interleaved repetitions, the table."""
+"""What every benchmark shares: a result row, medians, interleaved repetitions, the table, and
+the process's resident memory (current and peak, with the peak resettable on Linux)."""
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -81,3 +84,21 @@ def alternating(
             a.append(first())
             b.append(second())
     return a, b
+
+
+def rss_bytes(field_name: str) -> int:
+    """``VmRSS`` or ``VmHWM`` of this process, in bytes (0 where /proc is missing)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's RSS high-water mark (Linux); False where it cannot be."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True

@@ -9,7 +9,6 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
-from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,10 +29,6 @@ from support import TEST_BOX, TEST_KEY, fast_config, upscale_by_api
 
 if TYPE_CHECKING:  # numpy comes with the learned extra; tests that need it import it inside
     import numpy as np
-
-needs_learned = pytest.mark.skipif(
-    find_spec("pyanime4k") is None, reason="the learned extra (pyanime4k) is not installed"
-)
 
 #: Run in a child interpreter: pyanime4k cannot be imported there, as on a plain install.
 WITHOUT_PYANIME4K = "import sys; sys.modules['pyanime4k'] = None; "
@@ -84,7 +79,6 @@ def test_the_network_runs_as_many_x2_passes_as_the_nearest_power_of_two(
     assert cnn_passes(source, target) == passes
 
 
-@needs_learned
 def test_learned_beats_lanczos_on_a_hard_edged_picture_shrunk_by_two() -> None:
     reference = hard_edged_picture()
     small = reference.reformat(96, 54, format="yuv420p", interpolation="AREA")
@@ -97,7 +91,6 @@ def test_learned_beats_lanczos_on_a_hard_edged_picture_shrunk_by_two() -> None:
     assert psnr(luma(learned), luma(reference)) > psnr(luma(lanczos), luma(reference)) + 1.0
 
 
-@needs_learned
 def test_the_network_works_in_strips_that_join_without_a_seam() -> None:
     import numpy as np
     import pyanime4k
@@ -115,7 +108,6 @@ def test_the_network_works_in_strips_that_join_without_a_seam() -> None:
     assert np.array_equal(got, expected)
 
 
-@needs_learned
 def test_upscale_file_in_learned_mode_keeps_size_frames_fps_and_audio(
     make_clip: Callable[..., Path], tmp_path: Path
 ) -> None:
@@ -141,7 +133,6 @@ def test_an_unknown_mode_is_refused_before_anything_is_written(
 # -- the server ----------------------------------------------------------------------------------
 
 
-@needs_learned
 def test_a_learned_server_upscales_a_clip_end_to_end(
     make_clip: Callable[..., Path], tmp_path: Path
 ) -> None:
@@ -182,7 +173,6 @@ def test_the_learned_mode_without_pyanime4k_is_refused_with_the_install_command(
 # -- choosing the mode ---------------------------------------------------------------------------
 
 
-@needs_learned
 def test_uprez_serve_accepts_mode_learned() -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "uprez", "serve", "--port", "0", "--mode", "learned"],
@@ -235,7 +225,6 @@ def test_local_mode_in_the_config_is_validated_with_its_json_path() -> None:
     assert load_config(env={}).get("local.mode") == "lanczos"
 
 
-@needs_learned
 def test_the_local_provider_starts_its_server_in_the_configured_mode() -> None:
     provider = LocalProvider(fast_config({"provider.name": "local", "local.mode": "learned"}))
     try:

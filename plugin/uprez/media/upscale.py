@@ -118,8 +118,7 @@ def upscale_file(
             av.open(source.path, metadata_errors="replace") as inp,
             av.open(target, "w", format="mp4") as out,
         ):
-            job = _Job(inp, out, source, (width, height), preset, crf, threads, progress)
-            job.learned = learned
+            job = _Job(inp, out, source, (width, height), preset, crf, threads, progress, learned)
             job.add_audio(keep_audio)
             frames = job.run()
     except MediaError:
@@ -155,6 +154,7 @@ class _Job:
         crf: int,
         threads: int,
         progress: ProgressCallback | None,
+        learned: LearnedScaler | None = None,
     ) -> None:
         self.inp = inp
         self.out = out
@@ -176,7 +176,7 @@ class _Job:
         self.video = self._add_video(source.rotation, preset, crf)
         self.reformatter = VideoReformatter()
         # The learned mode's network, which redoes the luma of each Lanczos-scaled frame.
-        self.learned: LearnedScaler | None = None
+        self.learned = learned
 
         # Input audio stream index -> (output stream, whether it is re-encoded)
         self.audio: dict[int, tuple[av.AudioStream, bool]] = {}
