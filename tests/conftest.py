@@ -13,7 +13,7 @@ from uprez.plugins import PluginManager, get_plugin_manager
 from uprez.server.runner import LocalServer
 from uprez.server.settings import ServerSettings
 
-from support import SECRET_KEY, TEST_BOX, TEST_KEY, Service, stats, task_ids
+from support import SECRET_KEY, TEST_BOX, TEST_KEY, TEST_LEVEL, Service, stats, task_ids
 
 
 @pytest.fixture(autouse=True)
@@ -29,8 +29,11 @@ def private_data_dir(
 
 @pytest.fixture
 def server() -> Iterator[LocalServer]:
-    """A local server on a free loopback port, with a known key and a small upscale box."""
-    settings = ServerSettings(api_key=TEST_KEY, max_size=TEST_BOX, workers=2)
+    """A local server on free loopback ports, with a known key and a small upscale box, at the
+    silver account level: a real, documented level that a test suite does not run into."""
+    settings = ServerSettings(
+        api_key=TEST_KEY, max_size=TEST_BOX, workers=2, account_level=TEST_LEVEL
+    )
     with LocalServer(settings) as running:
         yield running
 
@@ -58,8 +61,12 @@ def make_clip(tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture(scope="module")
 def shared_server() -> Iterator[LocalServer]:
-    """One local server per module (stopping one takes half a second), holding SECRET_KEY."""
-    with LocalServer(ServerSettings(api_key=SECRET_KEY, max_size=TEST_BOX, workers=2)) as running:
+    """One local server per module (stopping one takes half a second), holding SECRET_KEY, at
+    the silver account level."""
+    settings = ServerSettings(
+        api_key=SECRET_KEY, max_size=TEST_BOX, workers=2, account_level=TEST_LEVEL
+    )
+    with LocalServer(settings) as running:
         yield running
 
 

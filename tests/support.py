@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,10 @@ from uprez.server.runner import LocalServer
 TEST_KEY = "test-key-for-the-local-server"
 # Small enough that a test upscale takes a fraction of a second on two cores.
 TEST_BOX = (256, 144)
+#: The account level of the shared test servers: a real, documented paid level (500 submits a
+#: minute, 300 tasks at once) that a test suite does not run into. Tests of the limits
+#: themselves start their own server at another level.
+TEST_LEVEL = "silver"
 
 
 def wait_for(api: requests.Session, url: str, timeout: float = 60.0) -> dict[str, Any]:
@@ -62,6 +68,57 @@ def upscale_by_api(api: requests.Session, base_url: str, path: Path) -> tuple[st
     return url, wait_for(api, task["urls"]["get"])
 
 
+class GatedOrigin:
+    """A plain HTTP origin on loopback serving one file, which answers only once its gate opens.
+
+    A task whose input comes from here stays "processing" (fetching) for as long as the test
+    wants, so queueing and sync time-outs can be observed without racing the upscale.
+    """
+
+    def __init__(self, body: bytes) -> None:
+        self.gate = threading.Event()
+        self.requests = 0
+        self._count = threading.Lock()
+        origin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                with origin._count:
+                    origin.requests += 1
+                origin.gate.wait(30)
+                self.send_response(200)
+                self.send_header("Content-Type", "video/mp4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(
+            target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    def url(self, name: str = "gated.mp4") -> str:
+        return f"http://127.0.0.1:{self._http.server_port}/{name}"
+
+    def wait_for_requests(self, count: int, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.requests < count:
+            assert time.monotonic() < deadline, f"only {self.requests} fetches began"
+            time.sleep(0.01)
+
+    def __enter__(self) -> GatedOrigin:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.gate.set()
+        self._http.shutdown()
+        self._http.server_close()
+
+
 # -- client-side helpers -------------------------------------------------------------------------
 
 #: A key that is easy to spot if it ever leaks into a log, a sidecar or an error message.
@@ -75,6 +132,8 @@ FAST: dict[str, object] = {
     "retry.backoff_cap": 0.05,
     # The test servers upscale into TEST_BOX, not 4K: results are verified against that.
     "verify.target_size": f"{TEST_BOX[0]}x{TEST_BOX[1]}",
+    # The test servers run at the silver level: the client paces itself for that.
+    "account.level": TEST_LEVEL,
 }
 
 
@@ -167,14 +226,24 @@ class Service:
         return task_id
 
 
-def task_ids(base_url: str) -> list[str]:
-    """Ids of the server's recent tasks."""
-    answer = requests.get(
-        f"{base_url}/api/v3/predictions?page_size=100",
-        headers={"Authorization": f"Bearer {SECRET_KEY}"},
-        timeout=10,
-    )
-    return [item["id"] for item in answer.json()["data"]["items"]]
+def task_ids(base_url: str, key: str = SECRET_KEY) -> list[str]:
+    """Ids of the server's recent tasks, newest first, by the documented listing
+    (``POST /api/v3/predictions``), every page of it."""
+    ids: list[str] = []
+    page = 1
+    while True:
+        answer = requests.post(
+            f"{base_url}/api/v3/predictions",
+            json={"page": page, "page_size": 100},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+        data = answer.json()["data"]
+        ids.extend(item["id"] for item in data["items"])
+        if not data["items"] or len(ids) >= data["total"]:
+            return ids
+        page += 1
 
 
 def service_env(
@@ -196,6 +265,7 @@ def service_env(
         UPREZ_PROVIDER__BASE_URL=base_url,
         WAVESPEED_API_KEY=key,
         UPREZ_VERIFY__TARGET_SIZE=f"{box[0]}x{box[1]}",
+        UPREZ_ACCOUNT__LEVEL=TEST_LEVEL,
     )
     env.update(settings)
     return env

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 
 KEY = "serve-fault-key"
@@ -78,6 +79,63 @@ def test_a_bad_fault_is_a_usage_error_naming_the_known_kinds() -> None:
     assert "unknown fault kind 'boom'" in done.stderr and "drop_after" in done.stderr
 
 
+BAD_FAULTS = {
+    "status-too-big": ({"route": "submit", "kind": "http", "status": 1000}, "status"),
+    "status-too-small": ({"route": "submit", "kind": "http", "status": 42}, "status"),
+    "status-text": ({"route": "submit", "kind": "http", "status": "503"}, "status"),
+    "times-zero": ({"route": "balance", "kind": "http", "times": 0}, "times"),
+    "times-negative": ({"route": "balance", "kind": "http", "times": -5}, "times"),
+    "unknown-route": ({"route": "predictionz", "kind": "http"}, "unknown fault route"),
+    "kind-off-its-route": ({"route": "submit", "kind": "cut"}, "applies only to"),
+    "negative-delay": ({"route": "submit", "kind": "delay", "delay": -1}, "delay"),
+}
+
+
+@pytest.mark.parametrize(("fault", "says"), BAD_FAULTS.values(), ids=BAD_FAULTS.keys())
+def test_an_invalid_fault_flag_is_a_usage_error(fault: dict[str, object], says: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "uprez", "serve", "--port", "0", "--fault", json.dumps(fault)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 2, done
+    assert says in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "uprez local server on" not in done.stdout
+
+
+@pytest.mark.parametrize(("fault", "says"), BAD_FAULTS.values(), ids=BAD_FAULTS.keys())
+def test_an_invalid_fault_is_a_400_on_the_admin_route(fault: dict[str, object], says: str) -> None:
+    from uprez.server.runner import LocalServer
+    from uprez.server.settings import ServerSettings
+
+    with LocalServer(ServerSettings(api_key=KEY)) as server:
+        headers = {"Authorization": f"Bearer {KEY}"}
+        answer = requests.post(
+            f"{server.base_url}/_uprez/faults", json=[fault], headers=headers, timeout=10
+        )
+        mixed = requests.post(
+            f"{server.base_url}/_uprez/faults",
+            json=[{"route": "balance", "kind": "http"}, fault],
+            headers=headers,
+            timeout=10,
+        )
+        not_objects = requests.post(
+            f"{server.base_url}/_uprez/faults", json=["submit"], headers=headers, timeout=10
+        )
+        pending = requests.get(f"{server.base_url}/_uprez/faults", headers=headers, timeout=10)
+
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["code"] == 400
+    assert says in answer.json()["message"]
+    assert mixed.status_code == 400
+    assert not_objects.status_code == 400
+    # Nothing of a refused list was queued, not even its valid faults.
+    assert pending.json()["data"]["pending"] == []
+
+
 def test_copy_mode_serves_the_input_repeated_for_overhead_benchmarks(tmp_path: Path) -> None:
     from uprez.server.runner import LocalServer
     from uprez.server.settings import ServerSettings
@@ -87,11 +145,16 @@ def test_copy_mode_serves_the_input_repeated_for_overhead_benchmarks(tmp_path: P
     data = bytes(range(256)) * 40
     source = tmp_path / "bytes.mp4"
     source.write_bytes(data)
-    with LocalServer(ServerSettings(api_key=KEY, copy_factor=3, task_seconds=0.3)) as server:
+    settings = ServerSettings(
+        api_key=KEY, copy_factor=3, task_seconds=0.3, account_level="unlimited"
+    )
+    with LocalServer(settings) as server:
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {KEY}"
         url = upload(session, server.base_url, source)
-        task = session.post(f"{server.base_url}/api/v3/m", json={"video": url}, timeout=10)
+        task = session.post(
+            f"{server.base_url}/api/v3/runwayml/upscale-v1", json={"video": url}, timeout=10
+        )
         done = wait_for(session, task.json()["data"]["urls"]["get"])
         assert done["status"] == "completed"
         assert done["timings"]["inference"] >= 300

@@ -37,7 +37,7 @@ def refusing_api(refusing: LocalServer) -> requests.Session:
 
 
 def assert_no_task(api: requests.Session, server: LocalServer) -> None:
-    assert list_predictions(api, server) == {"items": [], "page": 1, "page_size": 20, "total": 0}
+    assert list_predictions(api, server) == {"items": [], "page": 1, "total": 0}
     assert server.app is not None and server.app.submissions == 0
 
 
@@ -46,8 +46,8 @@ def submit_url(server: LocalServer, model: str = MODEL) -> str:
 
 
 def missing_media(server: LocalServer, name: str = "none.mp4") -> str:
-    """A URL on the server's own media route that names nothing: the task fails fast (1402)."""
-    return f"{server.base_url}/media/000/{name}"
+    """A URL on the server's own storage host that names nothing: the task fails fast (1402)."""
+    return f"{server.storage_url}/media/000/{name}"
 
 
 def envelope_of(answer: requests.Response) -> dict[str, Any]:
@@ -61,8 +61,9 @@ def envelope_of(answer: requests.Response) -> dict[str, Any]:
     return body
 
 
-def list_predictions(api: requests.Session, server: LocalServer, **params: Any) -> dict[str, Any]:
-    answer = api.get(f"{server.base_url}/api/v3/predictions", params=params, timeout=10)
+def list_predictions(api: requests.Session, server: LocalServer, **query: Any) -> dict[str, Any]:
+    """The documented listing: ``POST /api/v3/predictions`` with a JSON body."""
+    answer = api.post(f"{server.base_url}/api/v3/predictions", json=query, timeout=10)
     assert answer.status_code == 200, answer.text
     data: dict[str, Any] = envelope_of(answer)["data"]
     return data
@@ -84,8 +85,9 @@ def test_every_json_answer_is_an_envelope(
         submitted,
         api.get(f"{base}/api/v3/predictions/{task_id}/result", timeout=10),
         api.get(f"{base}/api/v3/predictions/{task_id}", timeout=10),
-        api.get(f"{base}/api/v3/predictions", timeout=10),
+        api.post(f"{base}/api/v3/predictions", json={"page": 1, "page_size": 10}, timeout=10),
         api.get(f"{base}/api/v3/balance", timeout=10),
+        api.get(f"{base}/api/v3/webhook/secret", timeout=10),
         api.post(
             f"{base}/api/v3/media/uploads",
             json={"filename": "a.mp4", "size": 3, "content_type": "video/mp4"},
@@ -118,7 +120,8 @@ def test_error_answers_are_envelopes_whose_code_is_the_http_status(
         (refusing_api.get(f"{base}/api/v3/predictions/nope", timeout=10), 404),
         (refusing_api.post(submit_url(refusing), data=b"{not json", timeout=10), 400),
         (requests.get(f"{base}/api/v3/balance", timeout=10), 401),
-        (refusing_api.get(f"{base}/api/v3/predictions", params={"page": "x"}, timeout=10), 400),
+        (refusing_api.post(f"{base}/api/v3/predictions", json={"page": "x"}, timeout=10), 400),
+        (refusing_api.post(submit_url(refusing, "vendor/unknown"), json={}, timeout=10), 404),
         (refusing_api.post(f"{base}/api/v3/media/uploads", json={"size": 1}, timeout=10), 400),
     ]
     for answer, status in cases:
@@ -147,8 +150,9 @@ PROTECTED: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", f"/api/v3/{MODEL}", {"json": {"video": "https://example.com/a.mp4"}}),
     ("GET", "/api/v3/predictions/abc/result", {}),
     ("GET", "/api/v3/predictions/abc", {}),
-    ("GET", "/api/v3/predictions", {}),
+    ("POST", "/api/v3/predictions", {"json": {"page": 1, "page_size": 10}}),
     ("GET", "/api/v3/balance", {}),
+    ("GET", "/api/v3/webhook/secret", {}),
     ("POST", "/api/v3/media/uploads", {"json": {"filename": "a.mp4", "size": 1}}),
     ("POST", "/api/v3/media/upload/binary", {"files": {"file": ("a.mp4", b"x", "video/mp4")}}),
     ("POST", "/api/v3/upload", {"files": {"file": ("a.mp4", b"x", "video/mp4")}}),
@@ -281,68 +285,35 @@ def test_urls_get_fetches_the_task_itself(server: LocalServer, api: requests.Ses
     assert again["created_at"] == data["created_at"]
 
 
-def test_any_model_path_is_accepted_and_echoed(server: LocalServer, api: requests.Session) -> None:
-    for model in ("wavespeed-ai/video-upscaler", "runwayml/upscale-v1", "vendor/a/b-c_d.1"):
-        answer = api.post(
-            submit_url(server, model), json={"video": missing_media(server)}, timeout=10
-        )
+def test_the_configured_models_are_accepted_and_echoed(api: requests.Session) -> None:
+    models = ("runwayml/upscale-v1", "vendor/a/b-c_d.1")
+    settings = ServerSettings(api_key=TEST_KEY, max_size=TEST_BOX, models=models)
+    with LocalServer(settings) as server:
+        for model in models:
+            answer = api.post(
+                submit_url(server, model), json={"video": missing_media(server)}, timeout=10
+            )
 
-        assert answer.status_code == 200, answer.text
-        data = envelope_of(answer)["data"]
-        assert data["model"] == model
-        assert api.get(data["urls"]["get"], timeout=10).json()["data"]["model"] == model
+            assert answer.status_code == 200, answer.text
+            data = envelope_of(answer)["data"]
+            assert data["model"] == model
+            assert api.get(data["urls"]["get"], timeout=10).json()["data"]["model"] == model
 
 
-# -- listing -------------------------------------------------------------------------------------
-
-
-def test_the_list_is_newest_first_and_carries_each_input(
-    server: LocalServer, api: requests.Session
+@pytest.mark.parametrize(
+    "model", ["wavespeed-ai/video-upscaler", "runwayml/upscale-v2", "runwayml", "a/b/c"]
+)
+def test_an_unknown_model_path_is_a_404_envelope_and_no_task(
+    refusing: LocalServer, refusing_api: requests.Session, model: str
 ) -> None:
-    videos = [missing_media(server, f"clip{i}.mp4") for i in range(3)]
-    ids = []
-    for video in videos:
-        answer = api.post(submit_url(server), json={"video": video, "note": "x"}, timeout=10)
-        ids.append(answer.json()["data"]["id"])
+    answer = refusing_api.post(
+        submit_url(refusing, model), json={"video": missing_media(refusing)}, timeout=10
+    )
 
-    listing = list_predictions(api, server)
-
-    assert listing["total"] == 3
-    items = listing["items"]
-    assert [item["id"] for item in items] == ids[::-1]
-    assert [item["input"]["video"] for item in items] == videos[::-1]
-    assert all(item["input"]["note"] == "x" for item in items)
-    for item in items:
-        check_prediction_shape(item, MODEL)
-
-
-def test_the_list_pages_with_page_and_page_size(server: LocalServer, api: requests.Session) -> None:
-    ids = [
-        api.post(
-            submit_url(server), json={"video": missing_media(server, f"c{i}.mp4")}, timeout=10
-        ).json()["data"]["id"]
-        for i in range(5)
-    ]
-    newest_first = ids[::-1]
-
-    first = list_predictions(api, server, page=1, page_size=2)
-    second = list_predictions(api, server, page=2, page_size=2)
-    third = list_predictions(api, server, page=3, page_size=2)
-    beyond = list_predictions(api, server, page=4, page_size=2)
-
-    assert [i["id"] for i in first["items"]] == newest_first[0:2]
-    assert [i["id"] for i in second["items"]] == newest_first[2:4]
-    assert [i["id"] for i in third["items"]] == newest_first[4:5]
-    assert beyond["items"] == []
-    assert first["total"] == second["total"] == 5
-    assert (first["page"], first["page_size"]) == (1, 2)
-    assert (second["page"], second["page_size"]) == (2, 2)
-
-
-def test_an_empty_server_lists_nothing(server: LocalServer, api: requests.Session) -> None:
-    listing = list_predictions(api, server)
-    assert listing["items"] == []
-    assert listing["total"] == 0
+    assert answer.status_code == 404, answer.text
+    assert envelope_of(answer)["code"] == 404
+    assert model in envelope_of(answer)["message"]
+    assert_no_task(refusing_api, refusing)
 
 
 # -- balance -------------------------------------------------------------------------------------

@@ -34,11 +34,13 @@ def test_sdk_uploads_runs_and_gets_a_real_upscale(
     client = sdk_client(server)
     clip = make_clip("sdk.mp4", seconds=0.5, fps=12)
     url = client.upload(str(clip))
-    assert url.startswith(server.base_url + "/media/")
+    # The SDK PUTs with the ticket's signed headers to the storage host, not the API host.
+    assert url.startswith(server.storage_url + "/media/")
 
     result = client.run("runwayml/upscale-v1", {"video": url}, timeout=60, poll_interval=0.05)
 
     assert len(result["outputs"]) == 1
+    assert result["outputs"][0].startswith(server.cdn_url + "/outputs/")
     out = tmp_path / "out.mp4"
     out.write_bytes(requests.get(result["outputs"][0], timeout=10).content)
     info = probe(str(out))
@@ -54,12 +56,12 @@ def test_sdk_sync_mode_returns_outputs_from_the_post(
 
     result = client.run("runwayml/upscale-v1", {"video": url}, enable_sync_mode=True, timeout=60)
 
-    assert result["outputs"][0].startswith(server.base_url + "/outputs/")
+    assert result["outputs"][0].startswith(server.cdn_url + "/outputs/")
 
 
 def test_sdk_reports_a_failed_task_with_its_id(server: LocalServer) -> None:
     client = sdk_client(server)
-    missing = f"{server.base_url}/media/0000/missing.mp4"
+    missing = f"{server.storage_url}/media/0000/missing.mp4"
 
     with pytest.raises(RuntimeError, match=r"failed \(task_id: [0-9a-f]{32}\)"):
         client.run("runwayml/upscale-v1", {"video": missing}, timeout=60, poll_interval=0.05)

@@ -109,6 +109,7 @@ def test_no_repr_shows_the_api_key(key: str | None) -> None:
     texts.append(repr(server))
 
     assert all(secret not in text for text in texts), texts
+    assert all(config.webhook_secret not in text for text in texts), texts
     assert "redacted" in repr(config)
 
 

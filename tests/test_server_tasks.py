@@ -4,13 +4,11 @@ upscale whose output is downloaded and probed."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from fractions import Fraction
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ from uprez.media.probe import Probe, probe
 from uprez.server.runner import LocalServer
 from uprez.server.settings import ServerSettings
 
-from support import TEST_BOX, TEST_KEY, upload, wait_for
+from support import TEST_BOX, TEST_KEY, TEST_LEVEL, GatedOrigin, upload, wait_for
 
 MODEL = "runwayml/upscale-v1"
 
@@ -31,61 +29,15 @@ MODEL = "runwayml/upscale-v1"
 
 @contextmanager
 def local_server(**settings: Any) -> Iterator[LocalServer]:
-    """A second server with its own settings (the test key and box unless told otherwise)."""
-    options: dict[str, Any] = {"api_key": TEST_KEY, "max_size": TEST_BOX, **settings}
+    """A second server with its own settings (the test key, box and level unless told otherwise)."""
+    options: dict[str, Any] = {
+        "api_key": TEST_KEY,
+        "max_size": TEST_BOX,
+        "account_level": TEST_LEVEL,
+        **settings,
+    }
     with LocalServer(ServerSettings(**options)) as running:
         yield running
-
-
-class GatedOrigin:
-    """A plain HTTP origin on loopback serving one file, which answers only once its gate opens.
-
-    A task whose input comes from here stays "processing" (fetching) for as long as the test
-    wants, so queueing and sync time-outs can be observed without racing the upscale.
-    """
-
-    def __init__(self, body: bytes) -> None:
-        self.gate = threading.Event()
-        self.requests = 0
-        self._count = threading.Lock()
-        origin = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                with origin._count:
-                    origin.requests += 1
-                origin.gate.wait(30)
-                self.send_response(200)
-                self.send_header("Content-Type", "video/mp4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    def url(self, name: str = "gated.mp4") -> str:
-        return f"http://127.0.0.1:{self._http.server_port}/{name}"
-
-    def wait_for_requests(self, count: int, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.requests < count:
-            assert time.monotonic() < deadline, f"only {self.requests} fetches began"
-            time.sleep(0.01)
-
-    def __enter__(self) -> GatedOrigin:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.gate.set()
-        self._http.shutdown()
-        self._http.server_close()
 
 
 def submit(api: requests.Session, server: LocalServer, video: str, **extra: Any) -> dict[str, Any]:
@@ -163,7 +115,7 @@ def test_a_task_goes_from_created_or_processing_to_completed(
     assert done["error"] == ""
     assert "code" not in done or done["code"] == 0
     assert len(done["outputs"]) == 1
-    assert done["outputs"][0].startswith(f"{server.base_url}/outputs/{task['id']}/")
+    assert done["outputs"][0].startswith(f"{server.cdn_url}/outputs/{task['id']}/")
     assert done["has_nsfw_contents"] == [False]
     assert isinstance(done["timings"]["inference"], int)
     assert done["timings"]["inference"] > 0
@@ -240,8 +192,9 @@ def check_failed(data: dict[str, Any], code: int) -> None:
 
 
 UNREACHABLE: dict[str, Callable[[LocalServer], str]] = {
-    "own-media-missing": lambda s: f"{s.base_url}/media/000/none.mp4",
-    "http-404": lambda s: f"{s.base_url}/outputs/{'0' * 32}/none.mp4",
+    "own-media-missing": lambda s: f"{s.storage_url}/media/000/none.mp4",
+    "http-404": lambda s: f"{s.cdn_url}/outputs/{'0' * 32}/none.mp4",
+    "api-host-serves-no-media": lambda s: f"{s.base_url}/media/000/none.mp4",
     "connection-refused": lambda s: f"http://127.0.0.1:{free_port()}/a.mp4",
 }
 

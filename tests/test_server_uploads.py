@@ -14,7 +14,7 @@ import requests
 from uprez.server.runner import LocalServer
 from uprez.server.settings import ServerSettings
 
-from support import TEST_BOX, TEST_KEY, upscale_by_api
+from support import TEST_BOX, TEST_KEY, TEST_LEVEL, upscale_by_api
 
 # Bytes that are easy to check at any offset: no two 4-byte windows alike in the first 1 KiB.
 PAYLOAD = b"".join(i.to_bytes(4, "big") for i in range(1000))
@@ -23,7 +23,8 @@ PAYLOAD = b"".join(i.to_bytes(4, "big") for i in range(1000))
 @pytest.fixture(scope="module")
 def shared() -> Iterator[LocalServer]:
     """One server for the whole module: uploads never interfere with one another."""
-    with LocalServer(ServerSettings(api_key=TEST_KEY, max_size=TEST_BOX)) as running:
+    settings = ServerSettings(api_key=TEST_KEY, max_size=TEST_BOX, account_level=TEST_LEVEL)
+    with LocalServer(settings) as running:
         yield running
 
 
@@ -74,16 +75,17 @@ def test_a_ticket_answer_has_the_documented_shape(
 ) -> None:
     data = ticket_for(keyed, shared, "clip.mp4", len(PAYLOAD))
 
-    assert data["download_url"].startswith(f"{shared.base_url}/media/")
+    assert data["download_url"].startswith(f"{shared.storage_url}/media/")
     assert data["filename"] == "clip.mp4"
     assert served_name(data["download_url"]) == "clip.mp4"
     assert data["size"] == len(PAYLOAD)
-    assert data["type"] == "video/mp4"
+    assert data["type"] == "video"  # the kind, not a MIME type
     ticket = data["upload"]
     assert ticket["method"] == "PUT"
-    assert ticket["url"].startswith(f"{shared.base_url}/")
+    assert ticket["url"].startswith(f"{shared.storage_url}/")
     assert ticket["url"] != data["download_url"]
     assert isinstance(ticket["headers"], dict)
+    assert ticket["headers"]["Content-Type"] == "video/mp4"
     assert "Authorization" not in ticket["headers"]
     expires = datetime.fromisoformat(ticket["expires_at"])
     assert expires > datetime.now(UTC)
@@ -94,7 +96,8 @@ def test_the_content_type_is_guessed_from_the_name_when_not_declared(
 ) -> None:
     answer = open_ticket(keyed, shared, {"filename": "clip.mov", "size": 4})
     assert answer.status_code == 200, answer.text
-    assert answer.json()["data"]["type"] == "video/quicktime"
+    assert answer.json()["data"]["type"] == "video"
+    assert answer.json()["data"]["upload"]["headers"]["Content-Type"] == "video/quicktime"
 
 
 def test_a_put_with_only_the_ticket_headers_stores_the_exact_bytes(
@@ -137,7 +140,7 @@ def test_a_second_put_to_the_same_url_is_refused_with_409(
 
 
 def test_a_put_to_an_unknown_url_is_404(shared: LocalServer) -> None:
-    answer = requests.put(f"{shared.base_url}/put/not-a-token", data=b"abc", timeout=10)
+    answer = requests.put(f"{shared.storage_url}/put/not-a-token", data=b"abc", timeout=10)
     assert answer.status_code == 404
 
 
@@ -253,8 +256,8 @@ def test_a_binary_upload_answers_a_download_url_serving_the_bytes(
     assert answer.json()["code"] == 200
     assert data["filename"] == "bin.mp4"
     assert data["size"] == len(PAYLOAD)
-    assert data["type"] == "video/mp4"
-    assert data["download_url"].startswith(f"{shared.base_url}/media/")
+    assert data["type"] == "video"
+    assert data["download_url"].startswith(f"{shared.storage_url}/media/")
     assert requests.get(data["download_url"], timeout=10).content == PAYLOAD
 
 
@@ -290,7 +293,7 @@ def test_the_legacy_upload_answers_a_url_serving_the_bytes(
     assert answer.status_code == 200, answer.text
     assert answer.json()["code"] == 200
     url = answer.json()["data"]["url"]
-    assert url.startswith(f"{shared.base_url}/media/")
+    assert url.startswith(f"{shared.storage_url}/media/")
     assert requests.get(url, timeout=10).content == PAYLOAD
 
 

@@ -12,7 +12,8 @@ from typing import Any
 
 from uprez.errors import ConfigError
 from uprez.server.faults import Fault
-from uprez.server.settings import MODES
+from uprez.server.limits import LEVELS
+from uprez.server.settings import MAX_UPLOAD_BYTES, MODES
 
 
 def register(commands: Any) -> None:
@@ -21,8 +22,10 @@ def register(commands: Any) -> None:
         "serve",
         help="run a local stand-in of the WaveSpeed service that really upscales",
         description=(
-            "Serve the WaveSpeed upscale protocol on loopback. Point any client at the printed "
-            "base URL with the printed key. Stop with Ctrl-C; the server's files are removed."
+            "Serve the WaveSpeed upscale protocol on loopback, as strictly as the real service: "
+            "the bronze account level, 100 MB uploads, uploads on a storage port and outputs on "
+            "a CDN port. Point any client at the printed base URL with the printed key. Stop "
+            "with Ctrl-C; the server's files are removed."
         ),
     )
     parser.add_argument(
@@ -30,6 +33,18 @@ def register(commands: Any) -> None:
     )
     parser.add_argument(
         "--port", type=int, default=8765, help="port (0 picks a free one; default 8765)"
+    )
+    parser.add_argument(
+        "--storage-port",
+        type=int,
+        default=0,
+        help="port of the storage host: upload PUT targets and download URLs (default: a free one)",
+    )
+    parser.add_argument(
+        "--cdn-port",
+        type=int,
+        default=0,
+        help="port of the CDN host: task outputs (default: a free one)",
     )
     parser.add_argument(
         "--api-key",
@@ -63,6 +78,54 @@ def register(commands: Any) -> None:
         default=0.0,
         help="simulate a slower service: each task takes at least this many seconds per "
         "second of video (default 0)",
+    )
+    parser.add_argument(
+        "--account-level",
+        choices=tuple(LEVELS),
+        default="bronze",
+        help="the account's limits: bronze (2 submits a minute, 2 tasks at once; the default), "
+        "silver (500, 300), gold (1000, 600: a guess), unlimited (benchmarks only)",
+    )
+    parser.add_argument(
+        "--submits-per-minute",
+        type=int,
+        metavar="N",
+        help="accept N submits each wall-clock minute, whatever the level (429 beyond)",
+    )
+    parser.add_argument(
+        "--concurrent-tasks",
+        type=int,
+        metavar="N",
+        help="run N tasks at once (within --workers), whatever the level; the rest queue",
+    )
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="answer to this model id too, besides runwayml/upscale-v1 (repeatable); any other "
+        "model path is a 404",
+    )
+    parser.add_argument(
+        "--max-upload-bytes",
+        type=int,
+        default=MAX_UPLOAD_BYTES,
+        metavar="N",
+        help=f"largest upload accepted, in bytes (default {MAX_UPLOAD_BYTES}: 100 MB, 413 above)",
+    )
+    parser.add_argument(
+        "--upload-lifetime",
+        type=float,
+        default=24 * 3600.0,
+        metavar="SECONDS",
+        help="how long an upload's download URL stays fetchable (default 86400: 24 h); a task "
+        "whose input expired fails with code 1402",
+    )
+    parser.add_argument(
+        "--webhook-secret",
+        default=os.environ.get("UPREZ_SERVE_WEBHOOK_SECRET"),
+        help="the whsec_... secret webhooks are signed with (default: "
+        "$UPREZ_SERVE_WEBHOOK_SECRET, else a random one; GET /api/v3/webhook/secret tells it)",
     )
     parser.add_argument(
         "--fault",
@@ -106,6 +169,7 @@ def read_faults(inline: list[str], file: Path | None) -> list[Fault]:
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
     from uprez.media.geometry import parse_size
+    from uprez.protocol import DEFAULT_MODEL
     from uprez.server.runner import LocalServer
     from uprez.server.settings import ServerSettings, random_key
 
@@ -115,9 +179,19 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--max-size: {exc}") from exc
     if args.workers < 1:
         raise ConfigError("--workers: must be at least 1")
-    if not 0 <= args.port <= 65535:
-        raise ConfigError("--port: must be between 0 and 65535")
+    for flag in ("port", "storage_port", "cdn_port"):
+        if not 0 <= getattr(args, flag) <= 65535:
+            raise ConfigError(f"--{flag.replace('_', '-')}: must be between 0 and 65535")
+    for flag in ("submits_per_minute", "concurrent_tasks", "max_upload_bytes"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{flag.replace('_', '-')}: must be at least 1")
+    if args.upload_lifetime <= 0:
+        raise ConfigError("--upload-lifetime: must be more than 0 seconds")
     key = args.api_key or random_key()
+    options: dict[str, Any] = {}
+    if args.webhook_secret:
+        options["webhook_secret"] = args.webhook_secret
     settings = ServerSettings(
         api_key=key,
         max_size=max_size,
@@ -125,9 +199,22 @@ def run(args: argparse.Namespace) -> int:
         max_duration=args.max_duration,
         speed_factor=args.speed_factor,
         mode=args.mode,
+        account_level=args.account_level,
+        submits_per_minute=args.submits_per_minute,
+        concurrent_tasks=args.concurrent_tasks,
+        models=tuple(dict.fromkeys([DEFAULT_MODEL, *args.model])),
+        max_upload_bytes=args.max_upload_bytes,
+        upload_lifetime=args.upload_lifetime,
+        **options,
     )
     faults = read_faults(args.fault, args.faults)
-    server = LocalServer(settings, host=args.host, port=args.port)
+    server = LocalServer(
+        settings,
+        host=args.host,
+        port=args.port,
+        storage_port=args.storage_port,
+        cdn_port=args.cdn_port,
+    )
 
     def announce() -> None:
         if server.app is not None and faults:
@@ -135,6 +222,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"uprez local server on {server.base_url}", flush=True)
         if not args.api_key:
             print(f"key: {key}  (pass --api-key to choose one)", flush=True)
+        print(f"storage on {server.storage_url}", flush=True)
+        print(f"cdn on {server.cdn_url}", flush=True)
+        rate = settings.rate_limit
+        print(
+            f"account level {settings.account_level}: "
+            f"{'no limit on' if rate is None else rate} submits a minute, "
+            f"{settings.concurrency} tasks at once",
+            flush=True,
+        )
         print("press Ctrl-C to stop", flush=True)
 
     server.on_ready = announce

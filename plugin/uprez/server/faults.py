@@ -1,10 +1,13 @@
 """Misbehaving on purpose: faults the local server injects so clients can prove they survive.
 
-A :class:`Fault` applies to one route (the endpoint names of ``app.py``: ``submit``,
-``prediction``, ``list_predictions``, ``balance``, ``upload_ticket``, ``put_target``,
-``upload_binary``, ``upload_legacy``, ``media``, ``output``) for its next ``times`` requests
-(``-1``: every request). Tests add faults in-process (``server.app.faults.add(...)``); anyone
-else can ``POST /_uprez/faults`` with a JSON list of faults and the server's key.
+A :class:`Fault` applies to one route (see :data:`ROUTES`: on the API port ``submit``,
+``prediction``, ``list_predictions``, ``balance``, ``webhook_secret``, ``pricing``,
+``upload_ticket``, ``upload_binary``, ``upload_legacy``; on the storage port ``put_target``
+and ``media``; on the CDN port ``output``) for its next ``times`` requests (``-1``: every
+request). Tests add faults in-process (``server.app.faults.add(...)``); anyone else can
+``POST /_uprez/faults`` with a JSON list of faults and the server's key. A fault that names an
+unknown route or kind, a kind that does not apply to its route, an HTTP status outside 100..599
+or ``times`` other than -1 or at least 1 is refused (ValueError).
 
 Kinds:
   ``http``        answer HTTP ``status`` (envelope code ``code``, default the status), with an
@@ -49,6 +52,36 @@ KINDS = frozenset(
 )
 
 
+ROUTES = frozenset(
+    {
+        "submit",
+        "prediction",
+        "list_predictions",
+        "balance",
+        "webhook_secret",
+        "pricing",
+        "upload_ticket",
+        "upload_binary",
+        "upload_legacy",
+        "put_target",
+        "media",
+        "output",
+    }
+)
+# Kinds that only make sense on some routes; the others apply anywhere.
+_ONLY_ON = {
+    "cut": frozenset({"media", "output"}),
+    "no_range": frozenset({"media", "output"}),
+    "bad_length": frozenset({"media", "output"}),
+    "task_status": frozenset({"prediction"}),
+    "no_outputs": frozenset({"prediction"}),
+    "task_fail": frozenset({"submit"}),
+    "drop_audio": frozenset({"submit"}),
+}
+# Longest injected delay, in seconds: long enough for any test, short of holding a thread for ever.
+MAX_DELAY = 600.0
+
+
 @dataclass
 class Fault:
     """One injected misbehaviour; see the module's documentation for the kinds."""
@@ -65,6 +98,24 @@ class Fault:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; known: {sorted(KINDS)}")
+        if self.route not in ROUTES:
+            raise ValueError(f"unknown fault route {self.route!r}; known: {sorted(ROUTES)}")
+        allowed = _ONLY_ON.get(self.kind)
+        if allowed is not None and self.route not in allowed:
+            raise ValueError(f"fault kind {self.kind!r} applies only to {sorted(allowed)}")
+        if not _is_int(self.times) or not (self.times >= 1 or self.times == -1):
+            raise ValueError(f"times must be -1 (every request) or at least 1, not {self.times!r}")
+        if not _is_int(self.status) or not 100 <= self.status <= 599:
+            raise ValueError(f"status must be an HTTP status from 100 to 599, not {self.status!r}")
+        if self.code is not None and not _is_int(self.code):
+            raise ValueError(f"code must be a whole number, not {self.code!r}")
+        if self.retry_after is not None and not isinstance(self.retry_after, str):
+            raise ValueError(f"retry_after must be a string, not {self.retry_after!r}")
+        number = isinstance(self.delay, int | float) and not isinstance(self.delay, bool)
+        if not number or not 0 <= self.delay <= MAX_DELAY:
+            raise ValueError(f"delay must be a number of seconds from 0 to {MAX_DELAY:.0f}")
+        if not isinstance(self.task_status, str) or not self.task_status:
+            raise ValueError("task_status must be a non-empty string")
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Fault:
@@ -74,6 +125,10 @@ class Fault:
         if unknown:
             raise ValueError(f"unknown fault fields {sorted(unknown)}; known: {sorted(allowed)}")
         return cls(**data)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class FaultPlan:

@@ -1,22 +1,22 @@
-"""Turning a task's ``video`` URL into a file the server can read.
+"""Turning a task's ``video`` URL into a file the server can read, as the real model does:
+every input is fetched over HTTP, the server's own uploads included (from its storage port).
 
-The server's own uploads are read straight from disk; other ``http(s)`` URLs are fetched.
-No other scheme is accepted, so a task can never read the server's file system by URL.
+Inputs are streamed to the task's work folder, never held in memory, and bounded in size. An
+input that cannot be fetched (unknown, expired, refused, unreachable) fails the task with code
+1402, which the service refunds. No scheme but ``http(s)`` is accepted, so a task can never read
+the server's file system by URL.
 """
 
 from __future__ import annotations
 
-import re
-import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
 
 from uprez import protocol
-from uprez.server.uploads import CHUNK, UploadStore
-
-_MEDIA_PATH = re.compile(r"^/media/([0-9a-f]+)/[^/]+$")
+from uprez.server.outbound import session_for
+from uprez.server.uploads import CHUNK
 
 
 class TaskFailure(Exception):
@@ -37,32 +37,23 @@ def check_url(url: object) -> str:
     return url
 
 
-def resolve_input(
-    url: str,
-    uploads: UploadStore,
-    own_hosts: set[str],
-    workdir: Path,
-    max_bytes: int,
-) -> Path:
-    """A readable local file for ``url``; raises :class:`TaskFailure` (1402) if it cannot be had."""
-    parts = urlsplit(url)
-    match = _MEDIA_PATH.match(parts.path)
-    if match and parts.netloc in own_hosts:
-        media = uploads.get(match.group(1))
-        if media is None:
-            raise TaskFailure(protocol.CODE_MEDIA_UNREACHABLE, f"media not found: {url}")
-        return media.path
-    return _fetch(url, workdir, max_bytes)
-
-
-def _fetch(url: str, workdir: Path, max_bytes: int) -> Path:
+def fetch_input(url: str, workdir: Path, max_bytes: int) -> Path:
+    """Download ``url`` into ``workdir``; raises :class:`TaskFailure` if it cannot be had."""
     target = workdir / "input"
     try:
-        with requests.get(url, stream=True, timeout=(10, 30)) as answer:
+        with (
+            session_for(url) as session,
+            session.get(url, stream=True, timeout=(10, 30)) as answer,
+        ):
             if answer.status_code != 200:
                 raise TaskFailure(
                     protocol.CODE_MEDIA_UNREACHABLE,
                     f"media could not be fetched: HTTP {answer.status_code}",
+                )
+            announced = answer.headers.get("Content-Length", "")
+            if announced.isdigit() and int(announced) > max_bytes:
+                raise TaskFailure(
+                    protocol.CODE_INVALID_PARAMETER, f"media larger than {max_bytes} bytes"
                 )
             written = 0
             with target.open("wb") as out:
@@ -75,7 +66,7 @@ def _fetch(url: str, workdir: Path, max_bytes: int) -> Path:
                         )
                     out.write(chunk)
     except requests.RequestException as exc:
-        shutil.rmtree(workdir, ignore_errors=True)
+        target.unlink(missing_ok=True)
         raise TaskFailure(
             protocol.CODE_MEDIA_UNREACHABLE, f"media could not be fetched: {type(exc).__name__}"
         ) from exc

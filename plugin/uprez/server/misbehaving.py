@@ -28,7 +28,7 @@ def drop(request: Request) -> Response:
 
 def inject(request: Request, fault: Fault) -> Response | None:
     """The answer a request-level fault gives instead of the real one (None: answer normally)."""
-    log.debug("injecting %s on %s", fault.kind, request.path)
+    log.debug("injecting %s on %s", fault.kind, fault.route)
     if fault.kind == "delay":
         time.sleep(fault.delay)
         return None

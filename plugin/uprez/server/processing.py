@@ -10,13 +10,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from uprez import protocol
 from uprez.errors import MediaError
-from uprez.server.inputs import TaskFailure, resolve_input
+from uprez.server.inputs import TaskFailure, fetch_input
 from uprez.server.settings import ServerSettings
 from uprez.server.store import Prediction
-from uprez.server.uploads import UploadStore, safe_filename
+from uprez.server.uploads import safe_filename
+from uprez.server.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -26,18 +28,17 @@ class _Stopping(Exception):
 
 
 class Processor:
-    """Runs tasks on a bounded pool; tasks beyond it wait in the queue as ``created``."""
+    """Runs tasks on a pool as large as the account's concurrency (within the workers); tasks
+    beyond it wait in the queue as ``created`` until a running one finishes. A task that ends
+    (completed or failed) with a webhook set is announced through ``webhooks``."""
 
-    def __init__(
-        self, settings: ServerSettings, uploads: UploadStore, root: Path, own_hosts: set[str]
-    ) -> None:
+    def __init__(self, settings: ServerSettings, root: Path, webhooks: WebhookSender) -> None:
         self._settings = settings
-        self._uploads = uploads
         self._root = root
-        self._own_hosts = own_hosts
+        self._webhooks = webhooks
         self._stopping = threading.Event()
         self._pool = ThreadPoolExecutor(
-            max_workers=settings.workers, thread_name_prefix="uprez-task"
+            max_workers=settings.concurrency, thread_name_prefix="uprez-task"
         )
         self._lock = threading.Lock()
         self._balance = settings.balance
@@ -95,6 +96,8 @@ class Processor:
             with self._lock:
                 self._running -= 1
             pred.done.set()
+        if pred.webhook and not self._stopping.is_set():
+            self._webhooks.send(pred.webhook, pred.to_json())
 
     def _process(self, pred: Prediction, workdir: Path) -> None:
         started = time.monotonic()
@@ -104,13 +107,7 @@ class Processor:
         settings = self._settings
         if pred.forced_code is not None:
             raise TaskFailure(pred.forced_code, "injected task failure")
-        source = resolve_input(
-            pred.input["video"],
-            self._uploads,
-            self._own_hosts,
-            workdir,
-            settings.max_fetch_bytes,
-        )
+        source = fetch_input(pred.input["video"], workdir, settings.max_fetch_bytes)
         if settings.copy_factor > 0:
             self._copy(pred, source, started)
             return
@@ -125,7 +122,8 @@ class Processor:
                 protocol.CODE_INVALID_PARAMETER,
                 f"video is {info.duration:.1f} s long; the limit is {settings.max_duration:.0f} s",
             )
-        name = safe_filename(Path(source.name).stem + "_upscaled.mp4")
+        stem = Path(urlsplit(pred.input["video"]).path).stem or "video"
+        name = safe_filename(stem + "_upscaled.mp4")
         if self._stopping.is_set():
             raise _Stopping
         out_dir = self._root / "outputs" / pred.id
@@ -156,7 +154,7 @@ class Processor:
         with self._lock:
             self._balance -= cost
         pred.output_files = [final]
-        pred.outputs = [f"{pred.base_url}/outputs/{pred.id}/{name}"]
+        pred.outputs = [f"{pred.cdn_base}/outputs/{pred.id}/{name}"]
         self._finish(pred, protocol.COMPLETED, started)
         log.info("task %s completed (%.1f s of video, $%s)", pred.id, info.duration, cost)
 
@@ -173,7 +171,7 @@ class Processor:
         self._pace(self._settings.task_seconds, started)
         partial.rename(final)
         pred.output_files = [final]
-        pred.outputs = [f"{pred.base_url}/outputs/{pred.id}/{final.name}"]
+        pred.outputs = [f"{pred.cdn_base}/outputs/{pred.id}/{final.name}"]
         self._finish(pred, protocol.COMPLETED, started)
 
     def _pace(self, seconds: float, started: float) -> None:

@@ -4,35 +4,19 @@ from __future__ import annotations
 
 import logging
 import shutil
-import socket
 import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from uprez.errors import ServerError
 from uprez.server.app import ServiceApp
+from uprez.server.serving import BoundedServer, bind
 from uprez.server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """Request lines go to the ``uprez.server`` logger at DEBUG, not to stderr."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        log.debug("%s %s -> %s", self.command, self.path.split("?", 1)[0], code)
-
-    def log_error(self, format: str, *args: Any) -> None:
-        log.debug("http: " + format, *args)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("http: " + format, *args)
 
 
 class LocalServer:
@@ -41,32 +25,55 @@ class LocalServer:
     Use it as a context manager, or call :meth:`start` and :meth:`stop`::
 
         with LocalServer(ServerSettings(api_key="k", max_size=(256, 144))) as server:
-            print(server.base_url)   # http://127.0.0.1:<free port>
+            print(server.base_url)     # the API:     http://127.0.0.1:<port>
+            print(server.storage_url)  # uploads:     http://127.0.0.1:<another port>
+            print(server.cdn_url)      # outputs:     http://127.0.0.1:<a third port>
 
-    Port 0 (the default) picks a free port. Its files live in a temporary directory
-    that :meth:`stop` removes.
+    As on the real service, upload targets and ``download_url``s live on a storage host and
+    outputs on a CDN host, never on the API host. Port 0 (the default for each) picks a free
+    port. Its files live in a temporary directory that :meth:`stop` removes.
     """
 
     def __init__(
-        self, settings: ServerSettings | None = None, *, host: str = LOOPBACK, port: int = 0
+        self,
+        settings: ServerSettings | None = None,
+        *,
+        host: str = LOOPBACK,
+        port: int = 0,
+        storage_port: int = 0,
+        cdn_port: int = 0,
     ) -> None:
         self.settings = settings or ServerSettings()
         self._host = host
-        self._port = port
+        self._ports = {"api": port, "storage": storage_port, "cdn": cdn_port}
         self._root: Path | None = None
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._servers: dict[str, BoundedServer] = {}
+        self._threads: dict[str, threading.Thread] = {}
         self.app: ServiceApp | None = None
-        # Called once the socket is bound, before serving (``uprez serve`` prints the URL here).
+        # Called once the sockets are bound, before serving (``uprez serve`` prints the URLs here).
         self.on_ready: Callable[[], None] | None = None
+
+    def _url(self, name: str) -> str:
+        server = self._servers.get(name)
+        if server is None:
+            raise ServerError("the local server is not running")
+        host = self._host if ":" not in self._host else f"[{self._host}]"
+        return f"http://{host}:{server.port}"
 
     @property
     def base_url(self) -> str:
-        """``http://host:port`` of the running server."""
-        if self._server is None:
-            raise ServerError("the local server is not running")
-        host = self._host if ":" not in self._host else f"[{self._host}]"
-        return f"http://{host}:{self._server.port}"
+        """``http://host:port`` of the API."""
+        return self._url("api")
+
+    @property
+    def storage_url(self) -> str:
+        """``http://host:port`` of the storage host (upload PUT targets and ``download_url``s)."""
+        return self._url("storage")
+
+    @property
+    def cdn_url(self) -> str:
+        """``http://host:port`` of the CDN host (task outputs)."""
+        return self._url("cdn")
 
     @property
     def root(self) -> Path:
@@ -77,66 +84,67 @@ class LocalServer:
 
     def _bind(self) -> None:
         self._root = Path(tempfile.mkdtemp(prefix="uprez-serve-"))
-        own_hosts: set[str] = set()
-        self.app = ServiceApp(self.settings, self._root, own_hosts)
+        self.app = app = ServiceApp(self.settings, self._root)
+        faces = {"api": app, "storage": app.storage, "cdn": app.cdn}
         try:
-            # Bind here, not in werkzeug: it answers a busy port with sys.exit().
-            family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-            with socket.create_server((self._host, self._port), family=family) as sock:
-                self._server = make_server(
-                    self._host,
-                    self._port,
-                    self.app,
-                    threaded=True,
-                    request_handler=_QuietHandler,
-                    fd=sock.fileno(),
-                )
+            for name, face in faces.items():
+                self._servers[name] = bind(self._host, self._ports[name], face, self.settings)
         except OSError as exc:
-            self.app.processor.shutdown()
+            for server in self._servers.values():
+                server.server_close()
+            self._servers.clear()
+            app.close()
             shutil.rmtree(self._root, ignore_errors=True)
             self._root = None
-            raise ServerError(f"cannot listen on {self._host}:{self._port}: {exc}") from exc
-        # The server recognises its own media URLs by these host names.
-        port = self._server.port
-        own_hosts.update({f"{self._host}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"})
+            port = self._ports[name]
+            raise ServerError(f"cannot listen on {self._host}:{port} ({name}): {exc}") from exc
+        app.storage_port = self._servers["storage"].port
+        app.cdn_port = self._servers["cdn"].port
         if self._host not in ("127.0.0.1", "localhost", "::1"):
             log.warning("serving on %s: reachable beyond this machine", self._host)
 
+    def _serve_in_background(self, names: tuple[str, ...]) -> None:
+        for name in names:
+            thread = threading.Thread(
+                target=self._servers[name].serve_forever, name=f"uprez-serve-{name}", daemon=True
+            )
+            thread.start()
+            self._threads[name] = thread
+
     def start(self) -> LocalServer:
-        """Bind and serve in a background thread; return self."""
+        """Bind and serve in background threads; return self."""
         self._bind()
-        assert self._server is not None
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="uprez-serve", daemon=True
+        self._serve_in_background(("api", "storage", "cdn"))
+        log.info(
+            "local server listening on %s (storage %s, cdn %s)",
+            self.base_url,
+            self.storage_url,
+            self.cdn_url,
         )
-        self._thread.start()
-        log.info("local server listening on %s", self.base_url)
         return self
 
     def serve_forever(self) -> None:
-        """Bind and serve in this thread until interrupted (Ctrl-C), then clean up."""
+        """Bind and serve the API in this thread until interrupted (Ctrl-C), then clean up."""
         self._bind()
-        assert self._server is not None
         try:
+            self._serve_in_background(("storage", "cdn"))
             if self.on_ready is not None:
                 self.on_ready()
-            self._server.serve_forever()
+            self._servers["api"].serve_forever()
         finally:
             self.stop()
 
     def stop(self) -> None:
         """Stop serving, abort tasks in progress, and remove the server's files."""
-        server, self._server = self._server, None
-        if server is not None:
-            if self._thread is not None:
+        servers, self._servers = self._servers, {}
+        for name, server in servers.items():
+            thread = self._threads.pop(name, None)
+            if thread is not None:
                 server.shutdown()
-                self._thread.join(timeout=10)
-                self._thread = None
+                thread.join(timeout=10)
             server.server_close()
         if self.app is not None:
-            self.app.processor.shutdown()
-            for pred in self.app.predictions.all():
-                pred.done.set()
+            self.app.close()
         if self._root is not None:
             shutil.rmtree(self._root, ignore_errors=True)
             self._root = None
@@ -153,5 +161,5 @@ class LocalServer:
         self.stop()
 
     def __repr__(self) -> str:
-        state = self.base_url if self._server is not None else "stopped"
+        state = self.base_url if self._servers else "stopped"
         return f"LocalServer({state})"

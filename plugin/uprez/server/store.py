@@ -21,6 +21,8 @@ class Prediction:
     input: dict[str, Any]
     base_url: str
     created: float
+    # Where this task's outputs are served: the CDN port, as the client reached the API.
+    cdn_base: str = ""
     status: str = protocol.CREATED
     outputs: list[str] = field(default_factory=list)
     output_files: list[Path] = field(default_factory=list)
@@ -39,8 +41,18 @@ class Prediction:
     done: threading.Event = field(default_factory=threading.Event)
 
     def to_json(self, *, with_input: bool = False) -> dict[str, Any]:
-        """The ``data`` object of the service's answers for this task."""
-        data: dict[str, Any] = {
+        """The ``data`` object of the service's answers for this task; the per-task result
+        (``with_input``) also carries the task's ``input``, as the Go SDK's prediction does."""
+        data = self.listing_item()
+        if self.code is not None:
+            data["code"] = self.code
+        if with_input:
+            data["input"] = dict(self.input)
+        return data
+
+    def listing_item(self) -> dict[str, Any]:
+        """This task as an item of the documented listing: exactly its fields, no ``input``."""
+        return {
             "id": self.id,
             "model": self.model,
             "outputs": list(self.outputs),
@@ -54,11 +66,6 @@ class Prediction:
             "executionTime": self.inference_ms,
             "timings": {"inference": self.inference_ms},
         }
-        if self.code is not None:
-            data["code"] = self.code
-        if with_input:
-            data["input"] = dict(self.input)
-        return data
 
 
 class PredictionStore:
@@ -69,10 +76,17 @@ class PredictionStore:
         self._items: dict[str, Prediction] = {}
         self._retention = retention_seconds
 
-    def create(self, model: str, inputs: dict[str, Any], base_url: str, now: float) -> Prediction:
+    def create(
+        self, model: str, inputs: dict[str, Any], base_url: str, cdn_base: str, now: float
+    ) -> Prediction:
         """Record a new task in the ``created`` state."""
         pred = Prediction(
-            id=uuid.uuid4().hex, model=model, input=inputs, base_url=base_url, created=now
+            id=uuid.uuid4().hex,
+            model=model,
+            input=inputs,
+            base_url=base_url,
+            created=now,
+            cdn_base=cdn_base,
         )
         with self._lock:
             self._items[pred.id] = pred

@@ -1,7 +1,14 @@
-"""Files handed to the server: upload tickets, their PUT targets, and the media they become."""
+"""Files handed to the server: upload tickets, their signed PUT targets, and the media they become.
+
+A ticket's PUT must carry exactly the headers the ticket gave (``upload.headers``): its
+``Content-Type`` and :data:`SIGNATURE_HEADER`, an HMAC of the token, content type and size under a
+secret only this server knows, as a storage host's presigned URL would. Anything else is a 403.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import mimetypes
 import re
 import secrets
@@ -11,8 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from werkzeug.datastructures import Headers
+
 CHUNK = 1024 * 1024
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+#: The header that carries a ticket's signature on its PUT.
+SIGNATURE_HEADER = "X-Uprez-Upload-Signature"
+#: The kinds of media the service knows; a ticket's ``type`` is one of these (or ``file``).
+KINDS = ("video", "image", "audio")
 
 
 def safe_filename(name: str) -> str:
@@ -27,6 +40,12 @@ def content_type_for(name: str, declared: str | None = None) -> str:
     if declared:
         return declared
     return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def media_kind(content_type: str) -> str:
+    """The kind of a file (``video``, ``image``, ``audio``, else ``file``) from its content type."""
+    kind = content_type.split("/", 1)[0].strip().lower()
+    return kind if kind in KINDS else "file"
 
 
 @dataclass
@@ -49,7 +68,13 @@ class Ticket:
     token: str
     media: Media
     expires: float
+    signature: str
     used: bool = False
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The headers its PUT must carry, and no others that matter."""
+        return {"Content-Type": self.media.content_type, SIGNATURE_HEADER: self.signature}
 
 
 class UploadError(Exception):
@@ -69,6 +94,7 @@ class UploadStore:
         self._lock = threading.Lock()
         self._media: dict[str, Media] = {}
         self._tickets: dict[str, Ticket] = {}
+        self._secret = secrets.token_bytes(32)
 
     def _new_media(self, filename: str, content_type: str, size: int, now: float) -> Media:
         media_id = secrets.token_hex(12)
@@ -82,14 +108,30 @@ class UploadStore:
     ) -> Ticket:
         """Reserve a media id and a one-time PUT token for a file of ``size`` bytes."""
         media = self._new_media(filename, content_type, size, now)
-        ticket = Ticket(secrets.token_urlsafe(24), media, now + lifetime)
+        token = secrets.token_urlsafe(24)
+        signed = f"PUT\n{token}\n{content_type}\n{size}".encode()
+        signature = hmac.new(self._secret, signed, hashlib.sha256).hexdigest()
+        ticket = Ticket(token, media, now + lifetime, signature)
         with self._lock:
             self._media[media.id] = media
             self._tickets[ticket.token] = ticket
         return ticket
 
-    def receive_put(self, token: str, stream: IO[bytes], length: int | None, now: float) -> Media:
-        """Store the body of a PUT to a ticket's URL, streamed to disk."""
+    def receive_put(
+        self,
+        token: str,
+        stream: IO[bytes],
+        length: int | None,
+        headers: Headers,
+        now: float,
+        max_bytes: int,
+    ) -> Media:
+        """Store the body of a PUT to a ticket's URL, streamed to disk.
+
+        Refused: an unknown token (404), a used one (409), an expired one or one whose signed
+        headers are missing or differ (403; the ticket stays usable), a body over ``max_bytes``
+        (413) or of another length than declared (400).
+        """
         with self._lock:
             ticket = self._tickets.get(token)
             if ticket is None:
@@ -98,8 +140,15 @@ class UploadStore:
                 raise UploadError(409, "this upload URL was already used")
             if now > ticket.expires:
                 raise UploadError(403, "this upload URL has expired")
+            for name, value in ticket.headers.items():
+                sent = headers.get(name)
+                if sent is None or not hmac.compare_digest(sent.encode(), value.encode()):
+                    raise UploadError(403, f"the signed header {name} is missing or differs")
             ticket.used = True
         media = ticket.media
+        if length is not None and length > max_bytes:
+            self._forget(token)
+            raise UploadError(413, f"file too large: the limit is {max_bytes} bytes")
         if length is not None and length != media.size:
             self._forget(token)
             raise UploadError(
@@ -111,6 +160,8 @@ class UploadStore:
         if written != media.size:
             media.path.unlink(missing_ok=True)
             self._forget(token)
+            if written > max_bytes:
+                raise UploadError(413, f"file too large: the limit is {max_bytes} bytes")
             raise UploadError(400, f"received {written} bytes, expected {media.size}")
         media.complete = True
         return media
