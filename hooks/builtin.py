@@ -9,6 +9,7 @@ from typing import Any
 from uprez.config import Config
 from uprez.errors import ConfigError
 from uprez.hookspecs import hookimpl
+from uprez.media.remote import RemoteVideo
 from uprez.records import Artifact, Provider, ProviderInfo, StepInfo
 
 
@@ -25,7 +26,7 @@ def _wavespeed(config: Config) -> Provider:
 
 
 def _local(config: Config) -> Provider:
-    from uprez.service.provider import LocalProvider
+    from .local_provider import LocalProvider
 
     return LocalProvider(config)
 
@@ -52,12 +53,18 @@ def uprez_providers() -> list[ProviderInfo]:
 @hookimpl(trylast=True)
 def uprez_output_path(artifact: Artifact, step: str, config: Config) -> Path:
     """Fill ``output.template``: {dir}, {stem}, {name}, {ext} (the result's: .mp4),
-    {source_ext} and {step}."""
+    {source_ext} and {step}.
+
+    A URL source has no folder of ours: {dir} is the current folder, and {stem}, {name} and
+    {source_ext} are those of the URL's last path segment, so ``https://host/a/shot.mp4?sig``
+    becomes ``./shot_4k.mp4`` by default. Where the export came from does not decide where
+    the result goes: the current folder is where the user stands, as for a download."""
     path = artifact.path
+    folder = Path.cwd() if isinstance(path, RemoteVideo) else path.parent
     template = str(config.get("output.template"))
     try:
         text = template.format(
-            dir=str(path.parent),
+            dir=str(folder),
             stem=path.stem,
             name=path.name,
             ext=".mp4",

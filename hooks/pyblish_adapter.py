@@ -257,12 +257,14 @@ class ExtractUpscale(pyblish.api.InstancePlugin):  # type: ignore[misc]
     ) -> dict[str, Any]:
         name = _free_name(str(config.get("pyblish.representation")), taken)
         meta = result.metadata
-        sidecar = sidecar_path(result.path) if config.get("output.sidecar") else None
+        output = result.path
+        assert isinstance(output, Path), "a result is a file"
+        sidecar = sidecar_path(output) if config.get("output.sidecar") else None
         representation: dict[str, Any] = {
             "name": name,
             "ext": "mp4",
-            "files": result.path.name,
-            "stagingDir": str(result.path.parent),
+            "files": output.name,
+            "stagingDir": str(output.parent),
             "tags": [str(config.get("pyblish.tag"))],
             "outputName": name,
             "uprez": {

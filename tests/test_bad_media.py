@@ -285,7 +285,9 @@ ODD_NAMES = [
 @pytest.fixture(scope="module")
 def server() -> Iterator[LocalServer]:
     """One server for the module: whatever any case sends, it counts."""
-    with LocalServer(ServerSettings(api_key=KEY, max_size=(128, 72))) as running:
+    with LocalServer(
+        ServerSettings(api_key=KEY, max_size=(128, 72), account_level="silver")
+    ) as running:
         yield running
 
 

@@ -220,7 +220,9 @@ def test_an_http_200_that_is_not_an_envelope_is_a_service_error(raw: bytes) -> N
         read_envelope(answer(200, raw=raw), "submit")
 
 
-@pytest.mark.parametrize(("status", "hint"), [(401, "WAVESPEED_API_KEY"), (403, "suspended")])
+@pytest.mark.parametrize(
+    ("status", "hint"), [(401, "WAVESPEED_API_KEY"), (403, "refused this key")]
+)
 def test_401_and_403_are_auth_errors_with_a_hint(status: int, hint: str) -> None:
     with pytest.raises(AuthError, match=hint) as caught:
         read_envelope(answer(status, {"code": status, "message": "Unauthorized"}), "submit")
@@ -325,11 +327,10 @@ def test_a_prediction_without_an_id_takes_the_known_task_id() -> None:
         [],
         "completed",
         {},
-        {"id": "a"},
         {"status": "completed"},
         {"id": 12, "status": "completed"},
         {"id": "", "status": "completed"},
-        {"id": "a", "status": None},
+        {"id": "a", "status": 7},
         {"id": "a", "status": "completed", "outputs": "https://cdn.example/a.mp4"},
         {"id": "a", "status": "completed", "outputs": [None]},
         {"id": "a", "status": "completed", "outputs": {"url": "x"}},
@@ -348,12 +349,36 @@ def test_odd_optional_fields_are_ignored_rather_than_trusted() -> None:
             "outputs": None,
             "code": True,
             "error": {"detail": "boom"},
-            "timings": {"inference": 12.5},
+            "timings": {"inference": "12"},
         },
         "task a",
     )
 
     assert (state.outputs, state.code, state.error, state.inference_ms) == ((), None, "", None)
+
+
+@pytest.mark.parametrize("data", [{"id": "a"}, {"id": "a", "status": None}])
+def test_a_prediction_with_an_id_and_no_status_was_just_created(data: dict[str, object]) -> None:
+    assert parse_prediction(data, "submit").status == "created"
+
+
+def test_documented_loose_shapes_are_read() -> None:
+    state = parse_prediction(
+        {
+            "id": "a",
+            "status": "completed",
+            "outputs": [{"url": "https://cdn.example/a.mp4"}, "https://cdn.example/b.mp4"],
+            "has_nsfw_contents": [False, True],
+            "timings": {"inference": 1234.6},
+            "input": {"video": "https://storage.example/in.mp4"},
+        },
+        "task a",
+    )
+
+    assert state.outputs == ("https://cdn.example/a.mp4", "https://cdn.example/b.mp4")
+    assert state.nsfw == (False, True)
+    assert state.inference_ms == 1235
+    assert state.input_video == "https://storage.example/in.mp4"
 
 
 json_values = st.recursive(

@@ -46,13 +46,17 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def big_server() -> Iterator[LocalServer]:
-    with LocalServer(ServerSettings(api_key=KEY, max_size=BIG_BOX, workers=2)) as running:
+    with LocalServer(
+        ServerSettings(api_key=KEY, max_size=BIG_BOX, workers=2, account_level="silver")
+    ) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
 def small_server() -> Iterator[LocalServer]:
-    with LocalServer(ServerSettings(api_key=KEY, max_size=SMALL_BOX, workers=2)) as running:
+    with LocalServer(
+        ServerSettings(api_key=KEY, max_size=SMALL_BOX, workers=2, account_level="silver")
+    ) as running:
         yield running
 
 

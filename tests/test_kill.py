@@ -74,7 +74,9 @@ class RunReport:
 @pytest.fixture
 def server() -> Iterator[LocalServer]:
     """A server slow enough (``speed_factor``) that the wait phase can be hit."""
-    settings = ServerSettings(api_key=KEY, max_size=BOX, workers=4, speed_factor=0.5)
+    settings = ServerSettings(
+        api_key=KEY, max_size=BOX, workers=4, speed_factor=0.5, account_level="silver"
+    )
     with LocalServer(settings) as running:
         yield running
 

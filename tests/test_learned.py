@@ -18,12 +18,12 @@ import requests
 
 from uprez.config import ConfigProblem, load_config
 from uprez.errors import ConfigError
+from uprez.hooks.local_provider import LocalProvider
 from uprez.media.learned import LearnedScaler, cnn_passes
 from uprez.media.probe import probe
 from uprez.media.upscale import upscale_file
 from uprez.server.runner import LocalServer
 from uprez.server.settings import ServerSettings
-from uprez.service.provider import LocalProvider
 
 from support import TEST_BOX, TEST_KEY, fast_config, upscale_by_api
 
@@ -137,7 +137,9 @@ def test_a_learned_server_upscales_a_clip_end_to_end(
     make_clip: Callable[..., Path], tmp_path: Path
 ) -> None:
     clip = make_clip("shot.mp4", seconds=0.5, fps=12, width=64, height=36, audio=True)
-    settings = ServerSettings(api_key=TEST_KEY, max_size=TEST_BOX, mode="learned")
+    settings = ServerSettings(
+        api_key=TEST_KEY, max_size=TEST_BOX, mode="learned", account_level="silver"
+    )
     with LocalServer(settings) as server:
         api = requests.Session()
         api.headers["Authorization"] = f"Bearer {TEST_KEY}"

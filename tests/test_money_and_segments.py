@@ -372,7 +372,9 @@ def test_an_in_process_job_over_budget_is_refused_before_any_upload(
 @pytest.fixture(scope="module")
 def paced_server() -> Iterator[LocalServer]:
     """A server with room for four tasks at once, each taking at least its video's length."""
-    settings = ServerSettings(api_key=SECRET_KEY, max_size=TEST_BOX, workers=4, speed_factor=1.0)
+    settings = ServerSettings(
+        api_key=SECRET_KEY, max_size=TEST_BOX, workers=4, speed_factor=1.0, account_level="silver"
+    )
     with LocalServer(settings) as running:
         yield running
 
@@ -520,7 +522,9 @@ def test_on_mismatch_warn_hands_the_result_over_and_records_the_problem(
 def test_the_speed_factor_makes_a_task_take_at_least_that_long_per_second(
     clip: Path, factor: float
 ) -> None:
-    settings = ServerSettings(api_key=TEST_KEY, max_size=TEST_BOX, speed_factor=factor)
+    settings = ServerSettings(
+        api_key=TEST_KEY, max_size=TEST_BOX, speed_factor=factor, account_level="silver"
+    )
     with LocalServer(settings) as server:
         api = requests.Session()
         api.headers["Authorization"] = f"Bearer {TEST_KEY}"

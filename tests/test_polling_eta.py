@@ -150,7 +150,9 @@ def test_a_second_job_asks_far_less_often_than_the_first(make_clip: Callable[...
     from uprez.service.provider import WaveSpeedProvider
 
     clip = make_clip("shot.mp4", seconds=1, fps=12, width=64, height=36)
-    settings = ServerSettings(api_key=TEST_KEY, max_size=TEST_BOX, workers=2, task_seconds=1.5)
+    settings = ServerSettings(
+        api_key=TEST_KEY, max_size=TEST_BOX, workers=2, task_seconds=1.5, account_level="silver"
+    )
     config = load_config(
         env={},
         overrides={"polling.first_interval": 0.1, "polling.factor": 1.5, "polling.jitter": 0},

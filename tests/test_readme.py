@@ -282,9 +282,10 @@ def test_the_exit_code_table_matches_the_error_classes() -> None:
     assert errors.InputError.exit_code == 3 and "refused" in table[3]
     assert errors.BudgetError.exit_code == 4 and "budget" in table[4]
     assert errors.ServiceError.exit_code == 5 and "service" in table[5]
+    assert errors.TaskGone.exit_code == 6 and "--resubmit" in table[6]
     assert EXIT_INTERRUPTED == 130 and "interrupted" in table[130]
     assert EXIT_OK == 0 and "success" in table[0]
-    assert set(table) == {0, 2, 3, 4, 5, 130}
+    assert set(table) == {0, 2, 3, 4, 5, 6, 130}
 
 
 def _subclasses(cls: type) -> Iterator[type]:

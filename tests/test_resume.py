@@ -222,7 +222,9 @@ def cli_env(base_url: str) -> dict[str, str]:
 def test_two_processes_on_the_same_file_at_once_submit_one_task(clip: Path, tmp_path: Path) -> None:
     # The task takes a second (speed_factor 1.0), so both processes are there while it runs;
     # both poll every 10 ms, as two farm workers on one shot would, so they see it end together.
-    settings = ServerSettings(api_key=SECRET_KEY, max_size=TEST_BOX, workers=2, speed_factor=1.0)
+    settings = ServerSettings(
+        api_key=SECRET_KEY, max_size=TEST_BOX, workers=2, speed_factor=1.0, account_level="silver"
+    )
     out = tmp_path / "out.mp4"
     with LocalServer(settings) as server:
         env = cli_env(server.base_url)

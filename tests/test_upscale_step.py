@@ -28,8 +28,8 @@ from uprez.errors import (
     ConfigError,
     InputError,
     JobTimeout,
-    ServiceError,
     TaskFailed,
+    TaskGone,
     TransferError,
 )
 from uprez.media.probe import probe
@@ -356,16 +356,18 @@ def test_a_failed_task_is_task_failed_with_its_id_and_task_code(
     assert leftovers(clip.parent, clip) == []
 
 
-def test_a_completed_task_without_outputs_is_task_failed(
+def test_a_task_that_stays_completed_without_outputs_stops_without_paying_twice(
     clip: Path, service: Service, pm: PluginManager
 ) -> None:
-    service.inject(Fault("prediction", "no_outputs"))
+    service.inject(Fault("prediction", "no_outputs", times=-1))
 
-    with refused(TaskFailed, match="without outputs") as caught:
+    with refused(TaskGone, match="without a result") as caught:
         upscale(clip, service, pm)
 
     assert caught.value.task_id == service.new_task_id()
+    assert caught.value.exit_code == 6
     assert leftovers(clip.parent, clip) == []
+    assert service.spent() == (1, 1)
 
 
 def test_a_429_with_retry_after_on_a_poll_is_waited_out(
@@ -394,7 +396,9 @@ def test_server_errors_on_polls_are_retried(
 
 def test_a_wrong_key_is_an_auth_error_on_the_upload(clip: Path, pm: PluginManager) -> None:
     # The server holds another key; the client sends the recognisable one, which is wrong here.
-    with LocalServer(ServerSettings(api_key="the-right-key", max_size=TEST_BOX)) as other:
+    with LocalServer(
+        ServerSettings(api_key="the-right-key", max_size=TEST_BOX, account_level="silver")
+    ) as other:
         with refused(AuthError, match="WAVESPEED_API_KEY") as caught:
             upscale(clip, other, pm, provider=provider_for(other, key=SECRET_KEY))
 
@@ -431,16 +435,16 @@ def test_a_submit_whose_connection_drops_is_ambiguous_and_not_sent_again(
     assert leftovers(clip.parent, clip) == []
 
 
-def test_an_error_envelope_on_http_200_for_the_upload_ticket_is_a_service_error(
+def test_an_error_envelope_on_http_200_for_the_upload_ticket_falls_back_to_upload_binary(
     clip: Path, service: Service, pm: PluginManager
 ) -> None:
     service.inject(Fault("upload_ticket", "envelope", code=500))
 
-    with refused(ServiceError, match="envelope code 500") as caught:
-        upscale(clip, service, pm)
+    result = upscale(clip, service, pm)
 
-    assert caught.value.code == 500
-    assert service.spent() == (0, 0)
+    assert result.path.exists()
+    assert service.injected() == {"upload_ticket:envelope": 1}
+    assert service.spent() == (1, 1)
 
 
 def test_the_upload_falls_back_to_upload_binary_without_the_ticket_route(

@@ -192,7 +192,9 @@ def test_the_watcher_runs_several_jobs_at_once_within_the_concurrency(
     tmp_path: Path, pm: PluginManager, make_clip: Callable[..., Path]
 ) -> None:
     # A slower service (each task at least 2 s per second of video) makes overlap certain.
-    settings = ServerSettings(api_key=TEST_KEY, max_size=(256, 144), workers=4, speed_factor=2.0)
+    settings = ServerSettings(
+        api_key=TEST_KEY, max_size=(256, 144), workers=4, speed_factor=2.0, account_level="silver"
+    )
     in_dir, out_dir = tmp_path / "in", tmp_path / "out"
     in_dir.mkdir()
     for index in range(3):

@@ -141,5 +141,30 @@ class TransferError(ServiceError):
     """An upload or download failed or came back incomplete."""
 
 
+class UploadTooLarge(TransferError):
+    """The service refused an upload for its size (HTTP 413, or 400 saying so); nothing was
+    submitted for it. ``size`` is the refused file's size in bytes."""
+
+    def __init__(self, message: str, *, size: int, status: int | None = 413) -> None:
+        super().__init__(message, status=status)
+        self.size = size
+
+
+class TaskGone(ServiceError):
+    """The service no longer knows a task this job paid for (kept 7 days; a restarted local
+    server forgets everything), or it completed without a result. Retrying cannot help and a new
+    task would be billed, so a person decides: ``--resubmit`` creates a new one."""
+
+    exit_code = 6
+
+
 class VerificationError(ServiceError):
     """A result came back that does not match its source (size, frame rate, duration, audio)."""
+
+
+class WebhookError(UprezError):
+    """A webhook delivery failed its check (a header missing, a bad or stale signature, a body
+    that is not a prediction object): answer it with HTTP 400 and do not act on it. The message
+    is one line and never holds the secret. A refused input, as exit codes go."""
+
+    exit_code = 3

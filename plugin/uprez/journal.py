@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from uprez.errors import ConfigError, StorageError
+from uprez.media.remote import Source
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -40,6 +41,9 @@ CREATE TABLE IF NOT EXISTS task_rates (
     service TEXT NOT NULL, kind TEXT NOT NULL, rate REAL NOT NULL, at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS task_rates_by_service ON task_rates (service, kind, at);
+CREATE TABLE IF NOT EXISTS upload_limits (
+    service TEXT PRIMARY KEY, max_bytes INTEGER NOT NULL, at REAL NOT NULL
+);
 """
 # Segments this process is submitting right now (another thread may ask about them).
 _SUBMITTING: set[tuple[str, int]] = set()
@@ -203,7 +207,7 @@ class Journal:
         self,
         key: str,
         *,
-        source: Path,
+        source: Source,
         source_hash: str,
         output: Path,
         model: str,
@@ -268,7 +272,7 @@ class Journal:
             ).fetchall()
         return [row[0] for row in rows]
 
-    def done_job_for(self, source: Path, output: Path) -> dict[str, Any] | None:
+    def done_job_for(self, source: Source, output: Path) -> dict[str, Any] | None:
         """The newest successful job that wrote ``output`` from ``source``, or None."""
         with self._lock:
             cursor = self._db.execute(
@@ -322,6 +326,26 @@ class Journal:
                 "SELECT at FROM task_rates WHERE service = ? AND kind = ? "
                 "ORDER BY at DESC LIMIT 1 OFFSET 99)",
                 (service, kind, service, kind),
+            )
+
+    # -- the largest upload a service took (see uprez.estimate) ---------------------------------
+
+    def upload_limit(self, service: str) -> int | None:
+        """The upload size limit learned from ``service``'s refusals, if any."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT max_bytes FROM upload_limits WHERE service = ?", (service,)
+            ).fetchone()
+        return int(row[0]) if row else None
+
+    def learn_upload_limit(self, service: str, max_bytes: int) -> None:
+        """Remember that ``service`` refuses uploads over ``max_bytes`` (only ever lowered)."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO upload_limits (service, max_bytes, at) VALUES (?, ?, ?) "
+                "ON CONFLICT (service) DO UPDATE SET "
+                "max_bytes = min(max_bytes, excluded.max_bytes), at = excluded.at",
+                (service, max_bytes, time.time()),
             )
 
     # -- segments ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from uprez.journal import Journal, default_path, file_hash, job_key
+from uprez.media.remote import RemoteVideo, Source
 from uprez.task_record import TaskRecord
 
 if TYPE_CHECKING:
@@ -51,10 +52,17 @@ class JobLog:
         self.journal.finish_job(self.key, status="failed", error=error[:500])
 
 
+def content_hash(source: Source) -> str:
+    """What a job's source is, for its key: a file's SHA-256, or a URL source's
+    :meth:`~uprez.media.remote.RemoteVideo.content_key` (its address without the query
+    string, which a presigned URL signs anew on each request, and its probed size and length)."""
+    return source.content_key() if isinstance(source, RemoteVideo) else file_hash(source)
+
+
 def open_job(
     journal: Journal,
     *,
-    source: Path,
+    source: Source,
     target: Path,
     plan: Plan,
     provider: Provider,
@@ -63,7 +71,7 @@ def open_job(
 ) -> JobLog:
     """Find or create the record of this job."""
     identity = str(getattr(provider, "identity", provider.name))
-    source_hash = file_hash(source)
+    source_hash = content_hash(source)
     cuts = [(s.first, s.stop) for s in plan.segments]
     key = job_key(source_hash, f"{identity}|{model}", inputs, cuts)
     status = journal.open_job(
@@ -80,7 +88,7 @@ def open_job(
     return JobLog(journal, key, status)
 
 
-def finished_before(config: Config, source: Path, target: Path) -> dict[str, Any] | None:
+def finished_before(config: Config, source: Source, target: Path) -> dict[str, Any] | None:
     """The journal's record of a job that already made ``target`` from this very ``source``
     (same content), or None."""
     if not target.exists():
@@ -90,7 +98,7 @@ def finished_before(config: Config, source: Path, target: Path) -> dict[str, Any
         return None
     try:
         job = journal.done_job_for(source, target)
-        if job is None or job["source_hash"] != file_hash(source):
+        if job is None or job["source_hash"] != content_hash(source):
             return None
         job["task_ids"] = journal.task_ids(job["key"])
         return job

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from uprez.media.remote import Source, as_source
 
 if TYPE_CHECKING:
     from uprez.config import Config
@@ -16,17 +19,19 @@ class Artifact:
     """A file a pipeline produced: an export going in, or a result coming out.
 
     ``tags`` are free words a host attaches (``{"review"}``); ``metadata`` carries what a step
-    learned (the sidecar of an upscale, for instance).
+    learned (the sidecar of an upscale, for instance). An export the service can read by URL
+    (a presigned object-storage URL, say) is ``Artifact(RemoteVideo(url))``, or the URL as
+    text: it is upscaled without being uploaded.
     """
 
-    path: Path
+    path: Source
     kind: str = "video"
     tags: frozenset[str] = frozenset()
     metadata: dict[str, Any] = field(default_factory=dict)
-    source: Path | None = None
+    source: Source | None = None
 
     def __post_init__(self) -> None:
-        self.path = Path(self.path)
+        self.path = as_source(self.path)
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,7 @@ class JobEvent:
     """
 
     kind: str
-    source: Path
+    source: Source
     step: str = "upscale"
     task_id: str | None = None
     fraction: float | None = None
@@ -77,6 +82,28 @@ class Provider(Protocol):
         ...
 
 
+@runtime_checkable
+class FundedProvider(Protocol):
+    """A provider backed by an account whose balance can be read before spending."""
+
+    def check_funds(self, cost: Decimal, price_per_second: Decimal | None = None) -> None:
+        """Raise :class:`~uprez.errors.BudgetError` if the account cannot pay ``cost``."""
+        ...
+
+
+@runtime_checkable
+class Uploader(Protocol):
+    """A journaled provider that can upload a segment ahead of submitting it, so that every
+    segment of a job is on the service before the first one is paid for. Its service reads
+    inputs by URL: it also takes a :class:`~uprez.media.remote.RemoteVideo` source (in
+    ``upload`` and ``run``), which it submits as that URL."""
+
+    def upload(self, source: Source, *, record: Any, emit: Callable[[JobEvent], None]) -> str:
+        """Upload ``source`` unless ``record`` holds a reusable upload (or it is a URL source);
+        return the URL the service reads it from."""
+        ...
+
+
 @dataclass(frozen=True)
 class ProviderResult:
     """What a provider tells of the job it ran."""
@@ -86,6 +113,8 @@ class ProviderResult:
     output_url: str
     inference_ms: int | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    # The service's ``has_nsfw_contents``: one flag per output, when it says.
+    nsfw: tuple[bool, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,16 @@ import os
 import shutil
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
-from uprez.errors import MediaError, UprezError, VerificationError
+from uprez.errors import MediaError, UploadTooLarge, UprezError, VerificationError
 from uprez.media.keyframes import VideoIndex
+from uprez.media.remote import RemoteVideo, Source
 from uprez.plan import Plan, Segment
-from uprez.records import JobEvent, Provider, ProviderResult
+from uprez.records import JobEvent, Provider, ProviderResult, Uploader
 from uprez.task_record import TaskRecord
 
 log = logging.getLogger(__name__)
@@ -39,11 +41,15 @@ class SegmentResult:
     reused: bool = False
 
 
-def work_dir(target: Path, source: Path, plan: Plan, model: str) -> Path:
+def work_dir(target: Path, source: Source, plan: Plan, model: str) -> Path:
     """The folder that holds one job's segments, named after what would change its results."""
-    stat = source.stat()
+    if isinstance(source, RemoteVideo):
+        origin = source.content_key()
+    else:
+        stat = source.stat()
+        origin = f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
     cuts = [(s.first, s.stop) for s in plan.segments]
-    key = f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{model}|{cuts}"
+    key = f"{origin}|{model}|{cuts}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     return target.parent / WORK_FOLDER / f"{target.stem}-{digest}"
 
@@ -77,12 +83,13 @@ def _save_finished(up: Path, result: ProviderResult) -> None:
     os.replace(temp, record)
 
 
-def _cut(source: Path, segment: Segment, folder: Path, index: VideoIndex | None) -> Path:
+def _cut(source: Source, segment: Segment, folder: Path, index: VideoIndex | None) -> Source:
     """The segment as its own file (the source itself when the plan sends it whole)."""
     from uprez.media.segments import cut_segment
 
     if segment.whole:
         return source
+    assert isinstance(source, Path), "a URL source is always sent whole"
     cut = folder / f"seg-{segment.index:03d}.src.mp4"
     if not cut.exists():
         partial = cut.with_name(cut.name + f".{os.getpid()}.part")
@@ -97,7 +104,7 @@ def _cut(source: Path, segment: Segment, folder: Path, index: VideoIndex | None)
 
 
 def run_segments(
-    source: Path,
+    source: Source,
     plan: Plan,
     provider: Provider,
     folder: Path,
@@ -106,12 +113,16 @@ def run_segments(
     emit: Callable[[JobEvent], None],
     records: Sequence[TaskRecord] | None = None,
     strict: bool = True,
+    max_bytes: int | None = None,
 ) -> list[SegmentResult]:
     """Upscale every segment of ``plan``, ``concurrency`` at a time; return them in order.
 
-    A segment that fails does not stop the others (they may already be paid for); once all
-    have ended, the first failure is raised, its message naming the segment and the folder
-    where the finished ones wait for a rerun.
+    Every segment is cut first and checked against ``max_bytes``; with a journal, every one is
+    uploaded before any is submitted. So a segment too large, for this side or for the
+    service, raises :class:`UploadTooLarge` before anything was spent, and the job is planned
+    again. A segment that fails later does not stop the others (they may already be paid for);
+    once all have ended, the first failure is raised, its message naming the segment and the
+    folder where the finished ones wait for a rerun.
     """
     from uprez.media.keyframes import index_video
 
@@ -119,45 +130,59 @@ def run_segments(
     total = len(plan.segments)
     # Third-party providers need not know the journal: only those that take a record get one.
     journaled = records is not None and "record" in inspect.signature(provider.run).parameters
-    # One reading of the source's packets serves every cut.
-    index = None if plan.segments[0].whole else index_video(source)
+    # One reading of the source's packets serves every cut (a URL source is never cut).
+    index = None if plan.segments[0].whole or not isinstance(source, Path) else index_video(source)
+    ups = {s.index: folder / f"seg-{s.index:03d}.up.mp4" for s in plan.segments}
+    finished = {i: _load_finished(up) for i, up in ups.items()}
+    todo = [s for s in plan.segments if finished[s.index] is None]
 
-    def one(segment: Segment) -> SegmentResult:
-        up = folder / f"seg-{segment.index:03d}.up.mp4"
-        finished = _load_finished(up)
-        if finished is not None:
-            log.info(
-                "segment %d of %d: reusing task %s", segment.index + 1, total, finished.task_id
-            )
-            return SegmentResult(segment, up, finished, reused=True)
-        cut = _cut(source, segment, folder, index)
-
+    def tagger(segment: Segment) -> Callable[[JobEvent], None]:
         def tagged(event: JobEvent) -> None:
             detail = {**event.detail, "segment": segment.index, "segments": total}
-            emit(
-                JobEvent(
-                    event.kind,
-                    source,
-                    event.step,
-                    event.task_id,
-                    event.fraction,
-                    event.message,
-                    detail,
-                )
-            )
+            emit(replace(event, source=source, detail=detail))
 
-        if journaled:
-            assert records is not None
-            result = provider.run(cut, up, emit=tagged, record=records[segment.index])  # type: ignore[call-arg]
-        else:
-            result = provider.run(cut, up, emit=tagged)
-        _check_segment(up, segment, total, result, plan.fps, strict)
-        _save_finished(up, result)
-        return SegmentResult(segment, up, result)
+        return tagged
 
     with ThreadPoolExecutor(
         max_workers=max(1, concurrency), thread_name_prefix="uprez-segment"
     ) as pool:
+        cuts = dict(
+            zip(
+                (s.index for s in todo),
+                pool.map(lambda s: _cut(source, s, folder, index), todo),
+                strict=True,
+            )
+        )
+        _check_sizes(cuts, todo, max_bytes, total)
+        if journaled and isinstance(provider, Uploader):
+            assert records is not None
+            list(
+                pool.map(
+                    lambda s: _upload_early(provider, cuts[s.index], records[s.index], tagger(s)),
+                    todo,
+                )
+            )
+
+        def one(segment: Segment) -> SegmentResult:
+            up = ups[segment.index]
+            done = finished[segment.index]
+            if done is not None:
+                log.info(
+                    "segment %d of %d: reusing task %s", segment.index + 1, total, done.task_id
+                )
+                return SegmentResult(segment, up, done, reused=True)
+            # A URL source only reaches an Uploader (the step sees to it), whose run() takes
+            # one though the Provider protocol speaks of files.
+            cut = cast(Path, cuts[segment.index])
+            if journaled:
+                assert records is not None
+                result = provider.run(cut, up, emit=tagger(segment), record=records[segment.index])  # type: ignore[call-arg]
+            else:
+                result = provider.run(cut, up, emit=tagger(segment))
+            _check_segment(up, segment, total, result, plan.fps, strict)
+            _save_finished(up, result)
+            return SegmentResult(segment, up, result)
+
         futures = [pool.submit(one, segment) for segment in plan.segments]
         outcomes: list[SegmentResult | UprezError] = []
         for future in futures:
@@ -168,18 +193,54 @@ def run_segments(
     failures = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, UprezError)]
     if failures:
         position, first = failures[0]
-        done = total - len(failures)
-        if not done:  # nothing worth keeping: cuts are remade in seconds
+        done_count = total - len(failures)
+        if not done_count:  # nothing worth keeping: cuts are remade in seconds
             remove_work_dir(folder)
         segment = plan.segments[position]
         if total > 1:
             first.args = (
                 f"segment {position + 1} of {total} ({segment.start:.2f}-{segment.end:.2f} s) "
                 f"failed: {first}"
-                + (f"; {done} finished segment(s) kept in {folder} for a rerun" if done else ""),
+                + (
+                    f"; {done_count} finished segment(s) kept in {folder} for a rerun"
+                    if done_count
+                    else ""
+                ),
             )
         raise first
     return [o for o in outcomes if isinstance(o, SegmentResult)]
+
+
+def _check_sizes(
+    cuts: dict[int, Source], todo: Sequence[Segment], max_bytes: int | None, total: int
+) -> None:
+    """Refuse, before any upload, a cut over the upload limit (the largest one is named).
+    A URL source is not uploaded: the service reads it where it is."""
+    if max_bytes is None:
+        return
+    sizes = {s.index: path.stat().st_size for s in todo if isinstance(path := cuts[s.index], Path)}
+    over = [i for i, size in sizes.items() if size > max_bytes]
+    if over:
+        worst = max(over, key=lambda i: sizes[i])
+        raise UploadTooLarge(
+            f"segment {worst + 1} of {total} is {sizes[worst]} bytes once cut, over the upload "
+            f"limit of {max_bytes} bytes",
+            size=sizes[worst],
+            status=None,
+        )
+
+
+def _upload_early(
+    provider: Uploader, cut: Source, record: TaskRecord, emit: Callable[[JobEvent], None]
+) -> None:
+    """Upload a segment before any is submitted. A size refusal stops the job (re-planned);
+    any other failure is left for the segment's own run to meet again and report."""
+    try:
+        provider.upload(cut, record=record, emit=emit)
+    except UploadTooLarge:
+        raise
+    except UprezError as exc:
+        log.info("early upload of %s failed (%s); its run will try again", cut.name, exc)
 
 
 def _check_segment(
@@ -218,15 +279,18 @@ def _check_segment(
 
 
 def assemble(
-    parts: list[SegmentResult], source: Path, folder: Path, fps: Fraction, source_audio: int
+    parts: list[SegmentResult], source: Source, folder: Path, fps: Fraction, source_audio: int
 ) -> Path:
     """One file from the upscaled parts: joined by stream copy with the source's audio, or the
-    single part as it is when it kept all the audio."""
+    single part as it is when it kept all the audio. The audio of a URL source that the
+    service dropped is read from a copy of it, downloaded into ``folder``."""
     from uprez.media.probe import probe
     from uprez.media.segments import concat_with_source_audio
 
     if len(parts) == 1 and probe(parts[0].path).audio_streams >= source_audio:
         return parts[0].path
+    if isinstance(source, RemoteVideo):
+        source = source.fetch(folder / f"source{source.suffix or '.mp4'}")
     merged = folder / "merged.mp4"
     partial = merged.with_name(merged.name + f".{os.getpid()}.part")
     try:

@@ -2,6 +2,7 @@
 
 Nothing is spent before every check has passed: a bad file, a video over the service's limit, an
 output that already exists (without ``output.overwrite``) are refused before any upload.
+The export may be a file or a URL the service reads itself (:mod:`uprez.media.remote`).
 """
 
 from __future__ import annotations
@@ -16,17 +17,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from uprez import protocol
+from uprez.account import concurrency
 from uprez.billing import PriceRule
 from uprez.errors import (
     ConfigError,
     InputError,
     StorageError,
+    UploadTooLarge,
     UprezError,
     VerificationError,
 )
 from uprez.joblock import job_lock
 from uprez.journaling import JobLog, finished_before, open_job, open_journal
-from uprez.records import Artifact, JobEvent, Provider
+from uprez.media.remote import RemoteVideo, Source
+from uprez.records import Artifact, JobEvent, Provider, Uploader
 from uprez.segmenting import SegmentResult, assemble, remove_work_dir, run_segments, work_dir
 from uprez.service.redact import redact_url
 from uprez.sidecar import build_sidecar, write_sidecar
@@ -42,13 +46,16 @@ log = logging.getLogger(__name__)
 STEP = "upscale"
 
 
-def check_source(path: Path, config: Config) -> Probe:
+def check_source(path: Source, config: Config) -> Probe:
     """Probe ``path`` and refuse, before anything is spent, what the service would refuse.
 
-    Length is no reason to refuse: a video over the limit is planned as segments.
+    Length is no reason to refuse a file: a video over the limit is planned as segments. A URL
+    source is refused when it is longer (see :func:`check_remote`).
     """
     from uprez.media.probe import probe
 
+    if isinstance(path, RemoteVideo):
+        return check_remote(path, config)
     if not path.exists():
         raise InputError(f"{path}: no such file", path=str(path))
     if not path.is_file():
@@ -59,6 +66,31 @@ def check_source(path: Path, config: Config) -> Probe:
         known = ", ".join(sorted(protocol.VIDEO_EXTENSIONS))
         raise InputError(f"{path}: the service takes {known} files", path=str(path))
     return probe(path)
+
+
+def check_remote(video: RemoteVideo, config: Config) -> Probe:
+    """Probe a URL source over HTTP and refuse what the service would refuse: a URL that is not
+    plain http(s), a video FFmpeg cannot describe from it or whose length it cannot tell, and
+    one over ``limits.max_duration`` (it goes whole: cutting it would mean downloading it).
+    ``provider.connect_timeout`` bounds opening it (connection and headers), and
+    ``provider.read_timeout`` each read after that."""
+    video.check()
+    info = video.probe(
+        timeout=(
+            float(config.get("provider.connect_timeout")),
+            float(config.get("provider.read_timeout")),
+        )
+    )
+    limit = float(config.get("limits.max_duration"))
+    seconds = max(info.duration, float(info.frames / info.fps))
+    if seconds > limit:
+        raise InputError(
+            f"{video}: {seconds:.1f} s of video, over the service's limit of {limit:g} s "
+            "(limits.max_duration); a URL source cannot be cut into segments without "
+            "downloading it: download it and upscale the file instead",
+            path=str(video),
+        )
+    return info
 
 
 def price_rule(config: Config) -> PriceRule:
@@ -77,16 +109,21 @@ def choose_output(
     if target is None:
         raise ConfigError("no plugin chose an output path (is the built-in plugin disabled?)")
     target = Path(target)
-    if target.resolve() == artifact.path.resolve():
+    if target.resolve() == _where(artifact.path):
         raise InputError(f"{target}: the output would replace its own source", path=str(target))
     if target.exists() and not config.get("output.overwrite"):
-        if finished_before(config, artifact.path.resolve(), target.resolve()) is not None:
+        if finished_before(config, _where(artifact.path), target.resolve()) is not None:
             return target  # this very job made it: a rerun hands it back, at no cost
         raise InputError(
             f"{target} exists; set output.overwrite = true (or --overwrite) to replace it",
             path=str(target),
         )
     return target
+
+
+def _where(source: Source) -> Source:
+    """How the journal knows a source: a file by its absolute path, a URL source as itself."""
+    return source.resolve() if isinstance(source, Path) else source
 
 
 def make_provider(config: Config, pm: PluginManager, name: str | None = None) -> Provider:
@@ -107,6 +144,7 @@ def run_upscale(
     provider: Provider | None = None,
     output: Path | None = None,
     resubmit: bool = False,
+    funds_checked: bool = False,
 ) -> Artifact:
     """Upscale one exported video and return the result as a new :class:`Artifact`.
 
@@ -118,9 +156,10 @@ def run_upscale(
     Every side effect is journaled: run again after a crash, the job reuses its uploads,
     waits on its submitted tasks and never submits a segment twice (``resubmit`` allows it
     deliberately where an earlier submit was lost and its task cannot be found). Run again
-    after success, it hands back the result it made.
+    after success, it hands back the result it made. Before the first upload the account's
+    balance is checked against the estimate (``funds_checked``: the caller did it for a run).
     """
-    from uprez.estimate import check_budget, estimate
+    from uprez.estimate import check_budget, check_funds, estimate, replan
 
     source = artifact.path
     job = estimate(source, config)
@@ -130,20 +169,45 @@ def run_upscale(
     if target.exists() and not overwrite:  # choose_output found it was this very job's
         return _made_before(artifact, target, config, folder)
     check_budget([job], config)
-    with job_lock(target):
-        # Another process may have made this very output while we waited for the lock.
-        if not overwrite and target.exists():
-            return _made_before(artifact, target, config, folder)
-        return _run_job(
-            artifact,
-            job,
-            target,
-            folder,
-            config=config,
-            pm=pm,
-            provider=provider,
-            resubmit=resubmit,
-        )
+    owned = provider is None
+    active = provider if provider is not None else make_provider(config, pm)
+    try:
+        if isinstance(source, RemoteVideo) and not isinstance(active, Uploader):
+            raise InputError(
+                f"{source}: the {active.name} provider takes files, not URLs; nothing was spent",
+                path=str(source),
+            )
+        if not funds_checked:
+            check_funds(active, job.plan.cost, config)
+        with job_lock(target):
+            # Another process may have made this very output while we waited for the lock.
+            if not overwrite and target.exists():
+                return _made_before(artifact, target, config, folder)
+            for attempt in range(1, _REPLANS + 2):
+                try:
+                    return _run_job(
+                        artifact,
+                        job,
+                        target,
+                        folder,
+                        config=config,
+                        pm=pm,
+                        provider=active,
+                        resubmit=resubmit,
+                    )
+                except UploadTooLarge as exc:
+                    if attempt > _REPLANS:
+                        raise
+                    job = replan(job, exc, config)
+                    folder = work_dir(target, source, job.plan, _service_of(config))
+        raise AssertionError("unreachable")  # pragma: no cover
+    finally:
+        if owned:
+            active.close()
+
+
+# Times a job is planned again after a segment turned out too large to upload.
+_REPLANS = 4
 
 
 def _run_job(
@@ -154,10 +218,12 @@ def _run_job(
     *,
     config: Config,
     pm: PluginManager,
-    provider: Provider | None,
+    provider: Provider,
     resubmit: bool,
 ) -> Artifact:
     """Run a checked, priced job while holding its lock."""
+    from uprez.estimate import upload_limit
+
     source = artifact.path
     plan = job.plan
     log.info(
@@ -171,8 +237,7 @@ def _run_job(
     def emit(event: JobEvent) -> None:
         pm.hook.uprez_job_event(event=event)
 
-    owned = provider is None
-    active = provider if provider is not None else make_provider(config, pm)
+    active = provider
     model = str(config.get("provider.model"))
     journal = open_journal(config)
     started = time.monotonic()
@@ -181,7 +246,7 @@ def _run_job(
         if journal is not None:
             job_log = open_job(
                 journal,
-                source=source.resolve(),
+                source=_where(source),
                 target=target.resolve(),
                 plan=plan,
                 provider=active,
@@ -194,10 +259,11 @@ def _run_job(
                 plan,
                 active,
                 folder,
-                concurrency=int(config.get("limits.concurrency")),
+                concurrency=concurrency(config),
                 emit=emit,
                 records=job_log.records(len(plan.segments), resubmit=resubmit) if job_log else None,
                 strict=config.get("verify.on_mismatch") == "error",
+                max_bytes=upload_limit(config),
             )
             merged = assemble(parts, source, folder, job.probe.fps, job.probe.audio_streams)
         except UprezError as exc:
@@ -212,9 +278,6 @@ def _run_job(
                 JobEvent("failed", source, task_id=getattr(exc, "task_id", None), message=str(exc))
             )
             raise
-        finally:
-            if owned:
-                active.close()
         return _hand_off(
             artifact,
             target,
@@ -246,7 +309,7 @@ def _made_before(artifact: Artifact, target: Path, config: Config, folder: Path)
     """The result an earlier run of this very job made: its sidecar, or what the journal
     knows when the sidecar is missing (the run stopped just after the move, or sidecars are
     off); what that run left in the work folder goes."""
-    job = finished_before(config, artifact.path.resolve(), target.resolve())
+    job = finished_before(config, _where(artifact.path), target.resolve())
     if job is None:
         raise InputError(
             f"{target} exists; set output.overwrite = true (or --overwrite) to replace it",
@@ -340,6 +403,7 @@ def _hand_off(
             for p in parts
         ],
         verification={"ok": not problems, "problems": problems},
+        has_nsfw_contents=[flag for p in parts for flag in p.result.nsfw],
         timings={**first.timings, "total_s": round(elapsed, 3), "inference_ms": first.inference_ms},
     )
     # Sidecar, then the journal's "done", then the move: a crash between any two leaves a

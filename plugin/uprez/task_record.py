@@ -10,8 +10,9 @@ from uprez.errors import AmbiguousSubmit
 from uprez.journal import Journal, SegmentRow, pid_alive
 
 log = logging.getLogger(__name__)
-# An upload older than this may be gone from the service (kept 7 days): upload again.
-UPLOAD_REUSE_SECONDS = 6 * 24 * 3600
+# An upload older than this may be gone: uploads are kept 7 days, but how long a ticket's
+# download URL stays fetchable is undocumented and one official client trusts it for 24 h only.
+UPLOAD_REUSE_SECONDS = 24 * 3600
 
 
 class TaskRecord:
@@ -44,6 +45,25 @@ class TaskRecord:
     def uploaded(self, url: str) -> None:
         """The segment is on the service at ``url`` (a state already further on is kept)."""
         self.journal.record_upload(self.job_key, self.index, url)
+
+    def forget_upload(self) -> None:
+        """The service could not fetch the recorded upload: the next attempt uploads again."""
+        self.journal.update_segment(self.job_key, self.index, upload_url=None, uploaded_at=None)
+
+    def forget_task(self) -> None:
+        """The service no longer knows the recorded task and the user allowed a new one
+        (``--resubmit``): the next attempt uploads and submits."""
+        # A service that forgot the task has most likely forgotten its input too.
+        self.journal.update_segment(
+            self.job_key,
+            self.index,
+            state="new",
+            task_id=None,
+            submit_pid=None,
+            outputs=[],
+            upload_url=None,
+            uploaded_at=None,
+        )
 
     def claim(self) -> tuple[str, SegmentRow]:
         """Who submits: see :meth:`Journal.claim_submit`."""

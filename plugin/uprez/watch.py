@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from uprez.account import concurrency
 from uprez.errors import UprezError
 from uprez.records import Artifact
 
@@ -157,7 +158,7 @@ class Watcher:
     def run(self, *, stop: threading.Event | None = None, once: bool = False) -> None:
         """Watch until ``stop`` is set (or, with ``once``, until what is there now is done)."""
         stop = stop or threading.Event()
-        workers = max(1, int(self.config.get("limits.concurrency")))
+        workers = concurrency(self.config)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="uprez-watch") as pool:
             try:
                 while not stop.is_set():

@@ -6,7 +6,6 @@ import argparse
 import json
 from collections.abc import Sequence
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -16,13 +15,20 @@ if TYPE_CHECKING:
 def register(commands: Any) -> None:
     """Add the ``estimate`` sub-command."""
     from uprez.cli.upscale import add_config_options
+    from uprez.media.remote import as_source
 
     parser: argparse.ArgumentParser = commands.add_parser(
         "estimate",
         help="print the segments, billed seconds and cost of upscaling files",
         description="Probe and plan each IN as 'uprez upscale' would; nothing is uploaded.",
     )
-    parser.add_argument("inputs", nargs="+", metavar="IN", type=Path, help="video files")
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="IN",
+        type=as_source,
+        help="video files, or http(s) URLs the service would read itself",
+    )
     add_config_options(parser)
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
     parser.set_defaults(handler=run)

@@ -9,7 +9,8 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from uprez.errors import UprezError
+from uprez.errors import InputError, UprezError
+from uprez.media.remote import RemoteVideo, Source, as_source
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +28,13 @@ def register(commands: Any) -> None:
         help="upscale exported videos to 4K",
         description="Upscale each IN to 4K. All inputs are checked before anything is uploaded.",
     )
-    parser.add_argument("inputs", nargs="+", metavar="IN", type=Path, help="video files")
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="IN",
+        type=as_source,
+        help="video files, or http(s) URLs the service reads itself (nothing is uploaded)",
+    )
     parser.add_argument(
         "-o",
         "--output",
@@ -82,18 +89,28 @@ def _money(text: str) -> Decimal:
     return value
 
 
-def compare_png(source: Path, result: Path) -> Path:
+def compare_png(source: Source, result: Source) -> Path:
     """Write ``<result>.compare.png``: the same frames of source and result side by side."""
     from uprez.media.compare import write_comparison
 
-    return write_comparison(source, result, result.with_name(result.name + ".compare.png"))
+    output = _comparable(result)
+    return write_comparison(
+        _comparable(source), output, output.with_name(output.name + ".compare.png")
+    )
+
+
+def _comparable(source: Source) -> Path:
+    """``source``, a file: a URL source is not downloaded to be compared."""
+    if isinstance(source, RemoteVideo):
+        raise InputError(f"{source}: --compare needs a file; a URL is not downloaded")
+    return source
 
 
 def _text(amount: Decimal | None) -> str | None:
     return None if amount is None else str(amount.quantize(Decimal("0.01")))
 
 
-def output_for(source: Path, output: Path | None, many: bool) -> Path | None:
+def output_for(source: Source, output: Path | None, many: bool) -> Path | None:
     """The explicit output path of ``source`` given ``-o``, or None to use the template."""
     if output is None:
         return None
@@ -107,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     from uprez.cli.estimate import report
     from uprez.cli.progress import TerminalProgress
     from uprez.config import load_config
-    from uprez.estimate import check_budget, estimate
+    from uprez.estimate import check_budget, check_funds, estimate
     from uprez.plugins import get_plugin_manager
     from uprez.records import Artifact
     from uprez.step import choose_output, make_provider, run_upscale
@@ -130,11 +147,14 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None and many:
         args.output.mkdir(parents=True, exist_ok=True)
     artifacts = [Artifact(path=p) for p in args.inputs]
+    if args.compare:
+        for artifact in artifacts:
+            _comparable(artifact.path)
     # Refuse bad inputs, existing outputs and budgets before a single byte is sent.
     estimates = [estimate(a.path, config) for a in artifacts]
     for artifact in artifacts:
         choose_output(artifact, config, pm, output_for(artifact.path, args.output, many))
-    check_budget(estimates, config)
+    total = check_budget(estimates, config)
     if args.dry_run:
         report(estimates, args.json)
         return 0
@@ -142,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
     provider = make_provider(config, pm)
     failure: UprezError | None = None
     try:
+        # The account must cover the whole run before its first upload.
+        check_funds(provider, total, config)
         for artifact in artifacts:
             try:
                 done = run_upscale(
@@ -151,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
                     provider=provider,
                     output=output_for(artifact.path, args.output, many),
                     resubmit=args.resubmit,
+                    funds_checked=True,
                 )
                 picture = compare_png(artifact.path, done.path) if args.compare else None
             except UprezError as exc:

@@ -19,8 +19,10 @@ from av.container import InputContainer
 from av.stream import Disposition, Stream
 
 from uprez.errors import MediaError
+from uprez.media.remote import RemoteVideo
+from uprez.service.redact import redact_url
 
-__all__ = ["STILL_IMAGE_CODECS", "Probe", "is_cover_art", "probe"]
+__all__ = ["STILL_IMAGE_CODECS", "Probe", "is_cover_art", "probe", "probe_url"]
 
 log = logging.getLogger(__name__)
 
@@ -101,13 +103,15 @@ class Probe:
         return data
 
 
-def probe(path: str | os.PathLike[str]) -> Probe:
-    """Describe the video file at ``path``.
+def probe(path: str | os.PathLike[str] | RemoteVideo) -> Probe:
+    """Describe the video file at ``path`` (a :class:`RemoteVideo`: the video at its URL).
 
     Raises:
         MediaError: the path is missing, a directory or an empty file; FFmpeg cannot read it; it
             holds no video stream; or it is a still image rather than a video.
     """
+    if isinstance(path, RemoteVideo):
+        return path.probe()
     target = os.fspath(path)
     size = _file_size(target)
     try:
@@ -121,6 +125,52 @@ def probe(path: str | os.PathLike[str]) -> Probe:
         ) from exc
     log.debug("probed %s: %s", target, result)
     return result
+
+
+# FFmpeg may open nothing but HTTP for a URL: a playlist served there cannot point it at files.
+_HTTP_ONLY = {"protocol_whitelist": "http,https,tls,tcp"}
+
+
+def probe_url(url: str, *, timeout: tuple[float, float]) -> Probe:
+    """Describe the video at an http(s) ``url`` from what FFmpeg reads of it: the headers and
+    one frame (by ``Range`` requests where the server takes them), or every packet when the
+    container does not record its frame count. ``timeout`` is (connect, read) seconds.
+
+    Messages name the URL without its query string (often a signature).
+
+    Raises:
+        MediaError: the URL cannot be read, holds no video, or does not tell the video's length.
+    """
+    shown = redact_url(url)
+    try:
+        with av.open(
+            url, container_options=_HTTP_ONLY, timeout=timeout, metadata_errors="replace"
+        ) as container:
+            if not _duration(container, _first_video(container)) > 0:
+                raise MediaError(
+                    f"{shown}: the length of the video cannot be told from its headers, so "
+                    "neither its cost nor the service's limit can be checked",
+                    path=shown,
+                )
+            result = _describe(container, shown, max(0, int(container.size or 0)))
+    except MediaError:
+        raise
+    except av.ExitError:
+        raise MediaError(
+            f"{shown} did not answer in time (provider.connect_timeout, provider.read_timeout)",
+            path=shown,
+        ) from None
+    except (av.FFmpegError, OSError, ValueError, RuntimeError, UnicodeError) as exc:
+        # FFmpeg's error names the whole URL: keep only its reason, and no chained cause.
+        reason = _reason(exc).replace(url, shown)
+        raise MediaError(f"{shown} could not be read as a video ({reason})", path=shown) from None
+    log.debug("probed %s: %s", shown, result)
+    return result
+
+
+def _first_video(container: InputContainer) -> av.VideoStream | None:
+    videos = [s for s in container.streams.video if not is_cover_art(s)]
+    return videos[0] if videos else None
 
 
 def _file_size(target: str) -> int:
@@ -226,9 +276,9 @@ def _count_and_check(
     return (recorded or packets), int(first.rotation or 0)
 
 
-def _duration(container: InputContainer, stream: av.VideoStream) -> float:
+def _duration(container: InputContainer, stream: av.VideoStream | None) -> float:
     if container.duration is not None and container.duration > 0:
         return float(container.duration / av.time_base)
-    if stream.duration is not None and stream.time_base is not None:
+    if stream is not None and stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     return 0.0

@@ -7,42 +7,55 @@ everywhere; the API key is sent to the API's host only, never to upload or outpu
 from __future__ import annotations
 
 import logging
+import platform
 import time
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
-from uprez import protocol
+from uprez import __version__, protocol
 from uprez.errors import (
     AmbiguousSubmit,
-    AuthError,
-    JobTimeout,
+    ConfigError,
     RateLimited,
     ServiceError,
-    TaskFailed,
-    TransferError,
+    TaskGone,
 )
-from uprez.service.answers import TaskState, parse_prediction, read_envelope
-from uprez.service.polling import Poller, PollSchedule
+from uprez.service.answers import TaskState, envelope_data, parse_prediction, read_envelope
+from uprez.service.lookup import find_task
+from uprez.service.pacing import SubmitPacer
 from uprez.service.redact import install_log_redaction
 from uprez.service.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
-from uprez.service.transfers import (
-    ByteProgress,
-    MultipartFile,
-    ProgressReader,
-    download,
-    guess_type,
-)
+from uprez.service.transfers import ByteProgress, download
+from uprez.service.uploading import upload_file
+from uprez.service.urls import host_of, parse_strict
+from uprez.service.waiting import wait_for_task
 
 log = logging.getLogger(__name__)
 install_log_redaction()
 
 #: Called with each new :class:`TaskState` while waiting.
 StateCallback = Callable[[TaskState], None]
+
+#: Sent with every API request, as the official clients do.
+CLIENT_HEADERS = {
+    "X-Client-Name": "uprez",
+    "X-Client-Version": __version__,
+    "X-Client-OS": f"{platform.system().lower() or 'unknown'}-{platform.machine().lower()}",
+}
+
+
+def check_key(api_key: str) -> None:
+    """Refuse a key that cannot be sent in a header as it is (a config error, not an outage)."""
+    if not api_key or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in api_key):
+        raise ConfigError(
+            "$.provider.api_key: the API key is empty or holds spaces or control characters "
+            "(a stray newline from a file?); set WAVESPEED_API_KEY to the key alone"
+        )
 
 
 class WaveSpeedClient:
@@ -62,17 +75,24 @@ class WaveSpeedClient:
         *,
         session: requests.Session | None = None,
         retry: RetryPolicy | None = None,
+        pacer: SubmitPacer | None = None,
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
         upload_timeout: float = 300.0,
     ) -> None:
+        try:
+            parse_strict(base_url, "$.provider.base_url")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        check_key(api_key)
         self.base_url = base_url.rstrip("/")
         self._key = api_key
-        self._api_host = urlsplit(self.base_url).netloc
+        self._api_host = host_of(self.base_url)
         self.session = session or _pooled_session()
         self.retry = retry or RetryPolicy()
-        self._timeout = (connect_timeout, read_timeout)
-        self._upload_timeout = (connect_timeout, upload_timeout)
+        self.pacer = pacer or SubmitPacer(None)
+        self.timeout = (connect_timeout, read_timeout)
+        self.upload_timeout = (connect_timeout, upload_timeout)
         self._sleep: Callable[[float], None] = time.sleep
 
     def __repr__(self) -> str:
@@ -80,21 +100,39 @@ class WaveSpeedClient:
 
     # -- plumbing ------------------------------------------------------------------------------
 
-    def _url(self, path: str) -> str:
+    def api_url(self, path: str) -> str:
+        """The URL of an API path such as ``/predictions``."""
         return f"{self.base_url}{protocol.API_PREFIX}{path}"
 
-    def _auth(self, url: str) -> dict[str, str]:
-        # The key goes to the API's own host and nowhere else.
-        if urlsplit(url).netloc != self._api_host:
+    def api_headers(self, url: str) -> dict[str, str]:
+        """The key and client headers, for the API's own host only (never storage or a CDN)."""
+        if host_of(url) != self._api_host:
             return {}
-        return {"Authorization": f"Bearer {self._key}"}
+        return {"Authorization": f"Bearer {self._key}", **CLIENT_HEADERS}
 
-    def _get(self, url: str, what: str, task_id: str | None = None) -> requests.Response:
+    def get_url(self, url: str, what: str, task_id: str | None = None) -> requests.Response:
         """GET with retries on 429, 5xx and connection errors (GETs are idempotent)."""
+        return self._idempotent("GET", url, what, task_id)
+
+    def post_json(self, url: str, body: dict[str, Any], what: str) -> requests.Response:
+        """A POST that only reads (the listing, a price), retried like a GET."""
+        return self._idempotent("POST", url, what, None, body)
+
+    def _idempotent(
+        self,
+        method: str,
+        url: str,
+        what: str,
+        task_id: str | None,
+        body: dict[str, Any] | None = None,
+    ) -> requests.Response:
+        retry_after: float | None = None
         for attempt in range(1, self.retry.attempts + 2):
-            retry_after: float | None = None
+            retry_after = None
             try:
-                answer = self.session.get(url, headers=self._auth(url), timeout=self._timeout)
+                answer = self.session.request(
+                    method, url, json=body, headers=self.api_headers(url), timeout=self.timeout
+                )
             except requests.RequestException as exc:
                 failure: Exception = exc
                 log.debug("%s: %s (attempt %d)", what, type(exc).__name__, attempt)
@@ -128,103 +166,91 @@ class WaveSpeedClient:
             f"{what}: the service could not be reached ({type(failure).__name__})", task_id=task_id
         ) from failure
 
+    # -- money ---------------------------------------------------------------------------------
+
+    def balance(self) -> Decimal:
+        """The account's balance in US dollars (``GET /api/v3/balance``)."""
+        data = read_envelope(self.get_url(self.api_url("/balance"), "balance"), "balance")
+        value = data.get("balance") if isinstance(data, dict) else data
+        amount = _decimal(value)
+        if amount is None:
+            raise ServiceError("balance: the answer has no amount")
+        return amount
+
+    def price(self, model: str, inputs: dict[str, Any]) -> Decimal | None:
+        """What the service says a task of ``model`` costs, or None if it will not say.
+
+        The reference documents ``POST /api/v3/model/pricing`` (``unit_price``); the official
+        CLI calls ``/model/price`` (``price``, ``discounted_price``): both are asked."""
+        for path in ("/model/pricing", "/model/price"):
+            try:
+                answer = self.post_json(
+                    self.api_url(path), {"model_id": model, "inputs": inputs}, "price"
+                )
+                data = read_envelope(answer, "price")
+            except ServiceError as exc:
+                log.debug("no price from %s: %s", path, exc)
+                continue
+            if isinstance(data, dict):
+                for key in ("discounted_price", "unit_price", "price"):
+                    if data.get(key) is not None:
+                        return _decimal(data[key])
+            return _decimal(data)
+        return None
+
     # -- upload --------------------------------------------------------------------------------
 
     def upload(self, path: Path, progress: ByteProgress | None = None) -> str:
-        """Upload a local file; return the URL the service reads it from.
-
-        Uses the ticket + PUT flow, streamed from disk; falls back to the multipart
-        ``upload/binary`` route when the ticket route does not exist (404/405).
-        """
-        size = path.stat().st_size
-        ctype = guess_type(path)
-        url = self._url("/media/uploads")
-        try:
-            answer = self.session.post(
-                url,
-                json={"filename": path.name, "size": size, "content_type": ctype},
-                headers=self._auth(url),
-                timeout=self._timeout,
-            )
-        except requests.RequestException as exc:
-            raise TransferError(f"upload ticket: {type(exc).__name__}") from exc
-        if answer.status_code in (404, 405):
-            log.info("no ticket upload route here; using upload/binary")
-            return self._upload_binary(path, ctype, progress)
-        data = read_envelope(answer, "upload ticket")
-        instruction = data.get("upload") if isinstance(data, dict) else None
-        if (
-            not isinstance(instruction, dict)
-            or str(instruction.get("method", "")).upper() != "PUT"
-            or not isinstance(instruction.get("url"), str)
-            or not isinstance(data.get("download_url"), str)
-        ):
-            raise TransferError("upload ticket: the answer has no PUT instruction")
-        headers = {str(k): str(v) for k, v in (instruction.get("headers") or {}).items()}
-        put_url: str = instruction["url"]
-        # The PUT URL is a capability (a signature in its query or a token in its path): not logged.
-        log.debug("uploading %s (%d bytes) to %s", path.name, size, urlsplit(put_url).netloc)
-        try:
-            with path.open("rb") as handle:
-                put = self.session.put(
-                    put_url,
-                    # An empty body as bytes: requests would send an empty iterable chunked,
-                    # and storage PUT URLs want a Content-Length.
-                    data=ProgressReader(handle, size, progress) if size else b"",
-                    headers=headers,  # only what the ticket says: never the key
-                    timeout=self._upload_timeout,
-                )
-        except requests.RequestException as exc:
-            raise TransferError(f"upload of {path.name}: {type(exc).__name__}") from exc
-        if not 200 <= put.status_code < 300:
-            raise TransferError(
-                f"upload of {path.name}: HTTP {put.status_code}", status=put.status_code
-            )
-        download_url: str = data["download_url"]
-        return download_url
-
-    def _upload_binary(self, path: Path, ctype: str, progress: ByteProgress | None) -> str:
-        url = self._url("/media/upload/binary")
-        body = MultipartFile(path, "file", ctype, progress)
-        try:
-            answer = self.session.post(
-                url,
-                data=body,
-                timeout=self._upload_timeout,
-                headers={"Content-Type": body.content_type, **self._auth(url)},
-            )
-        except requests.RequestException as exc:
-            raise TransferError(f"upload of {path.name}: {type(exc).__name__}") from exc
-        data = read_envelope(answer, "upload")
-        if not isinstance(data, dict) or not isinstance(data.get("download_url"), str):
-            raise TransferError("upload: the answer has no download_url")
-        download_url: str = data["download_url"]
-        return download_url
+        """Upload a local file; return the URL the service reads it from (see
+        :mod:`uprez.service.uploading`)."""
+        return upload_file(self, path, progress)
 
     # -- tasks ---------------------------------------------------------------------------------
 
-    def submit(self, model: str, inputs: dict[str, Any]) -> TaskState:
+    def submit(
+        self, model: str, inputs: dict[str, Any], *, deadline: float | None = None
+    ) -> TaskState:
         """Create a task. A POST that may have reached the server is never repeated; one the
-        service refused with 429 (no task made) is sent again after the wait it asks for.
+        service refused with 429 (no task made) waits for the account's rate window and is sent
+        again, until ``deadline`` (a :func:`time.monotonic` time; by default 10 minutes).
 
         Raises :class:`AmbiguousSubmit` when the answer was lost, since a paid task may exist.
         """
-        for attempt in range(1, self.retry.attempts + 2):
+        deadline = deadline if deadline is not None else time.monotonic() + 600.0
+        while True:
             try:
-                return self._submit_once(model, inputs)
+                self.pacer.wait_turn(deadline, self._sleep)
+            except TimeoutError:
+                raise RateLimited(
+                    "submit: the account's submits per minute are used up until after the "
+                    "job's deadline; nothing was submitted"
+                ) from None
+            try:
+                state = self._submit_once(model, inputs)
             except RateLimited as exc:
-                wait = exc.retry_after if exc.retry_after is not None else None
-                if attempt > self.retry.attempts or (wait or 0) > self.retry.retry_after_cap:
-                    raise
-                log.info("submit rate limited; trying again (attempt %d)", attempt + 1)
-                self._sleep(self.retry.delay(attempt, wait))
-        raise AssertionError("unreachable")  # pragma: no cover
+                if exc.retry_after is not None and exc.retry_after > self.retry.retry_after_cap:
+                    raise RateLimited(
+                        f"submit: the service asks to wait {exc.retry_after:.0f} s, longer than "
+                        "retry.retry_after_cap; nothing was submitted",
+                        retry_after=exc.retry_after,
+                    ) from exc
+                # The service's own wait when it gives one; else until its window has reset.
+                hold = self.pacer.refused(exc.retry_after)
+                log.info(
+                    "submit refused by the account's rate limit (no task made); trying again "
+                    "in %.0f s",
+                    hold,
+                )
+                continue
+            self.pacer.accepted()
+            return state
 
     def _submit_once(self, model: str, inputs: dict[str, Any]) -> TaskState:
-        url = self._url("/" + model.strip("/"))
+        url = self.api_url("/" + model.strip("/"))
+        ambiguous = "the task may have been created, so it was not sent again"
         try:
             answer = self.session.post(
-                url, json=inputs, headers=self._auth(url), timeout=self._timeout
+                url, json=inputs, headers=self.api_headers(url), timeout=self.timeout
             )
         except requests.ConnectTimeout as exc:
             raise ServiceError(f"submit: could not connect to {self._api_host}") from exc
@@ -233,53 +259,53 @@ class WaveSpeedClient:
                 raise ServiceError(
                     f"submit: could not connect to {self._api_host}; nothing was sent"
                 ) from exc
-            raise AmbiguousSubmit(
-                f"submit: no answer ({type(exc).__name__}); the task may have been created, "
-                "so it was not sent again"
-            ) from exc
+            raise AmbiguousSubmit(f"submit: no answer ({type(exc).__name__}); {ambiguous}") from exc
         except requests.RequestException as exc:
-            raise AmbiguousSubmit(
-                f"submit: no answer ({type(exc).__name__}); the task may have been created, "
-                "so it was not sent again"
-            ) from exc
+            raise AmbiguousSubmit(f"submit: no answer ({type(exc).__name__}); {ambiguous}") from exc
         if answer.status_code >= 500:
             raise AmbiguousSubmit(
-                f"submit: HTTP {answer.status_code}; the task may have been created, "
-                "so it was not sent again",
-                status=answer.status_code,
+                f"submit: HTTP {answer.status_code}; {ambiguous}", status=answer.status_code
             )
+        data = envelope_data(answer)
+        if answer.status_code < 300 and isinstance(data, dict) and data.get("id"):
+            # Official clients need nothing more than an id: the task exists.
+            state = parse_prediction(data, "submit")
+            log.info("task %s submitted (%s)", state.id, model)
+            return state
         try:
-            state = parse_prediction(read_envelope(answer, "submit"), "submit")
+            read_envelope(answer, "submit")
         except ServiceError as exc:
-            if answer.status_code == 200 and not isinstance(exc, RateLimited):
-                raise AmbiguousSubmit(f"{exc}; the task may have been created", status=200) from exc
-            raise
-        log.info("task %s submitted (%s)", state.id, model)
-        return state
+            if exc.status == 200 and exc.code is None:
+                # HTTP 200 and no readable envelope: it may carry a task we cannot see.
+                raise AmbiguousSubmit(f"{exc}; {ambiguous}", status=200) from exc
+            raise  # a refusal: 4xx, or an error envelope without an id; no task exists
+        raise AmbiguousSubmit(f"submit: the answer holds no task id; {ambiguous}", status=200)
 
-    def find_task(self, video_url: str, pages: int = 3) -> TaskState | None:
-        """The newest recent task whose input is ``video_url``, from the predictions list.
-
-        This is how a submit whose answer was lost is recovered without sending it again.
-        """
-        for page in range(1, pages + 1):
-            url = self._url(f"/predictions?page={page}&page_size=100")
-            data = read_envelope(self._get(url, "recent tasks"), "recent tasks")
-            items = data.get("items") if isinstance(data, dict) else data
-            if not isinstance(items, list) or not items:
-                return None
-            for item in items:
-                inputs = item.get("input") if isinstance(item, dict) else None
-                if isinstance(inputs, dict) and inputs.get("video") == video_url:
-                    return parse_prediction(item, "recent tasks")
-        return None
+    def find_task(
+        self, model: str, video_url: str, *, since: float, until: float | None = None
+    ) -> TaskState | None:
+        """The task of ``model`` for ``video_url`` created since ``since`` (unix seconds),
+        found through the listing; None when none is found or the listing fails."""
+        return find_task(
+            self, model, video_url, since=since, until=until if until is not None else time.time()
+        )
 
     def get(self, task_id: str) -> TaskState:
-        """The task's current state (``/result``, or the bare path where that is missing)."""
+        """The task's current state (``/result``, or the bare path where that is missing).
+
+        Raises :class:`TaskGone` when the service does not know the task (any more)."""
         what = f"task {task_id}"
-        answer = self._get(self._url(f"/predictions/{task_id}/result"), what, task_id)
+        answer = self.get_url(self.api_url(f"/predictions/{task_id}/result"), what, task_id)
         if answer.status_code == 404:
-            answer = self._get(self._url(f"/predictions/{task_id}"), what, task_id)
+            answer = self.get_url(self.api_url(f"/predictions/{task_id}"), what, task_id)
+        if answer.status_code == 404:
+            raise TaskGone(
+                f"the service does not know task {task_id} (tasks are kept 7 days, and a "
+                "restarted local server forgets its own); nothing was submitted again: rerun "
+                "with --resubmit to pay for a new task",
+                status=404,
+                task_id=task_id,
+            )
         return parse_prediction(read_envelope(answer, what, task_id), what, task_id)
 
     def wait(
@@ -287,83 +313,27 @@ class WaveSpeedClient:
         task_id: str,
         *,
         deadline: float,
-        schedule: PollSchedule | None = None,
         on_state: StateCallback | None = None,
-        poller: Poller | None = None,
+        poller: Any = None,
     ) -> TaskState:
-        """Poll until the task is terminal; return it if completed, raise otherwise.
-
-        ``deadline`` is a :func:`time.monotonic` time. Unknown statuses count as "not yet".
-        ``poller`` decides when to ask (by default ``schedule``'s growing intervals, asking at
-        once first); pass one with an estimate to wait for the task's likely end instead.
-        Raises :class:`TaskFailed` (with the task code) or :class:`JobTimeout`.
-        """
-        poller = poller or Poller(schedule or PollSchedule())
-        last_status = ""
-        garbled = 0
-        first = poller.next_wait(time.monotonic(), None)
-        if first > 0:
-            self._sleep(min(first, max(0.0, deadline - time.monotonic())))
-        while True:
-            try:
-                state = self.get(task_id)
-            except RateLimited as exc:
-                fallback = poller.next_wait(time.monotonic(), last_status or protocol.PENDING)
-                wait = min(exc.retry_after or fallback, self.retry.retry_after_cap)
-                if time.monotonic() + wait > deadline:
-                    raise
-                self._sleep(wait)
-                continue
-            except ServiceError as exc:
-                # A garbled answer to a GET says nothing of the task: ask again, a few times.
-                if (
-                    exc.status != 200
-                    or isinstance(exc, AuthError)
-                    or garbled >= self.retry.attempts
-                ):
-                    raise
-                garbled += 1
-                self._sleep(self.retry.delay(garbled))
-                continue
-            garbled = 0
-            if state.status != last_status:
-                log.debug("task %s is %s", task_id, state.status)
-                last_status = state.status
-            if on_state is not None:
-                on_state(state)
-            if state.status == protocol.COMPLETED:
-                if not state.outputs:
-                    raise TaskFailed(
-                        "the task completed without outputs; rerun to submit it again",
-                        task_id=task_id,
-                    )
-                return state
-            if state.finished:
-                detail = f": {state.error}" if state.error else ""
-                hint = (
-                    "fix the input, then rerun"
-                    if state.code is not None and 1000 <= state.code < 2000
-                    else "rerun to submit it again (failed tasks are refunded)"
-                )
-                raise TaskFailed(
-                    f"the task ended {state.status}{detail}; {hint}",
-                    code=state.code,
-                    task_id=task_id,
-                )
-            pause = poller.next_wait(time.monotonic(), state.status)
-            if time.monotonic() + pause > deadline:
-                raise JobTimeout(
-                    f"the task is still {state.status} at the deadline; it may still finish: "
-                    "rerun to pick it up",
-                    task_id=task_id,
-                )
-            self._sleep(pause)
+        """Poll until the task is terminal; see :func:`uprez.service.waiting.wait_for_task`."""
+        return wait_for_task(self, task_id, deadline=deadline, on_state=on_state, poller=poller)
 
     def download(self, url: str, target: Path, progress: ByteProgress | None = None) -> int:
         """Download an output into ``target`` atomically; return its size in bytes."""
         return download(
-            self.session, url, target, timeout=self._timeout, progress=progress, retry=self.retry
+            self.session, url, target, timeout=self.timeout, progress=progress, retry=self.retry
         )
+
+
+def _decimal(value: object) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() else None
 
 
 # Connections kept open per host. requests keeps 10, so a watch folder or farm node running more

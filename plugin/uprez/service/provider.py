@@ -1,7 +1,7 @@
-"""The ``wavespeed`` and ``local`` providers: one job through the service adapter.
+"""The ``wavespeed`` provider: one job through the service adapter, journaled step by step.
 
-The ``local`` provider starts the stand-in server in-process on a free loopback port and then
-runs the very same adapter against it, so one code path serves both.
+The ``local`` provider (``uprez.hooks.local_provider``) runs this very provider against the
+stand-in server, so one code path serves both.
 """
 
 from __future__ import annotations
@@ -9,74 +9,56 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from ipaddress import ip_address
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-from uprez.errors import AmbiguousSubmit, ConfigError, ServiceError, TaskFailed, TransferError
+from uprez import protocol
+from uprez.account import account_limits
+from uprez.errors import BudgetError, ConfigError, ServiceError, TaskFailed, TaskGone, TransferError
+from uprez.media.remote import RemoteVideo, Source
 from uprez.records import JobEvent, ProviderResult
+from uprez.service.answers import TaskState
 from uprez.service.client import WaveSpeedClient
 from uprez.service.eta import TaskTimes, work_of
+from uprez.service.pacing import account_fingerprint, pacer_for
 from uprez.service.polling import Poller, PollSchedule
+from uprez.service.progress import Throttle
 from uprez.service.redact import redact_url
 from uprez.service.retry import RetryPolicy
+from uprez.service.submitting import submit_once
+from uprez.service.urls import parse_strict, plain_http_allowed
 
 if TYPE_CHECKING:
     from uprez.config import Config
-    from uprez.server.runner import LocalServer
     from uprez.task_record import TaskRecord
 
 log = logging.getLogger(__name__)
 Emit = Callable[[JobEvent], None]
 
 
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses."""
-    if host == "localhost":
-        return True
-    try:
-        return ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def check_output_url(url: str, task_id: str, *, allow_insecure_http: bool = False) -> None:
-    """Refuse an output URL that is not HTTPS (loopback aside) unless plain HTTP is allowed."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" or (parts.scheme == "http" and allow_insecure_http):
-        return
-    if parts.scheme == "http" and is_loopback(parts.hostname or ""):
-        return
-    raise TransferError(
-        f"task {task_id}'s output is at {redact_url(url)}, not an HTTPS URL: refused "
-        "(set provider.allow_insecure_http = true to accept it)",
-        task_id=task_id,
-    )
+    """Refuse an output URL that is not a plain HTTPS URL (loopback aside) unless plain HTTP
+    is allowed; user information and backslashes are refused always."""
+    try:
+        parts = parse_strict(url, f"task {task_id}'s output")
+    except ValueError as exc:
+        raise TransferError(f"{exc}: refused", task_id=task_id) from None
+    if not plain_http_allowed(parts, allow_insecure_http):
+        raise TransferError(
+            f"task {task_id}'s output is at {redact_url(url)}, not an HTTPS URL: refused "
+            "(set provider.allow_insecure_http = true to accept it)",
+            task_id=task_id,
+        )
 
 
-class _Throttle:
-    """Turns byte counts into at most ~100 progress events a phase."""
+def _reporter(emit: Emit, source: Path) -> Callable[[TaskState], None]:
+    """Each state a task is seen in, as a ``processing`` event."""
 
-    def __init__(self, emit: Emit, kind: str, source: Path, task_id: str | None = None) -> None:
-        self._emit, self._kind, self._source, self._task = emit, kind, source, task_id
-        self._last = -1.0
+    def report(state: TaskState) -> None:
+        emit(JobEvent("processing", source, task_id=state.id, message=state.status))
 
-    def __call__(self, done: int, total: int | None) -> None:
-        if not total:
-            return
-        fraction = min(1.0, done / total)
-        if fraction - self._last >= 0.01 or fraction >= 1.0 > self._last:
-            self._last = fraction
-            self._emit(
-                JobEvent(
-                    self._kind,
-                    self._source,
-                    task_id=self._task,
-                    fraction=fraction,
-                    detail={"bytes": done, "total": total},
-                )
-            )
+    return report
 
 
 class WaveSpeedProvider:
@@ -102,12 +84,21 @@ class WaveSpeedProvider:
         self.allow_insecure_http = allow_insecure_http
         # How long this service took for earlier tasks: polls wait for a task's likely end.
         self.times = TaskTimes()
+        # Uploads made by this provider (the others were reused from an earlier run's journal).
+        self._uploaded: set[str] = set()
 
     @classmethod
     def from_config(
-        cls, config: Config, *, base_url: str | None = None, api_key: str | None = None
+        cls,
+        config: Config,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        paced: bool = True,
     ) -> WaveSpeedProvider:
-        """Build the provider from ``config``; refuses a missing key or plain HTTP to a remote."""
+        """Build the provider from ``config``; refuses a missing or malformed key, and a base
+        URL that is not HTTPS (loopback aside) or that hides its host (``user@host``, ``\\``).
+        ``paced`` off skips the per-minute pacing (an in-process server does not limit it)."""
         base = base_url or str(config.get("provider.base_url"))
         key = api_key or config.api_key()
         if not key:
@@ -115,16 +106,16 @@ class WaveSpeedProvider:
                 "no API key: set WAVESPEED_API_KEY in the environment (or provider.api_key in "
                 "the config), or run with --provider local to use the local server"
             )
-        parts = urlsplit(base)
-        if (
-            parts.scheme != "https"
-            and not is_loopback(parts.hostname or "")
-            and not config.get("provider.allow_insecure_http")
-        ):
+        try:
+            parts = parse_strict(base, "$.provider.base_url")
+        except ValueError as exc:
+            raise ConfigError(f"{exc}; write it as https://host[:port]") from None
+        if not plain_http_allowed(parts, bool(config.get("provider.allow_insecure_http"))):
             raise ConfigError(
                 f"$.provider.base_url: {base} is not HTTPS; the key would travel in clear. "
                 "Use https://, or set provider.allow_insecure_http = true if you mean it"
             )
+        per_minute, _ = account_limits(config)
         client = WaveSpeedClient(
             base,
             key,
@@ -134,6 +125,7 @@ class WaveSpeedProvider:
                 cap=float(config.get("retry.backoff_cap")),
                 retry_after_cap=float(config.get("retry.retry_after_cap")),
             ),
+            pacer=pacer_for(account_fingerprint(base, key), per_minute if paced else None),
             connect_timeout=float(config.get("provider.connect_timeout")),
             read_timeout=float(config.get("provider.read_timeout")),
             upload_timeout=float(config.get("provider.upload_timeout")),
@@ -158,48 +150,75 @@ class WaveSpeedProvider:
         """Which service this provider talks to (tasks are only found again there)."""
         return f"wavespeed {self.client.base_url}"
 
+    def check_funds(self, cost: Decimal, price_per_second: Decimal | None = None) -> None:
+        """Refuse (:class:`BudgetError`) a run whose estimate is over the account's balance,
+        before anything is uploaded; say so when the service quotes another price than the
+        one estimates use. A balance that cannot be read is logged, not fatal."""
+        try:
+            balance = self.client.balance()
+        except ServiceError as exc:
+            log.warning("could not read the account's balance (%s); going on", exc)
+        else:
+            if balance < cost:
+                raise BudgetError(
+                    f"the account's balance is ${balance}, below this run's estimate of ${cost}; "
+                    "nothing was spent: top up the account, or upscale fewer files"
+                )
+            log.debug("balance $%s covers the estimate of $%s", balance, cost)
+        if price_per_second is None:
+            return
+        quoted = self.client.price(self.model, self.inputs)
+        if quoted is not None and quoted != price_per_second:
+            log.warning(
+                "the service quotes $%s for %s where uprez estimates with $%s per second "
+                "(limits.price_per_second): check the price before relying on the estimate",
+                quoted,
+                self.model,
+                price_per_second,
+            )
+
     def run(
         self, source: Path, target: Path, *, emit: Emit, record: TaskRecord | None = None
     ) -> ProviderResult:
         """Upscale ``source`` into ``target``; the file appears there whole or not at all.
 
         With a journal ``record``, every side effect is written down as it happens, and what an
-        earlier run already did (upload, submit) is reused instead of done again.
+        earlier run already did (upload, submit) is reused instead of done again. A task whose
+        reused upload had gone (code 1402) is uploaded and submitted again, once; a task the
+        service no longer knows is only replaced with ``--resubmit``.
         """
         started = time.monotonic()
         deadline = started + self.deadline
-        task_id = record.row().task_id if record is not None else None
-        poller = Poller(self.schedule)
-        if task_id is None:
-            video_url = record.reusable_upload() if record is not None else None
-            if video_url is None:
-                emit(JobEvent("uploading", source, fraction=0.0))
-                try:
-                    video_url = self.client.upload(
-                        source, progress=_Throttle(emit, "uploading", source)
-                    )
-                except ServiceError as exc:
-                    exc.args = (f"{exc.args[0]}; nothing was submitted: rerun the same command",)
-                    raise
+        fresh_upload_tried = False
+        while True:
+            task_id, poller, reused_upload = self._task_for(source, record, deadline, emit)
+            uploaded = time.monotonic()
+            emit(JobEvent("submitted", source, task_id=task_id))
+            try:
+                done = self.client.wait(
+                    task_id, deadline=deadline, poller=poller, on_state=_reporter(emit, source)
+                )
+            except TaskFailed as exc:
                 if record is not None:
-                    record.uploaded(video_url)
-            task_id, fresh = self._submit(video_url, record, deadline)
-            if fresh:
-                poller = self._poller_for(source, record)
-        else:
-            log.info("resuming task %s", task_id)
-        uploaded = time.monotonic()
-        emit(JobEvent("submitted", source, task_id=task_id))
-
-        def on_state(state: Any) -> None:
-            emit(JobEvent("processing", source, task_id=task_id, message=state.status))
-
-        try:
-            done = self.client.wait(task_id, deadline=deadline, on_state=on_state, poller=poller)
-        except TaskFailed as exc:
-            if record is not None:
-                record.task_failed(str(exc))
-            raise
+                    record.task_failed(str(exc))
+                if (
+                    exc.code == protocol.CODE_MEDIA_UNREACHABLE
+                    and reused_upload
+                    and not fresh_upload_tried
+                ):
+                    log.info("task %s could not fetch the earlier upload; uploading again", task_id)
+                    fresh_upload_tried = True
+                    if record is not None:
+                        record.forget_upload()
+                    continue
+                raise
+            except TaskGone as exc:
+                if record is None or not record.resubmit:
+                    raise
+                log.info("%s; --resubmit: creating a new task", exc)
+                record.forget_task()
+                continue
+            break
         if record is not None:
             record.completed(list(done.outputs))
         processed = time.monotonic()
@@ -225,7 +244,52 @@ class WaveSpeedProvider:
                 "processing_s": round(processed - uploaded, 3),
                 "download_s": round(finished - processed, 3),
             },
+            nsfw=done.nsfw,
         )
+
+    def _task_for(
+        self, source: Path, record: TaskRecord | None, deadline: float, emit: Emit
+    ) -> tuple[str, Poller, bool]:
+        """The segment's task: the journal's, or a new one (uploading first unless a recent
+        upload can be reused). Returns its id, the poller to wait with, and whether the
+        upload was reused from an earlier run."""
+        task_id = record.row().task_id if record is not None else None
+        if task_id is not None:
+            log.info("resuming task %s", task_id)
+            return task_id, Poller(self.schedule), False
+        video_url = self.upload(source, record=record, emit=emit)
+        reused = video_url not in self._uploaded
+        task_id, fresh = submit_once(
+            self.client, self.model, {**self.inputs, "video": video_url}, record, deadline
+        )
+        poller = self._poller_for(source, record) if fresh else Poller(self.schedule)
+        return task_id, poller, reused
+
+    def upload(self, source: Source, *, record: TaskRecord | None, emit: Emit) -> str:
+        """Upload ``source`` unless ``record`` holds an upload recent enough to reuse; return
+        the URL the service reads it from (recorded in the journal).
+
+        A URL source is not uploaded: its own URL is returned, and recorded like an upload.
+        So a rerun sends the URL an earlier run sent, and finds by it a task whose submit
+        answer was lost, though the caller's presigned URL has been signed anew since; if that
+        URL has expired, the task fails with 1402 (refunded) and :meth:`run` sends the new one.
+        """
+        video_url = record.reusable_upload() if record is not None else None
+        if video_url is not None:
+            return video_url
+        if isinstance(source, RemoteVideo):
+            video_url = source.url
+        else:
+            emit(JobEvent("uploading", source, fraction=0.0))
+            try:
+                video_url = self.client.upload(source, progress=Throttle(emit, "uploading", source))
+            except ServiceError as exc:
+                exc.args = (f"{exc.args[0]}; nothing was submitted: rerun the same command",)
+                raise
+        if record is not None:
+            record.uploaded(video_url)
+        self._uploaded.add(video_url)
+        return video_url
 
     def _poller_for(self, source: Path, record: TaskRecord | None) -> Poller:
         """A poller for a task submitted just now, waiting for its end as history predicts."""
@@ -256,65 +320,10 @@ class WaveSpeedProvider:
     def _service(self) -> str:
         return f"{self.identity} {self.model}"
 
-    def _submit(
-        self, video_url: str, record: TaskRecord | None, deadline: float
-    ) -> tuple[str, bool]:
-        """Create the task once: never twice for one segment, whatever happened before.
-
-        Returns the task's id, and whether it was created just now."""
-        inputs = {**self.inputs, "video": video_url}
-        if record is None:
-            return self.client.submit(self.model, inputs).id, True
-        verdict, row = record.claim()
-        if verdict == "known" and row.task_id:
-            return row.task_id, False
-        if verdict == "busy":
-            return record.wait_for_other(deadline), False
-        if verdict == "lost":
-            # An earlier run died while submitting: the task may exist. Look before sending.
-            found = self.client.find_task(video_url)
-            if found is None and row.upload_url and row.upload_url != video_url:
-                found = self.client.find_task(row.upload_url)  # submitted with its own upload
-            if found is not None:
-                log.info("found the task %s an earlier run submitted", found.id)
-                record.submitted(found.id)
-                return found.id, False
-            if not record.resubmit:
-                raise AmbiguousSubmit(
-                    f"an earlier run was submitting segment {record.index + 1} when it stopped, "
-                    "and no task for it is listed; if you are sure none exists, rerun with "
-                    "--resubmit (a second task would be billed)"
-                )
-            record.claim_anew()
-        try:
-            task = self.client.submit(self.model, inputs)
-        except AmbiguousSubmit as exc:
-            try:
-                found = self.client.find_task(video_url)
-            finally:
-                record.release(maybe_created=True)
-            if found is None:
-                raise AmbiguousSubmit(
-                    f"{exc}; no task for segment {record.index + 1} is listed yet: rerun to look "
-                    "again, or rerun with --resubmit if you are sure none exists (a second "
-                    "task would be billed)",
-                    status=exc.status,
-                ) from exc
-            log.info("the submit's answer was lost, but its task %s is listed", found.id)
-            record.submitted(found.id)
-            return found.id, False
-        except ServiceError as exc:
-            # The service answered (4xx, 429) or was never reached: it made no task.
-            record.release(maybe_created=False)
-            exc.args = (f"{exc.args[0]}; nothing was submitted: rerun the same command",)
-            raise
-        record.submitted(task.id)
-        return task.id, True
-
     def _download(self, url: str, task_id: str, target: Path, emit: Emit, source: Path) -> None:
         """Download an output; if its URL has expired (403/404/410), fetch the task again for a
         fresh one and try once more."""
-        progress = _Throttle(emit, "downloading", source, task_id)
+        progress = Throttle(emit, "downloading", source, task_id)
         self._check_output_url(url, task_id)
         try:
             self.client.download(url, target, progress=progress)
@@ -334,50 +343,3 @@ class WaveSpeedProvider:
     def close(self) -> None:
         """Close the HTTP session."""
         self.client.session.close()
-
-
-class LocalProvider:
-    """The local stand-in server, run in-process on loopback, driven by the same adapter."""
-
-    name = "local"
-
-    def __init__(self, config: Config) -> None:
-        from uprez.media.geometry import parse_size
-        from uprez.server.runner import LocalServer
-        from uprez.server.settings import ServerSettings
-
-        settings = ServerSettings(
-            max_size=parse_size(str(config.get("local.max_size"))),
-            workers=int(config.get("local.workers")),
-            max_duration=float(config.get("limits.max_duration")),
-            speed_factor=float(config.get("local.speed_factor")),
-            mode=str(config.get("local.mode")),
-        )
-        self._server: LocalServer | None = LocalServer(settings).start()
-        self._inner = WaveSpeedProvider.from_config(
-            config, base_url=self._server.base_url, api_key=settings.api_key
-        )
-
-    @property
-    def server(self) -> LocalServer:
-        """The running in-process server."""
-        assert self._server is not None
-        return self._server
-
-    @property
-    def identity(self) -> str:
-        """An in-process server lives as long as this process: its tasks are never resumed."""
-        return self._inner.identity
-
-    def run(
-        self, source: Path, target: Path, *, emit: Emit, record: TaskRecord | None = None
-    ) -> ProviderResult:
-        """Upscale through the in-process server."""
-        return self._inner.run(source, target, emit=emit, record=record)
-
-    def close(self) -> None:
-        """Stop the server and remove its files."""
-        self._inner.close()
-        if self._server is not None:
-            self._server.stop()
-            self._server = None

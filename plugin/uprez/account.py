@@ -1,0 +1,49 @@
+"""The account's limits as the config states them: submits per minute and tasks at once.
+
+Levels as the provider's page gives them (2026): the lowest, bronze, allows 2 submits a minute
+and 2 tasks at once; silver 500 and 300. Gold's figures are not published there: 1000 and 600
+are a guess, and ``custom`` with explicit numbers is the way to state an account exactly.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from uprez.errors import ConfigError
+
+if TYPE_CHECKING:
+    from uprez.config import Config
+
+#: Submits per minute and tasks at once of each account level.
+ACCOUNT_LEVELS: dict[str, tuple[int, int]] = {
+    "bronze": (2, 2),
+    "silver": (500, 300),
+    "gold": (1000, 600),
+}
+# More segments than this never run at once in one process, whatever the account allows.
+MAX_CONCURRENCY = 64
+
+
+def account_limits(config: Config) -> tuple[int, int]:
+    """Submits per minute and tasks at once of the configured account."""
+    level = str(config.get("account.level"))
+    explicit_rate = config.get("account.submits_per_minute")
+    explicit_tasks = config.get("account.concurrent_tasks")
+    if level not in ACCOUNT_LEVELS and (explicit_rate is None or explicit_tasks is None):
+        raise ConfigError(
+            f'$.account: level "{level}" needs submits_per_minute and concurrent_tasks; '
+            "give both numbers, or choose bronze, silver or gold"
+        )
+    per_minute, at_once = ACCOUNT_LEVELS.get(level, (0, 0))
+    rate = int(explicit_rate) if explicit_rate is not None else per_minute
+    tasks = int(explicit_tasks) if explicit_tasks is not None else at_once
+    return rate, tasks
+
+
+def concurrency(config: Config) -> int:
+    """Segments (or watch-folder jobs) run at once: ``limits.concurrency``, else as many as
+    the account runs at once (further ones would only wait in the service's queue)."""
+    given = config.get("limits.concurrency")
+    if given is not None:
+        return max(1, int(given))
+    return max(1, min(MAX_CONCURRENCY, account_limits(config)[1]))
