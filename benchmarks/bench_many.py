@@ -28,7 +28,7 @@ from typing import Any
 import av
 import requests
 
-from benchmarks.common import Row, median, reset_peak_rss, rss_bytes
+from benchmarks.common import LENIENT_TWIN, UNPACED_CLIENT, Row, median, reset_peak_rss, rss_bytes
 from uprez.config import Config, load_config
 from uprez.journal import Journal
 from uprez.journaling import open_job
@@ -50,7 +50,9 @@ def serve(limit: int, task_seconds: float) -> None:
     from uprez.server.runner import LocalServer
     from uprez.server.settings import ServerSettings
 
-    settings = ServerSettings(api_key=KEY, workers=limit, task_seconds=task_seconds, copy_factor=1)
+    settings = ServerSettings(
+        api_key=KEY, workers=limit, task_seconds=task_seconds, copy_factor=1, **LENIENT_TWIN
+    )
     server = LocalServer(settings)
     server.on_ready = lambda: print(server.base_url, flush=True)
     with contextlib.suppress(KeyboardInterrupt):
@@ -174,7 +176,7 @@ def one_job(
 
 def run_batch(base_url: str, sources: list[Path], folder: Path, journal_path: Path) -> Outcome:
     """Every source as its own job, all at once (one thread each, released together)."""
-    config = load_config(env={}, overrides={"provider.base_url": base_url})
+    config = load_config(env={}, overrides={"provider.base_url": base_url, **UNPACED_CLIENT})
     provider = WaveSpeedProvider.from_config(config, base_url=base_url, api_key=KEY)
     plan = whole_plan(sources[0], config)
     outcome = Outcome()

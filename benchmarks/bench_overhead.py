@@ -13,7 +13,7 @@ from pathlib import Path
 
 import requests
 
-from benchmarks.common import Row, interleaved, median, timed
+from benchmarks.common import LENIENT_TWIN, UNPACED_CLIENT, Row, interleaved, median, timed
 from uprez.config import load_config
 from uprez.server.runner import LocalServer
 from uprez.server.settings import ServerSettings
@@ -67,7 +67,9 @@ def run(quick: bool) -> list[Row]:
     size = 20 * 1024 * 1024
     with (
         tempfile.TemporaryDirectory() as folder,
-        LocalServer(ServerSettings(api_key=KEY, copy_factor=4, workers=2)) as server,
+        LocalServer(
+            ServerSettings(api_key=KEY, copy_factor=4, workers=2, **LENIENT_TWIN)
+        ) as server,
     ):
         work = Path(folder)
         source = work / "export.mp4"
@@ -79,6 +81,7 @@ def run(quick: bool) -> list[Row]:
                 "polling.factor": 1.0,
                 "polling.max_interval": POLL,
                 "polling.jitter": 0.0,
+                **UNPACED_CLIENT,
             },
         )
         provider = WaveSpeedProvider.from_config(config, base_url=server.base_url, api_key=KEY)

@@ -33,7 +33,15 @@ from pathlib import Path
 from typing import IO, cast
 from urllib.parse import urlsplit
 
-from benchmarks.common import Row, alternating, median, reset_peak_rss, rss_bytes
+from benchmarks.common import (
+    LENIENT_TWIN,
+    UNPACED_CLIENT,
+    Row,
+    alternating,
+    median,
+    reset_peak_rss,
+    rss_bytes,
+)
 from uprez.server.runner import LocalServer
 from uprez.server.settings import ServerSettings
 
@@ -91,7 +99,8 @@ def _child(kind: str, base: str, what: str, target: str) -> None:
     from uprez.config import load_config
     from uprez.service.provider import WaveSpeedProvider
 
-    client = WaveSpeedProvider.from_config(load_config(env={}), base_url=base, api_key=KEY).client
+    config = load_config(env={}, overrides=UNPACED_CLIENT)
+    client = WaveSpeedProvider.from_config(config, base_url=base, api_key=KEY).client
     _warm_up(client.upload, Path(target or what))
     seen = [0]
 
@@ -379,7 +388,7 @@ def run(quick: bool) -> list[Row]:
     started = time.perf_counter()
     with (
         tempfile.TemporaryDirectory(prefix="uprez-bench-transfers-", dir="/tmp") as folder,
-        LocalServer(ServerSettings(api_key=KEY)) as server,
+        LocalServer(ServerSettings(api_key=KEY, **LENIENT_TWIN)) as server,
     ):
         work = Path(folder)
         rows = _downloads(server, work, sizes)
