@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from uprez.account import concurrency
 from uprez.errors import UprezError
 from uprez.records import Artifact
+from uprez.sidecar import sidecar_path
 
 if TYPE_CHECKING:
     from uprez.config import Config
@@ -95,6 +96,7 @@ class Watcher:
         self._clock = clock
         self._seen: dict[str, Sighting] = {}
         self._running: dict[str, Future[None]] = {}
+        self._targets: set[str] = set()  # outputs of jobs started by this run
         self.failures: list[str] = []  # sources that failed during this run
         self.interval = float(config.get("watch.interval"))
         self.settle = float(config.get("watch.settle"))
@@ -103,13 +105,35 @@ class Watcher:
     def _key(self, path: Path, stat: os.stat_result) -> str:
         return f"{path.relative_to(self.in_dir)}|{stat.st_size}|{stat.st_mtime_ns}"
 
+    def _not_an_input(self, path: Path, outputs: set[str]) -> bool:
+        """True for what uprez itself writes: anything in OUT_DIR (which may lie inside IN_DIR,
+        or be it), in a hidden folder (work folders, ``.uprez-work``), a result recognised by
+        its sidecar, or the sidecar itself. Taking those would pay for results of results."""
+        rel = path.relative_to(self.in_dir)
+        if any(part.startswith(".") for part in rel.parts):
+            return True
+        resolved = path.resolve()
+        if sidecar_path(path).exists() or str(resolved) in outputs:
+            return True  # a result of uprez, with its sidecar or without one
+        out = self.out_dir.resolve()
+        return out != self.in_dir.resolve() and resolved.is_relative_to(out)
+
+    def _outputs(self) -> set[str]:
+        """Every output this watcher made or is making (the record survives restarts)."""
+        made = {str(Path(e["output"]).resolve()) for e in self.state.entries().values()}
+        return made | set(self._targets)
+
     def ready(self) -> list[tuple[Path, str]]:
-        """Files that match, have stopped changing, and were never handled."""
+        """Files that match, have stopped changing, were never handled, and are not uprez's
+        own output (see :meth:`_not_an_input`)."""
         now = self._clock()
         found: list[tuple[Path, str]] = []
+        outputs = self._outputs()
         for path in sorted(self.in_dir.rglob("*")):
             name = path.name
-            if name.startswith(".") or not any(fnmatch.fnmatch(name, p) for p in self.patterns):
+            if not any(fnmatch.fnmatch(name, p) for p in self.patterns):
+                continue
+            if self._not_an_input(path, outputs):
                 continue
             try:
                 stat = path.stat()
@@ -128,11 +152,13 @@ class Watcher:
                 found.append((path, key))
         return found
 
+    def _target(self, path: Path) -> Path:
+        return self.out_dir / path.relative_to(self.in_dir).parent / f"{path.stem}_4k.mp4"
+
     def _process(self, path: Path, key: str) -> None:
         from uprez.step import run_upscale
 
-        rel = path.relative_to(self.in_dir)
-        target = self.out_dir / rel.parent / f"{path.stem}_4k.mp4"
+        target = self._target(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         entry: dict[str, Any] = {"source": str(path), "output": str(target)}
         try:
@@ -163,6 +189,7 @@ class Watcher:
             try:
                 while not stop.is_set():
                     for path, key in self.ready():
+                        self._targets.add(str(self._target(path).resolve()))
                         self._running[key] = pool.submit(self._process, path, key)
                     for key, future in list(self._running.items()):
                         if future.done():
