@@ -60,6 +60,9 @@ def bare_job(base: str, source: Path, target: Path) -> None:
         ):
             for chunk in answer.iter_content(1 << 20):
                 out.write(chunk)
+            # uprez makes its download durable before it counts as done; so does the baseline.
+            out.flush()
+            os.fsync(out.fileno())
 
 
 def run(quick: bool) -> list[Row]:

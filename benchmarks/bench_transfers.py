@@ -185,9 +185,9 @@ def _curl_upload(base: str, source: Path) -> tuple[float, float, str]:
     auth, kind = f"Authorization: Bearer {KEY}", "Content-Type: application/json"
     ticket = _curl("-H", auth, "-H", kind, "-d", json.dumps(ask), f"{base}/api/v3/media/uploads")
     data = json.loads(ticket.body)["data"]
-    put = _curl(
-        "-T", str(source), "-H", "Content-Type: video/mp4", "-o", os.devnull, data["upload"]["url"]
-    )
+    # Exactly the ticket's (signed) headers, as uprez sends them.
+    signed = [arg for k, v in data["upload"]["headers"].items() for arg in ("-H", f"{k}: {v}")]
+    put = _curl("-T", str(source), *signed, "-o", os.devnull, data["upload"]["url"])
     return ticket.seconds + put.seconds, ticket.cpu + put.cpu, str(data["download_url"])
 
 
@@ -220,7 +220,7 @@ def _serve_media(server: LocalServer, size: int) -> str:
     assert server.app is not None
     stream = cast(IO[bytes], _Filler(size))  # read() is all store_stream asks of it
     media = server.app.uploads.store_stream("served.mp4", "video/mp4", stream, size, time.time())
-    return f"{server.base_url}/media/{media.id}/{media.filename}"
+    return f"{server.storage_url}/media/{media.id}/{media.filename}"
 
 
 def _forget_upload(server: LocalServer, media_url: str) -> None:

@@ -46,6 +46,14 @@ def api(server: LocalServer) -> requests.Session:
     return session
 
 
+@pytest.fixture(scope="module")
+def keyed() -> requests.Session:
+    """A session that sends the test key, shared by a module's tests (no server of its own)."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {TEST_KEY}"
+    return session
+
+
 @pytest.fixture
 def make_clip(tmp_path: Path) -> Callable[..., Path]:
     """Make a small real video with PyAV: ``make_clip("a.mp4", seconds=1, audio=True)``."""

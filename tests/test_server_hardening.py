@@ -31,13 +31,6 @@ def hardened() -> Iterator[LocalServer]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def keyed() -> requests.Session:
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {TEST_KEY}"
-    return session
-
-
 # Each route with a body it would accept, but for the padding put in place of {pad}: what is
 # refused is the size or the depth, never the content.
 JSON_ROUTES = {

@@ -32,13 +32,6 @@ def hosts() -> Iterator[LocalServer]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def keyed() -> requests.Session:
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {TEST_KEY}"
-    return session
-
-
 def port_of(url: str) -> int:
     port = urlsplit(url).port
     assert port is not None

@@ -60,13 +60,6 @@ def lister(clock: Clock) -> Iterator[LocalServer]:
         yield running
 
 
-@pytest.fixture
-def keyed() -> requests.Session:
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {TEST_KEY}"
-    return session
-
-
 def submit(
     api: requests.Session, server: LocalServer, name: str, model: str = MODEL
 ) -> dict[str, Any]:

@@ -26,13 +26,6 @@ def strict() -> Iterator[LocalServer]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def keyed() -> requests.Session:
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {TEST_KEY}"
-    return session
-
-
 def ticket(api: requests.Session, server: LocalServer, size: int) -> dict[str, Any]:
     answer = api.post(
         f"{server.base_url}/api/v3/media/uploads",

@@ -92,13 +92,6 @@ def hooked() -> Iterator[LocalServer]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def keyed() -> requests.Session:
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {TEST_KEY}"
-    return session
-
-
 def expected_signature(secret: str, message_id: str, timestamp: str, body: bytes) -> str:
     """The documented scheme, written out here independently of the server's signer."""
     key = secret[len("whsec_") :].encode()

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import ipaddress
 from urllib.parse import urlsplit
 
 import requests
+
+from uprez.loopback import is_loopback
 
 
 def session_for(url: str) -> requests.Session:
     """A plain session for ``url``: no key, no cookies; proxies from the environment only for
     hosts beyond this machine (a loopback storage port must never go through a proxy)."""
     session = requests.Session()
-    session.trust_env = not _is_loopback(urlsplit(url).hostname or "")
+    session.trust_env = not is_loopback(urlsplit(url).hostname or "")
     return session
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

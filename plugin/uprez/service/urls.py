@@ -8,20 +8,10 @@ differently: user information, backslashes, whitespace and control characters.
 
 from __future__ import annotations
 
-from ipaddress import ip_address
-
 from urllib3.exceptions import LocationParseError
 from urllib3.util import Url, parse_url
 
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+from uprez.loopback import is_loopback
 
 
 def parse_strict(url: str, what: str) -> Url:
