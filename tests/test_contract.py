@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -416,15 +417,22 @@ def test_client_reads_a_multipart_upload_answer(call: str, name: str) -> None:
 
 @pytest.mark.parametrize("name", ["reference_page", "guide_with_currency", "whole_dollars"])
 def test_client_reads_the_balance(name: str) -> None:
-    data = read_envelope(_response(_answer("balance", name)), "balance")
-    assert isinstance(data["balance"], int | float)
+    answer = _answer("balance", name)
+    client, _ = _client_over(answer)
+
+    assert client.balance() == Decimal(str(answer["body"]["data"]["balance"]))
 
 
 @pytest.mark.parametrize("name", ["cli_contract", "pricing_page_contract"])
 def test_client_reads_a_model_price(name: str) -> None:
-    data = read_envelope(_response(_answer("model_price", name), "POST"), "model price")
-    price = data.get("discounted_price") or data.get("price") or data.get("unit_price")
-    assert isinstance(price, int | float) and price > 0
+    answer = _answer("model_price", name)
+    data = answer["body"]["data"]
+    client, _ = _client_over(answer)
+
+    quoted = client.price(protocol.DEFAULT_MODEL, {})
+
+    expected = data.get("discounted_price") or data.get("unit_price") or data.get("price")
+    assert quoted == Decimal(str(expected))
 
 
 # == (c) the twin answers in the documented shapes =================================================

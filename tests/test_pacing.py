@@ -105,7 +105,7 @@ def test_account_levels_set_the_rate_and_the_tasks_at_once(
 
 
 def test_a_custom_level_without_its_numbers_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match=r"\$\.account"):
+    with pytest.raises(ConfigError, match=r"\$\.account: .*needs submits_per_minute"):
         account_limits(fast_config({"account.level": "custom"}))
 
 

@@ -5,7 +5,8 @@ as it was and passes now, over real HTTP on loopback with real clips."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,6 +15,7 @@ import pytest
 import requests
 
 from uprez.errors import AmbiguousSubmit, BudgetError, ServiceError, TaskGone, UprezError
+from uprez.estimate import estimate
 from uprez.journal import Journal, default_path
 from uprez.media.probe import probe
 from uprez.plugins import PluginManager
@@ -72,13 +74,6 @@ def segment_rows() -> list[dict[str, Any]]:
         journal.close()
     rows: list[dict[str, Any]] = job["segments"]
     return rows
-
-
-@pytest.fixture
-def strict() -> Iterator[LocalServer]:
-    """A server of its own at the default, strictest settings but for the test box."""
-    with LocalServer(ServerSettings(api_key=SECRET_KEY, max_size=TEST_BOX)) as running:
-        yield running
 
 
 # -- 1. a lost submit is found through the documented listing -------------------------------------
@@ -165,7 +160,14 @@ def test_a_429_on_submit_waits_for_the_window_and_never_fails_the_job(
     # A 429 with no Retry-After, half a second before the next minute on the pacer's clock.
     service.inject(Fault("submit", "http", status=429))
 
-    result = upscale(clip, service.base_url, pm, pacer=SubmitPacer(None, wall=lambda: 59.5))
+    # No retry budget at all: a 429 on submit is not a failed request but a wait for the window.
+    result = upscale(
+        clip,
+        service.base_url,
+        pm,
+        {"retry.attempts": 0},
+        pacer=SubmitPacer(None, wall=lambda: 59.5),
+    )
 
     assert_upscaled(result, clip)
     assert service.spent() == (1, 1)
@@ -334,3 +336,19 @@ def test_official_client_headers_are_sent_and_the_403_message_claims_no_suspensi
     with pytest.raises(ServiceError) as caught:
         client.balance()
     assert "suspend" not in str(caught.value)
+
+
+def test_by_default_a_source_over_100_mb_is_planned_as_segments_under_it(
+    make_clip: Callable[..., Path],
+) -> None:
+    # 150 MB that PyAV still reads as a 2 s clip: trailing zeros, a sparse file on disk.
+    clip = make_clip("long.mp4", seconds=2, fps=12)
+    os.truncate(clip, 150_000_000)
+    config = fast_config()
+
+    job = estimate(clip, config)
+
+    assert config.get("limits.max_upload_bytes") == 100_000_000
+    assert len(job.plan.segments) >= 2
+    share = job.probe.size_bytes / job.probe.frames
+    assert all((s.stop - s.first) * share <= 100_000_000 for s in job.plan.segments)
