@@ -7,12 +7,16 @@ Python, which usually does not have uprez installed: it does not import uprez, i
 Install
 -------
 * ``uprez blender install``: writes this file as ``uprez_blender.py`` into the add-ons folder of
-  the newest Blender found in your user folder (``--dir DIR`` for another one), then enable
-  *uprez: upscale renders to 4K* in Preferences > Add-ons.
+  the newest Blender found in your user folder, or of ``$BLENDER_USER_RESOURCES`` when that is
+  set (``--dir DIR`` for another one), then enable *uprez: upscale renders to 4K* in
+  Preferences > Add-ons.
 * ``uprez blender install --extension``: Blender 4.2+, writes an extension folder
   ``uprez/`` (``__init__.py`` + ``blender_manifest.toml``) into ``extensions/user_default``.
 * Or by hand: ``uprez blender path`` prints where this file is; in Blender, Preferences >
   Add-ons > Install from Disk... and pick it.
+* Keep one of the two enabled. With both, each registers its own handlers and only the first
+  in Blender's list acts, so a render is upscaled once; disabling either leaves the other
+  working (its handlers, its menu entry and the operator).
 
 What it does
 ------------
@@ -21,8 +25,10 @@ What it does
   render wrote it, it starts ``uprez upscale <movie> --json`` as a detached process and returns
   at once. Still renders (F12 with a movie format writes nothing), image sequences and a movie
   it already sent unchanged are skipped. With the scene's *Overwrite* output option on (Blender's
-  default, as for the movie itself), ``--overwrite`` is passed, so a re-render replaces the 4K
-  file too.
+  default), ``--overwrite`` is passed, so a re-render replaces the 4K file too. With it off,
+  Blender still rewrites the movie, and uprez still replaces a 4K file that it made from an
+  earlier render of this very movie (its sidecar and journal say so); any other file at that
+  path is left alone, and the job says so in its log.
 * **On demand**: Render > *Upscale Render to 4K (uprez)* (operator ``render.uprez_upscale``)
   does the same for the current scene's movie and reports in the status bar.
 * **Where things go**: the 4K result beside the movie, ``<stem>_4k.mp4`` unless the uprez
@@ -417,7 +423,11 @@ def poll_jobs() -> float | None:
             outputs = ", ".join(str(entry.get("output")) for entry in entries) or job.output
             log.info("uprez: done: %s -> %s", job.movie, outputs)
         else:
-            errors = "; ".join(str(entry["error"]) for entry in entries if "error" in entry)
+            messages = [str(entry["error"]) for entry in entries if "error" in entry]
+            stopped = result.get("error")  # the run refused or stopped as a whole
+            if isinstance(stopped, dict) and stopped.get("message"):
+                messages.append(str(stopped["message"]))
+            errors = "; ".join(messages)
             log.error(
                 "uprez: upscaling %s failed (exit code %s)%s; see %s",
                 job.movie,
@@ -441,6 +451,8 @@ def _persistent(function: _Handler) -> _Handler:
 
 def _job_args(scene: Any) -> list[str]:
     # Blender replaces the movie on a re-render when "Overwrite" is on; the 4K file follows.
+    # (It rewrites the movie when it is off too: uprez itself replaces a 4K file that it made
+    # from an older version of this movie, and refuses any other.)
     overwrite = bool(getattr(scene.render, "use_overwrite", True))
     return (["--overwrite"] if overwrite else []) + extra_args()
 
@@ -461,6 +473,9 @@ def uprez_render_init(scene: Any, *args: Any) -> None:
 def uprez_render_complete(scene: Any, *args: Any) -> "subprocess.Popen[bytes] | None":
     """After a render: start upscaling the movie it wrote; return the process, or None."""
     if not auto_upscale_enabled():
+        return None
+    if _deferring(bpy.app.handlers.render_complete, uprez_render_complete):
+        log.debug("uprez: another uprez add-on (the other layout) handles this render")
         return None
     try:
         movie = rendered_movie(scene)
@@ -569,6 +584,8 @@ class UprezPreferences(bpy.types.AddonPreferences):  # type: ignore[misc]
 
 
 def uprez_menu_draw(self: Any, context: Any) -> None:
+    if _deferring(_menu_draws(), uprez_menu_draw):
+        return  # the other layout's entry is drawn: one entry in the menu
     self.layout.separator()
     self.layout.operator(UPREZ_OT_upscale_render.bl_idname, icon="RENDER_ANIMATION")
 
@@ -579,14 +596,56 @@ _console: logging.Handler | None = None
 
 
 def _is_ours(function: Any, name: str) -> bool:
-    """uprez's ``name``: from this module, an earlier load of it, or the other layout (legacy
-    add-on and extension both enabled must not upscale every render twice)."""
-    return getattr(function, "__name__", None) == name
+    """This add-on's ``name``: this very function, or one of an earlier load of this module
+    (a reload that skipped ``unregister``). Matched by the module it belongs to, never by name
+    alone: the other layout (legacy add-on and extension both enabled) has functions of the
+    same names, and enabling or disabling one must leave the other's alone."""
+    return (
+        getattr(function, "__module__", None) == __name__
+        and getattr(function, "__qualname__", None) == name
+    )
 
 
 def _remove_ours(functions: list[Any], name: str) -> None:
     for function in [f for f in functions if _is_ours(f, name)]:
         functions.remove(function)
+
+
+def _deferring(functions: Sequence[Any], function: Any) -> bool:
+    """Does another uprez add-on's ``function`` (same name, other module) come first in
+    ``functions``? Then that one acts and this one stays quiet: with both layouts enabled a
+    render is upscaled once and the menu has one entry, and when the first is disabled the
+    other takes over, its handlers still in place."""
+    for each in functions:
+        if getattr(each, "__name__", None) == function.__name__:
+            return not _is_ours(each, function.__qualname__)
+    return False
+
+
+def _menu_draws() -> list[Any]:
+    """The draw functions of the Render menu (Blender's ``_dyn_ui_initialize``), or []."""
+    menu = getattr(bpy.types, "TOPBAR_MT_render", None)
+    draws: list[Any] = getattr(menu, "_dyn_ui_initialize", list)()
+    return draws
+
+
+def _hand_over_operator() -> None:
+    """Give the operator back to the other layout if it is still enabled.
+
+    Both layouts register ``render.uprez_upscale``; Blender keeps the class registered last
+    and drops the other, so unregistering either leaves none. The other add-on is found by
+    its handler, still in ``render_complete``."""
+    for function in bpy.app.handlers.render_complete:
+        if getattr(function, "__name__", None) != uprez_render_complete.__name__:
+            continue
+        if _is_ours(function, uprez_render_complete.__qualname__):
+            continue
+        other = sys.modules.get(getattr(function, "__module__", ""))
+        operator = getattr(other, UPREZ_OT_upscale_render.__name__, None)
+        if operator is not None:
+            with contextlib.suppress(ValueError, RuntimeError):  # still registered: fine
+                bpy.utils.register_class(operator)
+        return
 
 
 def _show_in_console() -> None:
@@ -607,12 +666,11 @@ def register() -> None:
             bpy.utils.register_class(cls)
     menu = getattr(bpy.types, "TOPBAR_MT_render", None)
     if menu is not None:
-        # The menu's draw functions (Blender's own helper): drop an earlier load's entry.
-        _remove_ours(getattr(menu, "_dyn_ui_initialize", list)(), "uprez_menu_draw")
+        _remove_ours(_menu_draws(), uprez_menu_draw.__qualname__)  # an earlier load's entry
         menu.append(uprez_menu_draw)
     for kind, function in _HANDLERS:
         functions = getattr(bpy.app.handlers, kind)
-        _remove_ours(functions, function.__name__)
+        _remove_ours(functions, function.__qualname__)
         functions.append(function)
     timers = getattr(bpy.app, "timers", None)
     if timers is not None and not timers.is_registered(poll_jobs):
@@ -627,7 +685,7 @@ def unregister() -> None:
     if timers is not None and timers.is_registered(poll_jobs):
         timers.unregister(poll_jobs)
     for kind, function in _HANDLERS:
-        _remove_ours(getattr(bpy.app.handlers, kind), function.__name__)
+        _remove_ours(getattr(bpy.app.handlers, kind), function.__qualname__)
     menu = getattr(bpy.types, "TOPBAR_MT_render", None)
     if menu is not None:
         with contextlib.suppress(ValueError, RuntimeError):
@@ -635,6 +693,7 @@ def unregister() -> None:
     for cls in reversed(_CLASSES):
         with contextlib.suppress(RuntimeError, ValueError):
             bpy.utils.unregister_class(cls)
+    _hand_over_operator()
     if _console is not None:
         log.removeHandler(_console)
         _console = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib.util
+import json
 import logging
 import os
 import stat
@@ -107,14 +108,14 @@ def scene(bpy: Any, tmp_path: Path) -> Any:
     return current
 
 
-def render(bpy: Any, scene: Any, write: bool = True) -> list[Any]:
+def render(bpy: Any, scene: Any, write: bool = True, seconds: float = 1) -> list[Any]:
     """Play a render as Blender does; return what each render_complete handler returned."""
     for handler in list(bpy.app.handlers.render_init):
         handler(scene, None)
     if write:
         movie = Path(scene.render.frame_path(frame=scene.frame_start))
         movie.parent.mkdir(parents=True, exist_ok=True)
-        make_clip(str(movie), seconds=1, fps=12, width=64, height=36, audio=True)
+        make_clip(str(movie), seconds=seconds, fps=12, width=64, height=36, audio=True)
     return [handler(scene, None) for handler in list(bpy.app.handlers.render_complete)]
 
 
@@ -162,6 +163,60 @@ def test_a_reloaded_addon_replaces_the_handlers_of_its_earlier_load(bpy: Any, ad
     assert bpy.app.handlers.render_complete == [again.uprez_render_complete]
     assert bpy.app.handlers.render_init == [again.uprez_render_init]
     assert bpy.types.TOPBAR_MT_render._dyn_ui_initialize() == [again.uprez_menu_draw]
+
+
+def test_with_both_layouts_enabled_a_render_is_upscaled_once_and_either_can_be_disabled(
+    bpy: Any, addon: Any, scene: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A command that starts and ends at once: this test is about who starts it.
+    monkeypatch.setenv("UPREZ_EXECUTABLE", f"{sys.executable} -c pass")
+    legacy = addon
+    extension = addon.load(ADDON, "bl_ext.user_default.uprez")
+    handlers = bpy.app.handlers
+    menu = bpy.types.TOPBAR_MT_render
+
+    def menu_entries() -> int:
+        drawn = SimpleNamespace(layout=bpy.types.UILayout())
+        for draw in menu._dyn_ui_initialize():
+            draw(drawn, bpy.context)
+        return drawn.layout.drawn.count(("operator", "render.uprez_upscale"))
+
+    def operators() -> list[type]:
+        return [c for c in bpy.utils.registered if issubclass(c, bpy.types.Operator)]
+
+    legacy.register()
+    extension.register()
+    # Each has its own handlers; only the first in the list acts, so one job per render.
+    assert handlers.render_complete == [
+        legacy.uprez_render_complete,
+        extension.uprez_render_complete,
+    ]
+    assert handlers.render_init == [legacy.uprez_render_init, extension.uprez_render_init]
+    first, second = render(bpy, scene)
+    assert isinstance(first, subprocess.Popen) and second is None
+    assert menu_entries() == 1
+
+    # Disabling the extension leaves the legacy add-on working: handlers, menu, operator.
+    extension.unregister()
+    assert handlers.render_complete == [legacy.uprez_render_complete]
+    assert handlers.render_init == [legacy.uprez_render_init]
+    assert menu_entries() == 1
+    assert operators() == [legacy.UPREZ_OT_upscale_render]
+    [job] = render(bpy, scene, seconds=0.5)
+    assert isinstance(job, subprocess.Popen)
+
+    # And the other way round.
+    extension.register()
+    legacy.unregister()
+    assert handlers.render_complete == [extension.uprez_render_complete]
+    assert handlers.render_init == [extension.uprez_render_init]
+    assert menu_entries() == 1
+    assert operators() == [extension.UPREZ_OT_upscale_render]
+    [job] = render(bpy, scene, seconds=1)
+    assert isinstance(job, subprocess.Popen)
+    for each in (legacy, extension):
+        for started in each.running_jobs():
+            assert started.process.wait(timeout=30) == 0
 
 
 def test_the_preferences_and_the_menu_entry_draw(bpy: Any, addon: Any) -> None:
@@ -283,6 +338,48 @@ def test_the_handler_upscales_the_rendered_movie_in_a_background_process(
 
     # A still render (F12) afterwards writes nothing: the same movie is not sent again.
     assert render(bpy, scene, write=False) == [None]
+
+
+def test_a_rerender_with_overwrite_off_replaces_the_4k_file_of_the_earlier_render(
+    bpy: Any,
+    addon: Any,
+    scene: Any,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("UPREZ_LOCAL__MAX_SIZE", "256x144")
+    monkeypatch.setenv("UPREZ_POLLING__FIRST_INTERVAL", "0.02")
+    monkeypatch.setenv("UPREZ_BLENDER_ARGS", "--provider local")
+    monkeypatch.setenv("UPREZ_EXECUTABLE", uprez_command())
+    scene.render.use_overwrite = False  # Blender rewrites the movie all the same
+    addon.register()
+    movie = tmp_path / "render" / "shot010_0001-0012.mp4"
+    output = tmp_path / "render" / "shot010_0001-0012_4k.mp4"
+    log_file = Path(f"{movie}.uprez.log")
+
+    [job] = render(bpy, scene)
+    assert "--overwrite" not in job.args
+    assert job.wait(timeout=60) == 0, log_file.read_text()
+    assert probe(output).frames == 12
+
+    # Rendered again, longer: the 4K file made from the earlier render is replaced.
+    [job] = render(bpy, scene, seconds=2)
+    assert "--overwrite" not in job.args
+    assert job.wait(timeout=60) == 0, log_file.read_text()
+    assert probe(output).frames == 24
+    sidecar = json.loads(Path(f"{output}.uprez.json").read_text(encoding="utf-8"))
+    assert sidecar["source"]["size_bytes"] == movie.stat().st_size
+
+    # A file that is not uprez's result of this movie stays, and the log says why.
+    output.write_bytes(b"the grade someone made by hand")
+    [job] = render(bpy, scene, seconds=1)
+    assert job.wait(timeout=60) == 3
+    assert output.read_bytes() == b"the grade someone made by hand"
+    for tick in list(bpy.app.timers.registered):
+        tick()
+    [said] = [m for m in messages(caplog) if "failed (exit code 3)" in m]
+    assert f"{output} exists" in said and str(log_file) in said
 
 
 def test_the_handler_leaves_still_renders_and_image_sequences_alone(
@@ -596,7 +693,7 @@ def test_install_finds_the_newest_blender_or_asks_for_dir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    for name in ("BLENDER_USER_SCRIPTS", "BLENDER_USER_EXTENSIONS"):
+    for name in ("BLENDER_USER_SCRIPTS", "BLENDER_USER_EXTENSIONS", "BLENDER_USER_RESOURCES"):
         monkeypatch.delenv(name, raising=False)
     blender = tmp_path / "config" / "blender"
 
@@ -610,6 +707,38 @@ def test_install_finds_the_newest_blender_or_asks_for_dir(
     assert blender_cli("install", "--extension") == 0
     assert (blender / "4.10" / "extensions" / "user_default" / "uprez" / "__init__.py").is_file()
     assert "keep one of the two enabled" in capsys.readouterr().out
+
+
+def test_install_honours_blender_user_resources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Blender 4.2+: BLENDER_USER_RESOURCES replaces the user folder, version and all.
+    resources = tmp_path / "studio" / "blender-user"
+    monkeypatch.setenv("BLENDER_USER_RESOURCES", str(resources))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("APPDATA", str(tmp_path / "config"))
+    monkeypatch.setattr(Path, "home", lambda: tmp_path / "home")
+    (tmp_path / "config" / "blender" / "4.2").mkdir(parents=True)  # not where Blender looks
+    for name in ("BLENDER_USER_SCRIPTS", "BLENDER_USER_EXTENSIONS"):
+        monkeypatch.delenv(name, raising=False)
+
+    assert blender_cli("install") == 0
+    assert (resources / "scripts" / "addons" / "uprez_blender.py").is_file()
+    assert blender_cli("install", "--extension") == 0
+    assert (resources / "extensions" / "user_default" / "uprez" / "__init__.py").is_file()
+    assert f"note: {resources / 'scripts' / 'addons' / 'uprez_blender.py'}" in (
+        capsys.readouterr().out
+    )
+    assert not list((tmp_path / "config").rglob("uprez*"))
+
+    # BLENDER_USER_SCRIPTS and BLENDER_USER_EXTENSIONS still come first, as in Blender.
+    env = {
+        "BLENDER_USER_RESOURCES": str(resources),
+        "BLENDER_USER_SCRIPTS": str(tmp_path / "scripts"),
+        "BLENDER_USER_EXTENSIONS": str(tmp_path / "extensions"),
+    }
+    assert blender_cmd.default_dir(False, env=env) == tmp_path / "scripts" / "addons"
+    assert blender_cmd.default_dir(True, env=env) == tmp_path / "extensions" / "user_default"
 
 
 def test_default_dirs_per_platform(tmp_path: Path) -> None:
@@ -638,3 +767,133 @@ def test_blender_path_prints_the_addon_source_file(capsys: pytest.CaptureFixture
     printed = Path(capsys.readouterr().out.strip())
     assert printed.read_text(encoding="utf-8") == blender_cmd.addon_source()
     assert printed.samefile(ADDON)
+
+
+# -- in a real Blender -----------------------------------------------------------------------------
+
+#: A Python that imports the real ``bpy`` (the ``bpy`` wheel: ``pip install bpy``, Python 3.11
+#: for Blender 4.2; some 350 MB, so not part of the test extra).
+BPY_PYTHON_ENV = "UPREZ_TEST_BPY_PYTHON"
+
+#: Run by that Python, headless: enable both layouts, render a tiny animation with Cycles,
+#: disable one, render again with Overwrite off; print what was seen as JSON on the last line.
+REAL_BLENDER_SCRIPT = """
+import json, sys
+import bpy
+import addon_utils  # importable once bpy is
+
+def fail(exc):
+    raise exc
+
+def state():
+    def ours(functions, name):
+        return [f.__module__ for f in functions if getattr(f, "__name__", "") == name]
+    handlers = bpy.app.handlers
+    return {
+        "render_complete": ours(handlers.render_complete, "uprez_render_complete"),
+        "render_init": ours(handlers.render_init, "uprez_render_init"),
+        "menu": ours(bpy.types.TOPBAR_MT_render._dyn_ui_initialize(), "uprez_menu_draw"),
+        "operator": hasattr(bpy.types, "RENDER_OT_uprez_upscale"),
+    }
+
+layouts = [
+    addon_utils.enable(name, default_set=True, handle_error=fail)
+    for name in ("uprez_blender", "bl_ext.user_default.uprez")
+]
+scene = bpy.context.scene
+scene.render.engine = "CYCLES"
+scene.cycles.samples = 1
+scene.cycles.device = "CPU"
+scene.render.resolution_x, scene.render.resolution_y = 64, 36
+scene.render.resolution_percentage = 100
+scene.frame_start, scene.frame_end, scene.render.fps = 1, 12, 12
+scene.render.image_settings.file_format = "FFMPEG"
+scene.render.ffmpeg.format = "MPEG4"
+scene.render.ffmpeg.codec = "H264"
+scene.render.use_overwrite = False
+scene.render.filepath = sys.argv[1]
+
+def render():
+    bpy.ops.render.render(animation=True)
+    jobs = [job for module in layouts for job in module.running_jobs()]
+    codes = [job.process.wait(timeout=300) for job in jobs]
+    for module in layouts:
+        module.poll_jobs()
+    return {"movie": scene.render.frame_path(frame=1), "codes": codes}
+
+seen = {"both": state(), "first": render()}
+addon_utils.disable("bl_ext.user_default.uprez", default_set=True)
+seen["one"] = state()
+bpy.data.objects["Cube"].location.x += 0.5  # the scene changed: rendered again
+seen["second"] = render()
+print(json.dumps(seen))
+"""
+
+
+def bpy_python() -> str | None:
+    """``$UPREZ_TEST_BPY_PYTHON``, or this Python when it imports the real ``bpy``."""
+    chosen = os.environ.get(BPY_PYTHON_ENV)
+    if chosen:
+        return chosen
+    spec = importlib.util.find_spec("bpy")
+    if spec is None or spec.origin is None or Path(spec.origin).is_relative_to(STANDINS):
+        return None
+    return sys.executable
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bpy_python() is None, reason=f"no real bpy (set {BPY_PYTHON_ENV})")
+def test_in_a_real_blender_both_layouts_install_enable_render_and_replace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    python = bpy_python()
+    assert python is not None
+    resources = tmp_path / "blender-user"
+    monkeypatch.setenv("BLENDER_USER_RESOURCES", str(resources))
+    for name in ("BLENDER_USER_SCRIPTS", "BLENDER_USER_EXTENSIONS", *ADAPTER_ENV):
+        monkeypatch.delenv(name, raising=False)
+    # Installed where this Blender looks, without --dir.
+    assert blender_cli("install") == 0
+    assert blender_cli("install", "--extension") == 0
+    script = tmp_path / "scene.py"
+    script.write_text(REAL_BLENDER_SCRIPT, encoding="utf-8")
+    env = {
+        **os.environ,
+        "UPREZ_EXECUTABLE": uprez_command(),
+        "UPREZ_BLENDER_ARGS": "--provider local",
+        "UPREZ_LOCAL__MAX_SIZE": "256x144",
+        "UPREZ_POLLING__FIRST_INTERVAL": "0.02",
+    }
+
+    ran = subprocess.run(
+        [python, str(script), str(tmp_path / "render" / "shot_")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+    assert ran.returncode == 0, ran.stderr[-4000:]
+    seen = json.loads(ran.stdout.strip().splitlines()[-1])
+    both = ["uprez_blender", "bl_ext.user_default.uprez"]
+    assert seen["both"] == {
+        "render_complete": both,
+        "render_init": both,
+        "menu": both,
+        "operator": True,
+    }
+    assert seen["first"]["codes"] == [0]  # one job for one render
+    assert seen["one"] == {
+        "render_complete": ["uprez_blender"],
+        "render_init": ["uprez_blender"],
+        "menu": ["uprez_blender"],
+        "operator": True,
+    }
+    # Rendered again with Overwrite off: the stale 4K file was replaced.
+    assert seen["second"]["codes"] == [0]
+    movie = Path(seen["second"]["movie"])
+    output = movie.with_name(f"{movie.stem}_4k.mp4")
+    assert probe(output).frames == 12
+    sidecar = json.loads(Path(f"{output}.uprez.json").read_text(encoding="utf-8"))
+    assert sidecar["source"]["size_bytes"] == movie.stat().st_size
+    assert sidecar["source"]["path"] == str(movie)

@@ -6,17 +6,19 @@ without uprez installed there (it starts the ``uprez`` command line in the backg
 layouts:
 
 * legacy add-on (Blender 3.6+): ``<dir>/uprez_blender.py``, by default in
-  ``<Blender user folder>/<version>/scripts/addons`` of the newest version found, or
-  ``$BLENDER_USER_SCRIPTS/addons`` when that is set;
+  ``<user resources>/scripts/addons``, or ``$BLENDER_USER_SCRIPTS/addons`` when that is set;
 * extension (``--extension``, Blender 4.2+): ``<dir>/uprez/__init__.py`` and
   ``<dir>/uprez/blender_manifest.toml``, by default in
-  ``<Blender user folder>/<version>/extensions/user_default``, or
-  ``$BLENDER_USER_EXTENSIONS/user_default``.
+  ``<user resources>/extensions/user_default``, or ``$BLENDER_USER_EXTENSIONS/user_default``.
 
-The Blender user folder is ``$XDG_CONFIG_HOME/blender`` (``~/.config/blender``) on Linux,
+The user resources are ``$BLENDER_USER_RESOURCES`` when that is set (Blender documents it as
+replacing the default user folder, version and all), else the newest version's folder in the
+Blender user folder: ``$XDG_CONFIG_HOME/blender`` (``~/.config/blender``) on Linux,
 ``~/Library/Application Support/Blender`` on macOS and ``%APPDATA%\\Blender Foundation\\Blender``
-on Windows. ``uprez blender path`` prints the add-on file itself, for Blender's
-Preferences > Add-ons > Install from Disk.
+on Windows. The same precedence as Blender's own (checked with the ``bpy`` 4.2 wheel):
+``BLENDER_USER_SCRIPTS`` and ``BLENDER_USER_EXTENSIONS`` over ``BLENDER_USER_RESOURCES``.
+``uprez blender path`` prints the add-on file itself, for Blender's Preferences > Add-ons >
+Install from Disk.
 """
 
 from __future__ import annotations
@@ -65,8 +67,9 @@ def register(commands: Any) -> None:
         "--dir",
         type=Path,
         metavar="DIR",
-        help="the folder to write into (default: <Blender user folder>/<newest version>/"
-        "scripts/addons, or with --extension .../extensions/user_default)",
+        help="the folder to write into (default: $BLENDER_USER_RESOURCES, else <Blender user "
+        "folder>/<newest version>, then /scripts/addons, or with --extension "
+        "/extensions/user_default)",
     )
     install.add_argument(
         "--extension",
@@ -164,6 +167,24 @@ def default_dir(
         return Path(env["BLENDER_USER_EXTENSIONS"]) / "user_default"
     if not extension and env.get("BLENDER_USER_SCRIPTS"):
         return Path(env["BLENDER_USER_SCRIPTS"]) / "addons"
+    resources = user_resources(extension, platform, env, home)
+    if extension:
+        return resources / "extensions" / "user_default"
+    return resources / "scripts" / "addons"
+
+
+def user_resources(
+    extension: bool,
+    platform: str | None = None,
+    env: Mapping[str, str] | None = None,
+    home: Path | None = None,
+) -> Path:
+    """The folder Blender keeps ``scripts``, ``extensions`` and ``config`` in:
+    ``$BLENDER_USER_RESOURCES``, else the newest version's in the user folder (4.2 or newer for
+    an extension); ConfigError (exit 2) when there is none yet."""
+    env = os.environ if env is None else env
+    if env.get("BLENDER_USER_RESOURCES"):
+        return Path(env["BLENDER_USER_RESOURCES"])
     folder = blender_user_folder(platform, env, home)
     version = newest_version(folder, EXTENSIONS_SINCE if extension else (0, 0))
     if version is None:
@@ -172,9 +193,7 @@ def default_dir(
             f"no user folder of {wanted} in {folder} (start Blender once to make it), "
             f"or say where to write: uprez blender install --dir DIR"
         )
-    if extension:
-        return version / "extensions" / "user_default"
-    return version / "scripts" / "addons"
+    return version
 
 
 # -- the commands ----------------------------------------------------------------------------------
@@ -186,6 +205,16 @@ def _write(path: Path, text: str) -> None:
     partial = path.with_name(f".{path.name}.uprez-partial")
     partial.write_text(text, encoding="utf-8")
     os.replace(partial, path)
+
+
+def _other_installed(extension: bool) -> Path | None:
+    """The other layout, where ``install`` puts it by default, when it is there."""
+    try:
+        folder = default_dir(not extension)
+    except ConfigError:
+        return None
+    other = folder / (ADDON_FILE if extension else EXTENSION_ID)
+    return other if other.exists() else None
 
 
 def _command_hint() -> str:
@@ -209,7 +238,6 @@ def install_addon(args: argparse.Namespace) -> int:
             'Refresh Local), then enable "uprez: upscale renders to 4K" in '
             "Preferences > Add-ons"
         )
-        other = folder.parent.parent / "scripts" / "addons" / ADDON_FILE
     else:
         target = folder / ADDON_FILE
         _write(target, source)
@@ -218,8 +246,8 @@ def install_addon(args: argparse.Namespace) -> int:
             'next: in Blender, Preferences > Add-ons, search "uprez" and enable '
             '"uprez: upscale renders to 4K"'
         )
-        other = folder.parent.parent / "extensions" / "user_default" / EXTENSION_ID
-    if chosen and other.exists():
+    other = _other_installed(args.extension) if chosen else None
+    if other is not None:
         print(f"note: {other} is installed too: keep one of the two enabled, not both")
     print(
         f"the add-on runs {_command_hint()}; if Blender does not find uprez on its PATH, set "

@@ -14,7 +14,9 @@ Tests put ``tests/standins`` on ``sys.path`` and import this as ``bpy``. What it
 * ``bpy.props``: ``BoolProperty``/``StringProperty`` returning deferred properties, read from
   class annotations at registration, as Blender does;
 * ``bpy.utils.register_class``/``unregister_class``, recorded in ``utils.registered``; an
-  ``AddonPreferences`` class gets an entry in ``context.preferences.addons[bl_idname]``;
+  ``AddonPreferences`` class gets an entry in ``context.preferences.addons[bl_idname]``; an
+  operator whose ``bl_idname`` another registered class has replaces that class, which is
+  unregistered (Blender: "has been registered before, unregistering previous");
 * ``bpy.path.abspath``: ``//`` is the folder of ``bpy.data.filepath`` (the saved .blend);
 * ``bpy.context.scene`` and ``bpy.data.filepath``, both settable.
 
@@ -348,6 +350,9 @@ class _Utils:
                 raise ValueError(f"{cls.__name__}: bl_idname {idname!r} is not 'category.name'")
             if "_OT_" not in cls.__name__:
                 raise ValueError(f"{cls.__name__}: operator class names look like ABC_OT_name")
+            for previous in [c for c in self.registered if issubclass(c, Operator)]:
+                if previous.bl_idname == idname:
+                    self.registered.remove(previous)
         if issubclass(cls, AddonPreferences):
             instance = cls()
             for name, prop in properties.items():
