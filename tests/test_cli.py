@@ -93,14 +93,16 @@ def test_rerunning_a_finished_job_hands_back_its_result_without_redoing_it(
     assert (tmp_path / "shot_4k.mp4").stat().st_mtime_ns == made.st_mtime_ns  # untouched
 
 
-def test_an_output_made_from_other_content_exits_3_with_a_one_line_message(
-    clip: Path, tmp_path: Path
+def test_an_output_made_from_another_source_exits_3_with_a_one_line_message(
+    clip: Path, make_clip: Callable[..., Path], tmp_path: Path
 ) -> None:
-    first = uprez("upscale", clip, "--provider", "local", cwd=tmp_path)
+    # (A result of an older version of the same source is replaced: tests/test_stale.py.)
+    other = make_clip("other.mp4", seconds=0.5, fps=12)
+    first = uprez(
+        "upscale", other, "-o", tmp_path / "shot_4k.mp4", "--provider", "local", cwd=tmp_path
+    )
     assert first.returncode == 0, first.stderr
     made = (tmp_path / "shot_4k.mp4").read_bytes()
-    with clip.open("ab") as changed:  # a new render under the same name
-        changed.write(b"\0")
 
     second = uprez("upscale", clip, "--provider", "local", cwd=tmp_path)
 
@@ -216,6 +218,43 @@ def test_config_validate_exits_2_listing_every_problem(tmp_path: Path) -> None:
     for path in ("$.provider.name", "$.polling.deadlin", "$.polling.factor", "$.retry.attempts"):
         assert path in run.stderr, f"{path} not reported"
     assert "4 problems" in run.stderr
+
+
+def test_config_validate_refuses_a_rule_naming_a_step_no_plugin_offers(tmp_path: Path) -> None:
+    # The README: "A rule naming an unknown step is a config error". A plugin's step is known.
+    site = tmp_path / "site"
+    write_entry_points(
+        site,
+        {
+            "grain": (
+                "uprez_cli_grain",
+                "from uprez.hookspecs import hookimpl\n"
+                "from uprez.records import StepInfo\n\n"
+                "@hookimpl\ndef uprez_steps():\n"
+                '    return [StepInfo("grain", "adds film grain", lambda artifact, **kw: [])]\n',
+            )
+        },
+    )
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    env = cli_env(PYTHONPATH=path)
+    config = tmp_path / "uprez.toml"
+    config.write_text(
+        '[[rules]]\nglob = "*"\nsteps = ["upscale", "grain"]\n'
+        '[[rules]]\next = [".mov"]\nsteps = ["grain", "upscal"]\n'
+    )
+
+    run = uprez("config", "validate", config, cwd=tmp_path, env=env)
+
+    assert run.returncode == 2, run.stdout
+    assert "1 problem" in run.stderr
+    [line] = [x for x in run.stderr.splitlines() if "$.rules" in x]
+    assert "$.rules[1].steps[1]:" in line
+    assert "did you mean 'upscale'?" in line and "known steps: grain, upscale" in line
+    assert "upscal'" not in line  # a value from the config is never quoted
+
+    config.write_text('[[rules]]\nglob = "*"\nsteps = ["upscale", "grain"]\n')
+    assert uprez("config", "validate", config, cwd=tmp_path, env=env).returncode == 0
+    assert uprez("config", "validate", config, cwd=tmp_path).returncode == 2  # no grain plugin
 
 
 def test_config_show_never_prints_the_key_from_the_environment(tmp_path: Path) -> None:

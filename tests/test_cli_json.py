@@ -7,16 +7,24 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import pytest
 from jsonschema import Draft202012Validator
 
 from uprez.schema_files import load_schema
+from uprez.server.runner import LocalServer
+from uprez.server.settings import ServerSettings
+
+from support import TEST_BOX, TEST_KEY, TEST_LEVEL, service_env, stats
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "UPREZ_LOCAL__MAX_SIZE": "256x144"}
-    env.pop("WAVESPEED_API_KEY", None)
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    if env is None:
+        env = {**os.environ, "UPREZ_LOCAL__MAX_SIZE": "256x144"}
+        env.pop("WAVESPEED_API_KEY", None)
     return subprocess.run(
         [sys.executable, "-m", "uprez", *args],
         capture_output=True,
@@ -78,3 +86,66 @@ def test_compare_writes_a_picture_next_to_the_output_and_names_it_in_the_json(
     assert picture == tmp_path / "look_4k.mp4.compare.png"
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     Draft202012Validator(load_schema("cli-result")).validate(json.loads(done.stdout))
+
+
+def stopped_answer(done: subprocess.CompletedProcess[str], code: int) -> dict[str, Any]:
+    """The --json answer of a run that stopped as a whole with ``code``: valid, on stdout."""
+    assert done.returncode == code, done.stderr
+    assert done.stdout.strip(), f"nothing on stdout; stderr: {done.stderr}"
+    answer: dict[str, Any] = json.loads(done.stdout)
+    Draft202012Validator(load_schema("cli-result")).validate(answer)
+    assert answer["error"]["exit_code"] == code
+    assert answer["results"] == []
+    return answer
+
+
+@pytest.mark.parametrize("where", ["file", "argument"])
+def test_a_config_error_before_any_input_is_checked_still_answers_on_stdout(
+    tmp_path: Path, where: str
+) -> None:
+    # The input does not even exist: the config is refused before inputs are looked at.
+    missing = str(tmp_path / "nowhere.mp4")
+    if where == "file":
+        config = tmp_path / "uprez.toml"
+        config.write_text("[polling]\ndeadline = -1\n")
+        done = run_cli("upscale", missing, "--json", "--config", str(config))
+    else:  # argparse refuses the command line itself: a usage error, exit 2 as well
+        done = run_cli("upscale", missing, "--json", "--max-cost", "lots")
+
+    answer = stopped_answer(done, 2)
+    expected = "$.polling.deadline" if where == "file" else "--max-cost"
+    assert expected in answer["error"]["message"]
+    assert answer["error"]["path"] is None
+
+
+def test_a_refused_input_answers_on_stdout_naming_it(clip: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.mp4"
+
+    done = run_cli("upscale", str(clip), str(missing), "--provider", "local", "--json")
+
+    answer = stopped_answer(done, 3)
+    assert answer["error"]["path"] == str(missing)
+    assert "no such file" in answer["error"]["message"]
+
+
+def test_a_budget_refusal_answers_on_stdout(clip: Path) -> None:
+    done = run_cli("upscale", str(clip), "--provider", "local", "--json", "--max-cost", "0.05")
+
+    answer = stopped_answer(done, 4)
+    assert "limit per job" in answer["error"]["message"]
+    assert not (clip.parent / "shot_4k.mp4").exists()
+
+
+def test_a_balance_refusal_answers_on_stdout_before_any_upload(clip: Path) -> None:
+    settings = ServerSettings(
+        api_key=TEST_KEY, max_size=TEST_BOX, account_level=TEST_LEVEL, balance=Decimal("0.05")
+    )
+    with LocalServer(settings) as server:
+        done = run_cli(
+            "upscale", str(clip), "--json", env=service_env(server.base_url, key=TEST_KEY)
+        )
+        spent = stats(server.base_url, TEST_KEY)
+
+    answer = stopped_answer(done, 4)
+    assert "balance" in answer["error"]["message"]
+    assert (spent["uploads"], spent["submissions"]) == (0, 0)

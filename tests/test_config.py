@@ -389,6 +389,19 @@ def test_validate_file_ignores_the_environment(
     assert validate_file(write("good.json", {})) == []
 
 
+def test_a_rule_naming_a_step_no_plugin_offers_is_a_problem_at_its_path(
+    write: WriteConfig,
+) -> None:
+    path = write("r.json", {"rules": [{"steps": ["upscale"]}, {"steps": ["upscale", "Sharpen"]}]})
+    assert validate_file(path) == []  # without the plugins' steps, names cannot be checked
+    [problem] = validate_file(path, steps={"upscale", "sharpen"})
+    assert problem.path == "$.rules[1].steps[1]"
+    assert problem.message == (
+        "no plugin offers this step (did you mean 'sharpen'?); known steps: sharpen, upscale"
+    )
+    assert validate_file(path, steps={"upscale", "Sharpen"}) == []
+
+
 # --- plugin fragments -------------------------------------------------------------------------
 
 FRAGMENT: dict[str, Any] = {

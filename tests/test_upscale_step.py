@@ -157,6 +157,9 @@ def test_the_sidecar_validates_against_the_artifact_schema_and_records_the_job(
     assert record["model"] == "runwayml/upscale-v1"
     assert record["source"]["path"] == str(clip)
     assert record["output"]["path"] == str(result.path)
+    # The result is probed in the work folder before it is moved: the probe names the output.
+    assert record["output"]["probe"]["path"] == str(result.path)
+    assert record["source"]["probe"]["path"] == str(clip)
     assert record["output"]["size_bytes"] == result.path.stat().st_size
     assert {"upload_s", "processing_s", "download_s", "total_s", "inference_ms"} <= set(
         record["timings"]

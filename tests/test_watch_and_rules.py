@@ -89,7 +89,7 @@ def test_a_size_rule_never_matches_a_file_that_cannot_be_probed(tmp_path: Path) 
 
 def test_a_rule_naming_an_unknown_step_is_a_config_error_with_its_path() -> None:
     config = load_config(env={}, overrides={"rules": [{"glob": "*", "steps": ["sharpen"]}]})
-    with pytest.raises(ConfigError, match=r"\$\.rules\[0\]\.steps.*sharpen"):
+    with pytest.raises(ConfigError, match=r"\$\.rules\[0\]\.steps\[0\]: .*sharpen"):
         select_steps(Artifact(Path("a.mp4")), config, KNOWN)
 
 

@@ -19,7 +19,7 @@ import logging
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -34,6 +34,7 @@ from uprez.config_problems import (
     json_path,
     rule_problems,
     schema_problems,
+    step_problems,
 )
 from uprez.errors import ConfigError
 
@@ -275,6 +276,7 @@ def load_config(
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, object] | None = None,
     fragments: Mapping[str, Mapping[str, Any]] | None = None,
+    steps: Collection[str] | None = None,
 ) -> Config:
     """Load, merge and validate the configuration.
 
@@ -283,6 +285,8 @@ def load_config(
     (default ``os.environ``; values are parsed as JSON when they parse); ``overrides`` with dotted
     keys such as ``{"provider.name": "local"}`` (a None value means "not given"). ``fragments``
     maps plugin names to the JSON schemas of their options, validated at ``plugins.<name>``.
+    ``steps`` names the steps the plugins offer (``pm.steps()``): given, a rule naming another
+    step is a problem too.
 
     Raises ConfigError listing every problem, each with its JSON path.
     """
@@ -310,7 +314,10 @@ def load_config(
         if value is not None:
             _merge(data, _nest(key.split("."), value), [], f"option {key}", origins)
     validator = Draft202012Validator(root)
-    problems = finish(schema_problems(validator, data) + rule_problems(data), origins)
+    found = schema_problems(validator, data) + rule_problems(data)
+    if steps is not None:
+        found += step_problems(data, steps)
+    problems = finish(found, origins)
     if problems:
         count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
         raise ConfigError(f"{count} in the configuration:", problems=problems, source=source)
@@ -319,11 +326,15 @@ def load_config(
 
 
 def validate_file(
-    path: str | os.PathLike[str], *, fragments: Mapping[str, Mapping[str, Any]] | None = None
+    path: str | os.PathLike[str],
+    *,
+    fragments: Mapping[str, Mapping[str, Any]] | None = None,
+    steps: Collection[str] | None = None,
 ) -> list[ConfigProblem]:
-    """Every problem of one config file on its own (no environment, no flags); [] when valid."""
+    """Every problem of one config file on its own (no environment, no flags); [] when valid.
+    ``fragments`` and ``steps`` as for :func:`load_config`."""
     try:
-        load_config(path, env={}, fragments=fragments)
+        load_config(path, env={}, fragments=fragments, steps=steps)
     except ConfigError as error:
         return [p for p in error.problems if isinstance(p, ConfigProblem)]
     return []

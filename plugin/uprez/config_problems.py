@@ -9,16 +9,17 @@ place, and a key must never reach an error or a log.
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
+
+from uprez.loopback import is_loopback
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _TYPE_NAMES = {
@@ -217,13 +218,6 @@ def _non_finite(value: object, where: list[object]) -> Iterator[ConfigProblem]:
             yield from _non_finite(item, [*where, index])
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def rule_problems(data: Mapping[str, Any]) -> list[ConfigProblem]:
@@ -234,7 +228,7 @@ def rule_problems(data: Mapping[str, Any]) -> list[ConfigProblem]:
         url = provider.get("base_url")
         if isinstance(url, str) and url.lower().startswith("http://"):
             host = urlsplit(url).hostname or ""
-            if not _is_loopback(host) and provider.get("allow_insecure_http") is not True:
+            if not is_loopback(host) and provider.get("allow_insecure_http") is not True:
                 found.append(
                     ConfigProblem(
                         "$.provider.base_url",
@@ -242,6 +236,31 @@ def rule_problems(data: Mapping[str, Any]) -> list[ConfigProblem]:
                         "localhost); use https:// or set provider.allow_insecure_http = true",
                     )
                 )
+    return found
+
+
+def step_problems(data: Mapping[str, Any], known: Collection[str]) -> list[ConfigProblem]:
+    """A rule's step that no plugin offers (``known``: the plugin manager's steps), at its JSON
+    path such as ``$.rules[0].steps[1]``, with the known steps. The name itself is not quoted:
+    any string in a config might be a key pasted in the wrong place."""
+    rules = data.get("rules")
+    if not isinstance(rules, list):
+        return []
+    names = sorted(known)
+    found = []
+    for number, rule in enumerate(rules):
+        steps = rule.get("steps") if isinstance(rule, Mapping) else None
+        if not isinstance(steps, list):
+            continue
+        for index, step in enumerate(steps):
+            if not isinstance(step, str) or not step or step in known:
+                continue  # not a name at all: the schema says so
+            message = "no plugin offers this step"
+            close = difflib.get_close_matches(step, names, n=1, cutoff=0.6)
+            if close:
+                message += f" (did you mean '{close[0]}'?)"
+            message += f"; known steps: {', '.join(names)}" if names else "; no step is installed"
+            found.append(ConfigProblem(json_path(["rules", number, "steps", index]), message))
     return found
 
 

@@ -76,10 +76,10 @@ def select_steps(artifact: Artifact, config: Config, known: set[str]) -> list[st
 
     chosen: list[str] = []
     for number, rule in enumerate(rules):
-        for step in rule["steps"]:
+        for index, step in enumerate(rule["steps"]):
             if step not in known:
                 raise ConfigError(
-                    f"$.rules[{number}].steps: no step named {step!r}; "
+                    f"$.rules[{number}].steps[{index}]: no step named {step!r}; "
                     f"available: {', '.join(sorted(known))}"
                 )
         if matches(rule, artifact, probe_once):

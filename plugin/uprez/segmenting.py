@@ -13,14 +13,16 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from uprez.errors import MediaError, UploadTooLarge, UprezError, VerificationError
+from uprez.interrupt import run_under
 from uprez.media.keyframes import VideoIndex
 from uprez.media.remote import RemoteVideo, Source
 from uprez.plan import Plan, Segment
@@ -143,25 +145,18 @@ def run_segments(
 
         return tagged
 
-    with ThreadPoolExecutor(
-        max_workers=max(1, concurrency), thread_name_prefix="uprez-segment"
-    ) as pool:
-        cuts = dict(
-            zip(
-                (s.index for s in todo),
-                pool.map(lambda s: _cut(source, s, folder, index), todo),
-                strict=True,
-            )
-        )
+    with _workers(concurrency) as submit:
+        cutting = [submit(_cut, source, s, folder, index) for s in todo]
+        cuts = {s.index: cut.result() for s, cut in zip(todo, cutting, strict=True)}
         _check_sizes(cuts, todo, max_bytes, total)
         if journaled and isinstance(provider, Uploader):
             assert records is not None
-            list(
-                pool.map(
-                    lambda s: _upload_early(provider, cuts[s.index], records[s.index], tagger(s)),
-                    todo,
-                )
-            )
+            uploads = [
+                submit(_upload_early, provider, cuts[s.index], records[s.index], tagger(s))
+                for s in todo
+            ]
+            for upload in uploads:
+                upload.result()
 
         def one(segment: Segment) -> SegmentResult:
             up = ups[segment.index]
@@ -183,7 +178,7 @@ def run_segments(
             _save_finished(up, result)
             return SegmentResult(segment, up, result)
 
-        futures = [pool.submit(one, segment) for segment in plan.segments]
+        futures = [submit(one, segment) for segment in plan.segments]
         outcomes: list[SegmentResult | UprezError] = []
         for future in futures:
             try:
@@ -209,6 +204,44 @@ def run_segments(
             )
         raise first
     return [o for o in outcomes if isinstance(o, SegmentResult)]
+
+
+# Seconds an interrupted run gives its workers to notice: one in the middle of a request ends
+# it and records what it got (a task id) in the journal, for the rerun.
+_GRACE = 1.0
+
+
+@contextlib.contextmanager
+def _workers(count: int) -> Iterator[Callable[..., Future[Any]]]:
+    """A pool of ``count`` segment workers, as a ``submit(action, *args)`` function.
+
+    Left normally or by an error, it waits for what it started (a task may be paid for and its
+    result on the way). Left by Ctrl-C (``KeyboardInterrupt`` reaches the main thread only),
+    it stops at once: the workers' waits and transfers end on the run's stop event
+    (:mod:`uprez.interrupt`), what has not started is dropped, and the workers get
+    ``_GRACE`` seconds to notice. Submitted tasks stay in the journal for a rerun.
+    """
+    stop = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=max(1, count), thread_name_prefix="uprez-segment")
+    started: list[Future[Any]] = []
+
+    def submit(action: Callable[..., Any], *args: object) -> Future[Any]:
+        future = pool.submit(run_under, stop, action, *args)
+        started.append(future)
+        return future
+
+    interrupted = False
+    try:
+        yield submit
+    except KeyboardInterrupt:
+        interrupted = True
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        wait(started, timeout=_GRACE)
+        raise
+    finally:
+        if not interrupted:
+            pool.shutdown(wait=True)
 
 
 def _check_sizes(

@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,7 @@ from uprez.records import Artifact, JobEvent, Provider, Uploader
 from uprez.segmenting import SegmentResult, assemble, remove_work_dir, run_segments, work_dir
 from uprez.service.redact import redact_url
 from uprez.sidecar import build_sidecar, write_sidecar
+from uprez.stale import older_version
 from uprez.verify import mismatches, target_box
 
 if TYPE_CHECKING:
@@ -101,6 +102,29 @@ def price_rule(config: Config) -> PriceRule:
     )
 
 
+def check_batch(sources: Sequence[Source], targets: Sequence[Path]) -> None:
+    """Refuse, before anything is spent, a batch where two inputs would make one output (the
+    second would replace the first's result, paid for) or an output is another input of the
+    batch (``x.mp4 x_4k.mp4 --overwrite`` would destroy the second input)."""
+    inputs = {_where(s): s for s in sources}
+    made: dict[Path, Source] = {}
+    for source, target in zip(sources, targets, strict=True):
+        where = target.resolve()
+        if where in made:
+            raise InputError(
+                f"{made[where]} and {source} would both be upscaled into {target}: "
+                "give them different names or outputs",
+                path=str(target),
+            )
+        if where in inputs and inputs[where] != source:
+            raise InputError(
+                f"{target}, the output of {source}, is another input of this run: it would be "
+                "replaced; choose another output",
+                path=str(target),
+            )
+        made[where] = source
+
+
 def choose_output(
     artifact: Artifact, config: Config, pm: PluginManager, output: Path | None
 ) -> Path:
@@ -114,11 +138,24 @@ def choose_output(
     if target.exists() and not config.get("output.overwrite"):
         if finished_before(config, _where(artifact.path), target.resolve()) is not None:
             return target  # this very job made it: a rerun hands it back, at no cost
+        if older_version(artifact.path, target, config) is not None:
+            return target  # uprez's result of an older version of this source: replaced
         raise InputError(
             f"{target} exists; set output.overwrite = true (or --overwrite) to replace it",
             path=str(target),
         )
     return target
+
+
+def _replaces(artifact: Artifact, target: Path, config: Config) -> bool:
+    """Replace an existing ``target``? With ``output.overwrite``, or when it is uprez's result
+    of an older version of this very source (:mod:`uprez.stale` says when)."""
+    if config.get("output.overwrite"):
+        return True
+    stale = older_version(artifact.path, target, config)
+    if stale is not None:
+        log.info("replacing %s: %s", target, stale)
+    return stale is not None
 
 
 def _where(source: Source) -> Source:
@@ -164,7 +201,7 @@ def run_upscale(
     source = artifact.path
     job = estimate(source, config)
     target = choose_output(artifact, config, pm, output)
-    overwrite = bool(config.get("output.overwrite"))
+    overwrite = _replaces(artifact, target, config)
     folder = work_dir(target, source, job.plan, _service_of(config))
     if target.exists() and not overwrite:  # choose_output found it was this very job's
         return _made_before(artifact, target, config, folder)
@@ -390,7 +427,8 @@ def _hand_off(
         output={
             "path": str(target),
             "size_bytes": out_info.size_bytes,
-            "probe": out_info.to_dict(),
+            # Probed in the work folder, before the move: the probe names where it will be.
+            "probe": {**out_info.to_dict(), "path": str(target)},
         },
         provider=provider_name,
         model=first.model,

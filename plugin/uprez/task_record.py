@@ -6,6 +6,7 @@ import logging
 import os
 import time
 
+from uprez import interrupt
 from uprez.errors import AmbiguousSubmit
 from uprez.journal import Journal, SegmentRow, pid_alive
 
@@ -122,7 +123,7 @@ class TaskRecord:
                 return row.task_id
             if row.state != "submitting" or not pid_alive(row.submit_pid):
                 break
-            time.sleep(0.2)
+            interrupt.sleep(0.2)
         row = self.row()
         if row.task_id:
             return row.task_id

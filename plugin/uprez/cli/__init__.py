@@ -7,13 +7,40 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from uprez import __version__
+from uprez.cli.exits import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_STORAGE,
+    EXIT_USAGE,
+    INTERRUPTED,
+    UsageError,
+    exit_code,
+)
 from uprez.errors import UprezError
 
-EXIT_OK = 0
-EXIT_INTERRUPTED = 130
-EXIT_STORAGE = 5  # as StorageError: a local file could not be written
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_STORAGE",
+    "EXIT_USAGE",
+    "UsageError",
+    "build_parser",
+    "exit_code",
+    "main",
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, but a usage error is raised with its message (still a SystemExit
+    with code 2, after the usual lines on stderr) so that ``upscale --json`` can report it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise UsageError(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         watch_cmd,
     )
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="uprez", description="An upscale export step for render and publish pipelines."
     )
     parser.add_argument("--version", action="version", version=f"uprez {__version__}")
@@ -53,7 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        words = sys.argv[1:] if argv is None else list(argv)
+        if "upscale" in words and "--json" in words:  # a farm reads stdout: it gets an answer
+            from uprez.cli.upscale import print_outcome  # imported by build_parser already
+
+            print_outcome([], exc)
+        raise
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="uprez: %(levelname)s %(name)s: %(message)s")
     try:
@@ -63,11 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the interpreter's flush
         return EXIT_OK
     except KeyboardInterrupt:
-        print(
-            "uprez: interrupted; run the same command again to resume (submitted tasks are "
-            "kept: 'uprez jobs' lists them)",
-            file=sys.stderr,
-        )
+        print(f"uprez: {INTERRUPTED}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except OSError as exc:  # a file or folder of the user's that cannot be read or written
         print(f"uprez: error: {exc}", file=sys.stderr)
@@ -79,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             while cause is not None:
                 print(f"uprez:   caused by {type(cause).__name__}: {cause}", file=sys.stderr)
                 cause = cause.__cause__
-        return exc.exit_code
+        return exit_code(exc)
 
 
 if __name__ == "__main__":

@@ -26,8 +26,9 @@ def validate(args: argparse.Namespace) -> int:
     from uprez.config import load_config
     from uprez.plugins import get_plugin_manager
 
-    fragments = get_plugin_manager().config_fragments()
-    load_config(args.file, env={}, fragments=fragments)  # a ConfigError lists every problem
+    pm = get_plugin_manager()
+    # A ConfigError lists every problem, a rule naming a step no plugin offers included.
+    load_config(args.file, env={}, fragments=pm.config_fragments(), steps=pm.steps())
     print(f"{args.file}: valid")
     return 0
 
@@ -37,9 +38,12 @@ def show_config(args: argparse.Namespace) -> int:
     from uprez.config import load_config
     from uprez.plugins import get_plugin_manager
 
-    fragments = get_plugin_manager().config_fragments()
+    pm = get_plugin_manager()
     config = load_config(
-        args.config, fragments=fragments, overrides={"provider.name": args.provider}
+        args.config,
+        fragments=pm.config_fragments(),
+        steps=pm.steps(),
+        overrides={"provider.name": args.provider},
     )
     print(json.dumps(config.redacted(), indent=2, sort_keys=True))
     return 0

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from uprez.cli.exits import describe, exit_code
 from uprez.errors import InputError, UprezError
 from uprez.media.remote import RemoteVideo, Source, as_source
 
@@ -38,9 +40,9 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "-o",
         "--output",
-        type=Path,
         metavar="OUT",
-        help="output file (one input) or folder (several inputs)",
+        help="output file (one input) or folder (several inputs, or OUT/ ending with a slash: "
+        "an existing folder)",
     )
     add_config_options(parser)
     parser.add_argument(
@@ -110,6 +112,21 @@ def _text(amount: Decimal | None) -> str | None:
     return None if amount is None else str(amount.quantize(Decimal("0.01")))
 
 
+def output_arg(text: str | None) -> Path | None:
+    """``-o OUT`` as a path. ``OUT/`` (a trailing slash) names a folder, which must exist:
+    writing a file named ``OUT`` instead would surprise everyone."""
+    if text is None:
+        return None
+    path = Path(text)
+    if text.endswith(("/", os.sep)) and not path.is_dir():
+        raise InputError(
+            f"-o {text}: no such folder; create it first (or leave out the slash to name the "
+            "output file)",
+            path=text,
+        )
+    return path
+
+
 def output_for(source: Source, output: Path | None, many: bool) -> Path | None:
     """The explicit output path of ``source`` given ``-o``, or None to use the template."""
     if output is None:
@@ -119,15 +136,51 @@ def output_for(source: Source, output: Path | None, many: bool) -> Path | None:
     return output
 
 
+def print_outcome(results: list[dict[str, Any]], error: BaseException | None = None) -> None:
+    """Print the ``--json`` answer (``schemas/cli-result.schema.json``): the entries of the
+    inputs run so far, and ``error`` when the run stopped as a whole: refused before any job
+    (a usage or config error, a refused input, a budget or a balance), interrupted, or a local
+    file that could not be written."""
+    answer: dict[str, Any] = {"results": results}
+    if error is not None:
+        path = getattr(error, "path", None)
+        if path is None and isinstance(error, OSError) and error.filename is not None:
+            path = str(error.filename)
+        answer["error"] = {
+            "message": describe(error),
+            "exit_code": exit_code(error),
+            "path": path,
+        }
+    print(json.dumps(answer, indent=2))
+
+
 def run(args: argparse.Namespace) -> int:
-    """Check every input, then upscale them one by one through one provider."""
+    """Check every input, then upscale them one by one through one provider.
+
+    With ``--json``, stdout always gets one answer, whatever stops the command."""
+    results: list[dict[str, Any]] = []
+    try:
+        code = _run(args, results)
+    except BrokenPipeError:  # nobody reads stdout any more
+        raise
+    except (UprezError, OSError, KeyboardInterrupt) as exc:
+        if args.json:
+            print_outcome(results, exc)
+        raise
+    if args.json and not args.dry_run:
+        print_outcome(results)
+    return code
+
+
+def _run(args: argparse.Namespace, results: list[dict[str, Any]]) -> int:
+    """:func:`run`, with each input's entry added to ``results`` as it ends."""
     from uprez.cli.estimate import report
     from uprez.cli.progress import TerminalProgress
     from uprez.config import load_config
     from uprez.estimate import check_budget, check_funds, estimate
     from uprez.plugins import get_plugin_manager
     from uprez.records import Artifact
-    from uprez.step import choose_output, make_provider, run_upscale
+    from uprez.step import check_batch, choose_output, make_provider, run_upscale
 
     pm = get_plugin_manager()
     config = load_config(
@@ -144,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
     if progress is not None:
         pm.register(progress, name="cli-progress")
     many = len(args.inputs) > 1
+    args.output = output_arg(args.output)
     if args.output is not None and many:
         args.output.mkdir(parents=True, exist_ok=True)
     artifacts = [Artifact(path=p) for p in args.inputs]
@@ -152,13 +206,15 @@ def run(args: argparse.Namespace) -> int:
             _comparable(artifact.path)
     # Refuse bad inputs, existing outputs and budgets before a single byte is sent.
     estimates = [estimate(a.path, config) for a in artifacts]
-    for artifact in artifacts:
+    targets = [
         choose_output(artifact, config, pm, output_for(artifact.path, args.output, many))
+        for artifact in artifacts
+    ]
+    check_batch([a.path for a in artifacts], targets)
     total = check_budget(estimates, config)
     if args.dry_run:
         report(estimates, args.json)
         return 0
-    results: list[dict[str, Any]] = []
     provider = make_provider(config, pm)
     failure: UprezError | None = None
     try:
@@ -209,8 +265,6 @@ def run(args: argparse.Namespace) -> int:
         provider.close()
         if progress is not None:
             progress.close()
-    if args.json:
-        print(json.dumps({"results": results}, indent=2))
     if failure is not None:
         return failure.exit_code
     return 0

@@ -17,7 +17,7 @@ from typing import Any
 import requests
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
-from uprez import __version__, protocol
+from uprez import __version__, interrupt, protocol
 from uprez.errors import (
     AmbiguousSubmit,
     ConfigError,
@@ -93,7 +93,8 @@ class WaveSpeedClient:
         self.pacer = pacer or SubmitPacer(None)
         self.timeout = (connect_timeout, read_timeout)
         self.upload_timeout = (connect_timeout, upload_timeout)
-        self._sleep: Callable[[float], None] = time.sleep
+        # Cut short when the run is interrupted (Ctrl-C): polls, pacing and retries all wait here.
+        self._sleep: Callable[[float], None] = interrupt.sleep
 
     def __repr__(self) -> str:
         return f"WaveSpeedClient({self.base_url!r}, api_key=<redacted>)"

@@ -12,13 +12,13 @@ import os
 import secrets
 import shutil
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, cast
 
 import requests
 
+from uprez import interrupt
 from uprez.errors import TransferError
 from uprez.service.redact import redact_url
 from uprez.service.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
@@ -59,6 +59,7 @@ def _file_chunks(
         count = handle.readinto(buffer[: min(SEND_CHUNK, size - done)])
         if not count:
             raise TransferError(f"{name} changed while it was being uploaded")
+        interrupt.check()  # Ctrl-C: stop sending
         done += count
         if progress is not None:
             progress(done, size)
@@ -195,6 +196,7 @@ def _fetch_resuming(
                         _check_space(temp.parent, expected, url)
                     done = have
                     for chunk in answer.iter_content(CHUNK):
+                        interrupt.check()  # Ctrl-C: stop receiving (the partial file goes)
                         _write(out, chunk, temp)
                         done += len(chunk)
                         writeback.advance(done)
@@ -211,7 +213,7 @@ def _fetch_resuming(
                 last, wait_hint = exc, None
             log.debug("download attempt %d of %s failed: %s", attempt, redact_url(url), _why(last))
             if attempt < retry.attempts + 1:
-                time.sleep(retry.delay(attempt, wait_hint))
+                interrupt.sleep(retry.delay(attempt, wait_hint))
         else:
             raise TransferError(
                 f"download of {redact_url(url)} failed after {retry.attempts + 1} attempts: "
