@@ -10,26 +10,26 @@ import logging
 import platform
 import time
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import requests
-from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from uprez import __version__, interrupt, protocol
 from uprez.errors import (
-    AmbiguousSubmit,
     ConfigError,
     RateLimited,
     ServiceError,
     TaskGone,
 )
-from uprez.service.answers import TaskState, envelope_data, parse_prediction, read_envelope
+from uprez.service import money
+from uprez.service.answers import TaskState, parse_prediction, read_envelope
 from uprez.service.lookup import find_task
 from uprez.service.pacing import SubmitPacer
 from uprez.service.redact import install_log_redaction
 from uprez.service.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
+from uprez.service.submit_answer import post_submit
 from uprez.service.transfers import ByteProgress, download
 from uprez.service.uploading import upload_file
 from uprez.service.urls import host_of, parse_strict
@@ -87,7 +87,7 @@ class WaveSpeedClient:
         check_key(api_key)
         self.base_url = base_url.rstrip("/")
         self._key = api_key
-        self._api_host = host_of(self.base_url)
+        self.api_host = host_of(self.base_url)
         self.session = session or _pooled_session()
         self.retry = retry or RetryPolicy()
         self.pacer = pacer or SubmitPacer(None)
@@ -107,7 +107,7 @@ class WaveSpeedClient:
 
     def api_headers(self, url: str) -> dict[str, str]:
         """The key and client headers, for the API's own host only (never storage or a CDN)."""
-        if host_of(url) != self._api_host:
+        if host_of(url) != self.api_host:
             return {}
         return {"Authorization": f"Bearer {self._key}", **CLIENT_HEADERS}
 
@@ -170,34 +170,12 @@ class WaveSpeedClient:
     # -- money ---------------------------------------------------------------------------------
 
     def balance(self) -> Decimal:
-        """The account's balance in US dollars (``GET /api/v3/balance``)."""
-        data = read_envelope(self.get_url(self.api_url("/balance"), "balance"), "balance")
-        value = data.get("balance") if isinstance(data, dict) else data
-        amount = _decimal(value)
-        if amount is None:
-            raise ServiceError("balance: the answer has no amount")
-        return amount
+        """The account's balance in US dollars (see :func:`uprez.service.money.balance`)."""
+        return money.balance(self)
 
     def price(self, model: str, inputs: dict[str, Any]) -> Decimal | None:
-        """What the service says a task of ``model`` costs, or None if it will not say.
-
-        The reference documents ``POST /api/v3/model/pricing`` (``unit_price``); the official
-        CLI calls ``/model/price`` (``price``, ``discounted_price``): both are asked."""
-        for path in ("/model/pricing", "/model/price"):
-            try:
-                answer = self.post_json(
-                    self.api_url(path), {"model_id": model, "inputs": inputs}, "price"
-                )
-                data = read_envelope(answer, "price")
-            except ServiceError as exc:
-                log.debug("no price from %s: %s", path, exc)
-                continue
-            if isinstance(data, dict):
-                for key in ("discounted_price", "unit_price", "price"):
-                    if data.get(key) is not None:
-                        return _decimal(data[key])
-            return _decimal(data)
-        return None
+        """The service's price for ``model`` (see :func:`uprez.service.money.quoted_price`)."""
+        return money.quoted_price(self, model, inputs)
 
     # -- upload --------------------------------------------------------------------------------
 
@@ -227,7 +205,7 @@ class WaveSpeedClient:
                     "job's deadline; nothing was submitted"
                 ) from None
             try:
-                state = self._submit_once(model, inputs)
+                state = post_submit(self, model, inputs)
             except RateLimited as exc:
                 if exc.retry_after is not None and exc.retry_after > self.retry.retry_after_cap:
                     raise RateLimited(
@@ -245,42 +223,6 @@ class WaveSpeedClient:
                 continue
             self.pacer.accepted()
             return state
-
-    def _submit_once(self, model: str, inputs: dict[str, Any]) -> TaskState:
-        url = self.api_url("/" + model.strip("/"))
-        ambiguous = "the task may have been created, so it was not sent again"
-        try:
-            answer = self.session.post(
-                url, json=inputs, headers=self.api_headers(url), timeout=self.timeout
-            )
-        except requests.ConnectTimeout as exc:
-            raise ServiceError(f"submit: could not connect to {self._api_host}") from exc
-        except requests.ConnectionError as exc:
-            if _never_connected(exc):
-                raise ServiceError(
-                    f"submit: could not connect to {self._api_host}; nothing was sent"
-                ) from exc
-            raise AmbiguousSubmit(f"submit: no answer ({type(exc).__name__}); {ambiguous}") from exc
-        except requests.RequestException as exc:
-            raise AmbiguousSubmit(f"submit: no answer ({type(exc).__name__}); {ambiguous}") from exc
-        if answer.status_code >= 500:
-            raise AmbiguousSubmit(
-                f"submit: HTTP {answer.status_code}; {ambiguous}", status=answer.status_code
-            )
-        data = envelope_data(answer)
-        if answer.status_code < 300 and isinstance(data, dict) and data.get("id"):
-            # Official clients need nothing more than an id: the task exists.
-            state = parse_prediction(data, "submit")
-            log.info("task %s submitted (%s)", state.id, model)
-            return state
-        try:
-            read_envelope(answer, "submit")
-        except ServiceError as exc:
-            if exc.status == 200 and exc.code is None:
-                # HTTP 200 and no readable envelope: it may carry a task we cannot see.
-                raise AmbiguousSubmit(f"{exc}; {ambiguous}", status=200) from exc
-            raise  # a refusal: 4xx, or an error envelope without an id; no task exists
-        raise AmbiguousSubmit(f"submit: the answer holds no task id; {ambiguous}", status=200)
 
     def find_task(
         self, model: str, video_url: str, *, since: float, until: float | None = None
@@ -327,16 +269,6 @@ class WaveSpeedClient:
         )
 
 
-def _decimal(value: object) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return amount if amount.is_finite() else None
-
-
 # Connections kept open per host. requests keeps 10, so a watch folder or farm node running more
 # jobs than that at once would drop connections and open new ones (a TLS handshake each).
 POOL_SIZE = 64
@@ -349,10 +281,3 @@ def _pooled_session() -> requests.Session:
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
-
-
-def _never_connected(exc: requests.ConnectionError) -> bool:
-    """True when the connection itself failed (refused, no route, name not found): the POST
-    never left this machine, so no task can exist."""
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, NewConnectionError | NameResolutionError)

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from uprez import protocol
 from uprez.account import account_limits
-from uprez.errors import BudgetError, ConfigError, ServiceError, TaskFailed, TaskGone, TransferError
+from uprez.errors import ConfigError, ServiceError, TaskFailed, TaskGone, TransferError
 from uprez.media.remote import RemoteVideo, Source
 from uprez.records import JobEvent, ProviderResult
 from uprez.service.answers import TaskState
 from uprez.service.client import WaveSpeedClient
 from uprez.service.eta import TaskTimes, work_of
+from uprez.service.money import check_funds
 from uprez.service.pacing import account_fingerprint, pacer_for
 from uprez.service.polling import Poller, PollSchedule
 from uprez.service.progress import Throttle
@@ -151,31 +152,8 @@ class WaveSpeedProvider:
         return f"wavespeed {self.client.base_url}"
 
     def check_funds(self, cost: Decimal, price_per_second: Decimal | None = None) -> None:
-        """Refuse (:class:`BudgetError`) a run whose estimate is over the account's balance,
-        before anything is uploaded; say so when the service quotes another price than the
-        one estimates use. A balance that cannot be read is logged, not fatal."""
-        try:
-            balance = self.client.balance()
-        except ServiceError as exc:
-            log.warning("could not read the account's balance (%s); going on", exc)
-        else:
-            if balance < cost:
-                raise BudgetError(
-                    f"the account's balance is ${balance}, below this run's estimate of ${cost}; "
-                    "nothing was spent: top up the account, or upscale fewer files"
-                )
-            log.debug("balance $%s covers the estimate of $%s", balance, cost)
-        if price_per_second is None:
-            return
-        quoted = self.client.price(self.model, self.inputs)
-        if quoted is not None and quoted != price_per_second:
-            log.warning(
-                "the service quotes $%s for %s where uprez estimates with $%s per second "
-                "(limits.price_per_second): check the price before relying on the estimate",
-                quoted,
-                self.model,
-                price_per_second,
-            )
+        """Refuse a run the account cannot pay (see :func:`uprez.service.money.check_funds`)."""
+        check_funds(self.client, self.model, self.inputs, cost, price_per_second)
 
     def run(
         self, source: Path, target: Path, *, emit: Emit, record: TaskRecord | None = None
