@@ -558,7 +558,7 @@ def test_the_debug_log_of_a_whole_job_never_shows_the_key(
     upscale(clip, service, pm)
 
     loggers = {record.name for record in caplog.records}
-    assert {"uprez.service.client", "urllib3.connectionpool"} <= loggers  # DEBUG is captured
+    assert {"uprez.service.submit_answer", "urllib3.connectionpool"} <= loggers  # DEBUG is captured
     assert SECRET_KEY not in caplog.text
 
 
