@@ -4,6 +4,7 @@ as it was and passes now, over real HTTP on loopback with real clips."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from typing import Any, TypeVar
 import pytest
 import requests
 
+from uprez.billing import PriceRule
 from uprez.errors import AmbiguousSubmit, BudgetError, ServiceError, TaskGone, UprezError
 from uprez.estimate import estimate
 from uprez.journal import Journal, default_path
@@ -25,6 +27,7 @@ from uprez.server.runner import LocalServer
 from uprez.server.settings import ServerSettings
 from uprez.service.pacing import SubmitPacer
 from uprez.service.provider import WaveSpeedProvider
+from uprez.sidecar import sidecar_path
 from uprez.step import run_upscale
 
 from support import SECRET_KEY, TEST_BOX, Service, fast_config, stats
@@ -352,3 +355,46 @@ def test_by_default_a_source_over_100_mb_is_planned_as_segments_under_it(
     assert len(job.plan.segments) >= 2
     share = job.probe.size_bytes / job.probe.frames
     assert all((s.stop - s.first) * share <= 100_000_000 for s in job.plan.segments)
+
+
+def test_the_same_content_under_a_new_name_after_the_service_forgot_is_copied_not_paid(
+    clip: Path, pm: PluginManager
+) -> None:
+    settings = ServerSettings(api_key=SECRET_KEY, max_size=TEST_BOX, account_level="silver")
+    with LocalServer(settings) as first:
+        base = first.base_url
+        earlier = upscale(clip, base, pm)
+    renamed = clip.with_name("shot_copy.mp4")
+    renamed.write_bytes(clip.read_bytes())
+    port = int(base.rsplit(":", 1)[1])
+    # The same address, restarted: the earlier task is unknown there now.
+    with LocalServer(settings, port=port) as second:
+        again = upscale(renamed, second.base_url, pm)
+        counts = stats(second.base_url, SECRET_KEY)
+
+    assert (counts["uploads"], counts["submissions"]) == (0, 0)
+    assert again.path == renamed.with_name("shot_copy_4k.mp4")
+    assert again.path.read_bytes() == earlier.path.read_bytes()
+    assert again.metadata["task_id"] == earlier.metadata["task_id"]
+    assert again.metadata["source"]["path"] == str(renamed)
+    assert json.loads(sidecar_path(again.path).read_text())["output"]["path"] == str(again.path)
+
+
+def test_a_price_quoted_by_the_service_unlike_the_configured_one_is_said_before_spending(
+    clip: Path, pm: PluginManager, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = ServerSettings(
+        api_key=SECRET_KEY,
+        max_size=TEST_BOX,
+        account_level="silver",
+        price=PriceRule(per_second=Decimal("0.03")),
+    )
+    with LocalServer(settings) as server, caplog.at_level(logging.INFO, logger="uprez"):
+        result = upscale(clip, server.base_url, pm)
+
+    warning = next(r for r in caplog.records if "quotes $0.03" in r.getMessage())
+    assert "limits.price_per_second" in warning.getMessage()
+    # Said before the job began (its first log line), so before anything was uploaded.
+    began = next(i for i, r in enumerate(caplog.records) if r.getMessage().startswith("upscaling"))
+    assert caplog.records.index(warning) < began
+    assert result.metadata["has_nsfw_contents"] == [False]  # the service's flags, kept

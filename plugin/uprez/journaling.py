@@ -38,6 +38,8 @@ class JobLog:
     journal: Journal
     key: str
     status: str
+    # Where a finished job of the same work put its result, when it was another path.
+    earlier_output: Path | None = None
 
     def records(self, count: int, *, resubmit: bool) -> list[TaskRecord]:
         """One record per segment."""
@@ -74,6 +76,7 @@ def open_job(
     source_hash = content_hash(source)
     cuts = [(s.first, s.stop) for s in plan.segments]
     key = job_key(source_hash, f"{identity}|{model}", inputs, cuts)
+    earlier = journal.job(key)
     status = journal.open_job(
         key,
         source=source,
@@ -85,7 +88,9 @@ def open_job(
     )
     if status != "new":
         log.info("resuming job %s (%s)", key[:12], status)
-    return JobLog(journal, key, status)
+    made = Path(earlier["output"]) if earlier and earlier.get("output") else None
+    elsewhere = made if status == "done" and made is not None and made != target else None
+    return JobLog(journal, key, status, elsewhere)
 
 
 def finished_before(config: Config, source: Source, target: Path) -> dict[str, Any] | None:

@@ -33,7 +33,7 @@ from uprez.media.remote import RemoteVideo, Source
 from uprez.records import Artifact, JobEvent, Provider, Uploader
 from uprez.segmenting import SegmentResult, assemble, remove_work_dir, run_segments, work_dir
 from uprez.service.redact import redact_url
-from uprez.sidecar import build_sidecar, write_sidecar
+from uprez.sidecar import build_sidecar, sidecar_path, write_sidecar
 from uprez.stale import older_version
 from uprez.verify import mismatches, target_box
 
@@ -290,6 +290,10 @@ def _run_job(
                 model=model,
                 inputs=dict(config.get("provider.inputs") or {}),
             )
+        if job_log is not None and job_log.earlier_output is not None:
+            copied = _copy_earlier(artifact, job_log.earlier_output, target, config, emit)
+            if copied is not None:
+                return copied
         try:
             parts = run_segments(
                 source,
@@ -331,6 +335,61 @@ def _run_job(
     finally:
         if journal is not None:
             journal.close()
+
+
+def _copy_earlier(
+    artifact: Artifact,
+    earlier: Path,
+    target: Path,
+    config: Config,
+    emit: Callable[[JobEvent], None],
+) -> Artifact | None:
+    """The same work, done before into another path (the same content under another name):
+    its result copied here at no cost, as long as it is still there as its sidecar describes
+    it. Its tasks may be gone from the service (kept 7 days), so they are not asked for again.
+    None when the earlier result cannot be trusted: the job then runs as usual."""
+    import shutil
+
+    recorded = _read_sidecar(sidecar_path(earlier))
+    output = recorded.get("output") if isinstance(recorded, dict) else None
+    if not (earlier.is_file() and isinstance(output, dict)):
+        return None
+    if earlier.stat().st_size != output.get("size_bytes"):
+        return None  # changed since: not the result the journal speaks of
+    partial = target.with_name(f".{target.name}.{os.getpid()}.part")
+    try:
+        shutil.copyfile(earlier, partial)
+        record = {**recorded, "output": {**output, "path": str(target)}}
+        record["source"] = {**recorded["source"], "path": str(artifact.path)}
+        if config.get("output.sidecar"):
+            write_sidecar(target, record)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    log.info("%s: the same work was done into %s; copied, at no cost", artifact.path, earlier)
+    emit(
+        JobEvent(
+            "completed",
+            artifact.path,
+            task_id=record.get("task_id"),
+            detail={"output": str(target)},
+        )
+    )
+    return Artifact(
+        path=target,
+        kind="video",
+        tags=artifact.tags | {"upscaled"},
+        metadata=record,
+        source=artifact.path,
+    )
+
+
+def _read_sidecar(path: Path) -> dict[str, Any]:
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def _service_of(config: Config) -> str:
