@@ -7,14 +7,13 @@ The export may be a file or a URL the service reads itself (:mod:`uprez.media.re
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from uprez import protocol
 from uprez.account import concurrency
@@ -31,9 +30,10 @@ from uprez.joblock import job_lock
 from uprez.journaling import JobLog, finished_before, open_job, open_journal
 from uprez.media.remote import RemoteVideo, Source
 from uprez.records import Artifact, JobEvent, Provider, Uploader
+from uprez.reuse import copy_earlier, made_before
 from uprez.segmenting import SegmentResult, assemble, remove_work_dir, run_segments, work_dir
 from uprez.service.redact import redact_url
-from uprez.sidecar import build_sidecar, sidecar_path, write_sidecar
+from uprez.sidecar import build_sidecar, write_sidecar
 from uprez.stale import older_version
 from uprez.verify import mismatches, target_box
 
@@ -204,7 +204,7 @@ def run_upscale(
     overwrite = _replaces(artifact, target, config)
     folder = work_dir(target, source, job.plan, _service_of(config))
     if target.exists() and not overwrite:  # choose_output found it was this very job's
-        return _made_before(artifact, target, config, folder)
+        return made_before(artifact, target, config, folder)
     check_budget([job], config)
     owned = provider is None
     active = provider if provider is not None else make_provider(config, pm)
@@ -219,7 +219,7 @@ def run_upscale(
         with job_lock(target):
             # Another process may have made this very output while we waited for the lock.
             if not overwrite and target.exists():
-                return _made_before(artifact, target, config, folder)
+                return made_before(artifact, target, config, folder)
             for attempt in range(1, _REPLANS + 2):
                 try:
                     return _run_job(
@@ -291,7 +291,7 @@ def _run_job(
                 inputs=dict(config.get("provider.inputs") or {}),
             )
         if job_log is not None and job_log.earlier_output is not None:
-            copied = _copy_earlier(artifact, job_log.earlier_output, target, config, emit)
+            copied = copy_earlier(artifact, job_log.earlier_output, target, config, emit)
             if copied is not None:
                 return copied
         try:
@@ -337,107 +337,12 @@ def _run_job(
             journal.close()
 
 
-def _copy_earlier(
-    artifact: Artifact,
-    earlier: Path,
-    target: Path,
-    config: Config,
-    emit: Callable[[JobEvent], None],
-) -> Artifact | None:
-    """The same work, done before into another path (the same content under another name):
-    its result copied here at no cost, as long as it is still there as its sidecar describes
-    it. Its tasks may be gone from the service (kept 7 days), so they are not asked for again.
-    None when the earlier result cannot be trusted: the job then runs as usual."""
-    import shutil
-
-    recorded = _read_sidecar(sidecar_path(earlier))
-    output = recorded.get("output") if isinstance(recorded, dict) else None
-    if not (earlier.is_file() and isinstance(output, dict)):
-        return None
-    if earlier.stat().st_size != output.get("size_bytes"):
-        return None  # changed since: not the result the journal speaks of
-    partial = target.with_name(f".{target.name}.{os.getpid()}.part")
-    try:
-        shutil.copyfile(earlier, partial)
-        record = {**recorded, "output": {**output, "path": str(target)}}
-        record["source"] = {**recorded["source"], "path": str(artifact.path)}
-        if config.get("output.sidecar"):
-            write_sidecar(target, record)
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
-    log.info("%s: the same work was done into %s; copied, at no cost", artifact.path, earlier)
-    emit(
-        JobEvent(
-            "completed",
-            artifact.path,
-            task_id=record.get("task_id"),
-            detail={"output": str(target)},
-        )
-    )
-    return Artifact(
-        path=target,
-        kind="video",
-        tags=artifact.tags | {"upscaled"},
-        metadata=record,
-        source=artifact.path,
-    )
-
-
-def _read_sidecar(path: Path) -> dict[str, Any]:
-    try:
-        loaded = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
-
-
 def _service_of(config: Config) -> str:
     """What makes results differ besides the source: the provider, its service and the model.
     Work folders are keyed by it, so one provider's segments never pass for another's."""
     return "|".join(
         str(config.get(key))
         for key in ("provider.name", "provider.base_url", "provider.model", "provider.inputs")
-    )
-
-
-def _made_before(artifact: Artifact, target: Path, config: Config, folder: Path) -> Artifact:
-    """The result an earlier run of this very job made: its sidecar, or what the journal
-    knows when the sidecar is missing (the run stopped just after the move, or sidecars are
-    off); what that run left in the work folder goes."""
-    job = finished_before(config, _where(artifact.path), target.resolve())
-    if job is None:
-        raise InputError(
-            f"{target} exists; set output.overwrite = true (or --overwrite) to replace it",
-            path=str(target),
-        )
-    sidecar = Path(f"{target}.uprez.json")
-    metadata: dict[str, Any] = {}
-    if sidecar.exists():
-        try:
-            metadata = json.loads(sidecar.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            metadata = {}
-    if "task_id" not in metadata:
-        plan = json.loads(job["plan"])
-        tasks = job.get("task_ids") or []
-        metadata = {
-            "task_id": next((t for t in tasks if t), ""),
-            "cost": job["cost"] or "0.00",
-            "billed_seconds": sum(int(s["billed_seconds"]) for s in plan),
-            "segments": [
-                {**segment, "task_id": task, "reused": True}
-                for segment, task in zip(plan, tasks, strict=False)
-            ],
-        }
-    remove_work_dir(folder)
-    log.info("%s was made from %s by an earlier run: nothing to do", target, artifact.path)
-    return Artifact(
-        path=target,
-        kind="video",
-        tags=artifact.tags | {"upscaled"},
-        metadata=metadata,
-        source=artifact.path,
     )
 
 
