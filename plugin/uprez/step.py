@@ -216,7 +216,7 @@ def run_upscale(
             )
         if not funds_checked:
             check_funds(active, job.plan.cost, config)
-        with job_lock(target):
+        with job_lock(target, config):
             # Another process may have made this very output while we waited for the lock.
             if not overwrite and target.exists():
                 return made_before(artifact, target, config, folder)
