@@ -33,6 +33,17 @@ class Artifact:
     def __post_init__(self) -> None:
         self.path = as_source(self.path)
 
+    def upscaled(self, output: Path, metadata: dict[str, Any]) -> Artifact:
+        """The result of upscaling this export into ``output``: its tags plus ``upscaled``, and
+        what the step learned (the sidecar) as ``metadata``."""
+        return Artifact(
+            path=output,
+            kind="video",
+            tags=self.tags | {"upscaled"},
+            metadata=metadata,
+            source=self.path,
+        )
+
 
 @dataclass(frozen=True)
 class JobEvent:

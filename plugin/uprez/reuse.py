@@ -58,13 +58,7 @@ def made_before(artifact: Artifact, target: Path, config: Config, folder: Path) 
         }
     remove_work_dir(folder)
     log.info("%s was made from %s by an earlier run: nothing to do", target, artifact.path)
-    return Artifact(
-        path=target,
-        kind="video",
-        tags=artifact.tags | {"upscaled"},
-        metadata=metadata,
-        source=artifact.path,
-    )
+    return artifact.upscaled(target, metadata)
 
 
 def copy_earlier(
@@ -103,13 +97,7 @@ def copy_earlier(
             detail={"output": str(target)},
         )
     )
-    return Artifact(
-        path=target,
-        kind="video",
-        tags=artifact.tags | {"upscaled"},
-        metadata=record,
-        source=artifact.path,
-    )
+    return artifact.upscaled(target, record)
 
 
 def _read_sidecar(path: Path) -> dict[str, Any]:

@@ -419,10 +419,4 @@ def _hand_off(
     emit(
         JobEvent("completed", artifact.path, task_id=first.task_id, detail={"output": str(target)})
     )
-    return Artifact(
-        path=target,
-        kind="video",
-        tags=artifact.tags | {"upscaled"},
-        metadata=record,
-        source=artifact.path,
-    )
+    return artifact.upscaled(target, record)
