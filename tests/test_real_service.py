@@ -398,3 +398,21 @@ def test_a_price_quoted_by_the_service_unlike_the_configured_one_is_said_before_
     began = next(i for i, r in enumerate(caplog.records) if r.getMessage().startswith("upscaling"))
     assert caplog.records.index(warning) < began
     assert result.metadata["has_nsfw_contents"] == [False]  # the service's flags, kept
+
+
+def test_without_a_journal_a_size_refusal_still_replans_smaller(
+    make_clip: Callable[..., Path], pm: PluginManager
+) -> None:
+    clip = make_clip("big.mov", seconds=6, fps=12, width=128, height=72, audio_codec="pcm_s16le")
+    settings = ServerSettings(
+        api_key=SECRET_KEY,
+        max_size=TEST_BOX,
+        max_upload_bytes=clip.stat().st_size // 2,
+        account_level="silver",
+    )
+    with LocalServer(settings) as server:
+        result = upscale(clip, server.base_url, pm, {"journal.enabled": False})
+        counts = stats(server.base_url, SECRET_KEY)
+
+    assert_upscaled(result, clip)
+    assert counts["submissions"] == len(result.metadata["segments"]) >= 2

@@ -28,6 +28,8 @@ class Estimate:
     path: Source
     probe: Probe
     plan: Plan
+    # The upload limit the plan keeps each segment under (None: nothing is uploaded).
+    max_bytes: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """``{"path", "duration", "segments", "billed_seconds", "cost"}``; money as strings."""
@@ -66,11 +68,18 @@ def upload_limit(config: Config) -> int:
     return min(configured, learned) if learned else configured
 
 
-def estimate(path: Source, config: Config, *, plan_bytes: int | None = None) -> Estimate:
+def estimate(
+    path: Source,
+    config: Config,
+    *,
+    max_bytes: int | None = None,
+    plan_bytes: int | None = None,
+) -> Estimate:
     """Check ``path`` as the upscale step would, and plan its segments and bill.
 
-    A source over the upload limit is cut so each segment's share of its bytes stays under
-    ``plan_bytes`` (by default :data:`PLAN_SHARE` of the limit). A URL source goes whole: it
+    A source over the upload limit (``max_bytes``, by default :func:`upload_limit`) is cut so
+    each segment's share of its bytes stays under ``plan_bytes`` (by default
+    :data:`PLAN_SHARE` of the limit). A URL source goes whole: it
     is never uploaded, and one too long to go whole was refused by the check."""
     from uprez.media.keyframes import keyframes
     from uprez.step import check_source, price_rule
@@ -87,10 +96,11 @@ def estimate(path: Source, config: Config, *, plan_bytes: int | None = None) -> 
             duration=info.duration,
         )
         return Estimate(path, info, whole)
-    max_bytes = upload_limit(config)
-    needs_cuts = info.duration > max_seconds or info.size_bytes > max_bytes
-    if info.size_bytes > max_bytes:
-        max_bytes = plan_bytes or int(max_bytes * PLAN_SHARE)
+    limit = max_bytes or upload_limit(config)
+    needs_cuts = info.duration > max_seconds or info.size_bytes > limit
+    budget = limit
+    if info.size_bytes > limit:
+        budget = plan_bytes or int(limit * PLAN_SHARE)
     keys = [k.index for k in keyframes(path)] if needs_cuts else [0]
     plan = plan_segments(
         frames=info.frames,
@@ -99,10 +109,10 @@ def estimate(path: Source, config: Config, *, plan_bytes: int | None = None) -> 
         max_seconds=max_seconds,
         rule=price_rule(config),
         size_bytes=info.size_bytes,
-        max_bytes=max_bytes,
+        max_bytes=budget,
         duration=info.duration,
     )
-    return Estimate(path, info, plan)
+    return Estimate(path, info, plan, limit)
 
 
 def _limit(config: Config, key: str, override: Decimal | None) -> Decimal | None:
@@ -153,7 +163,7 @@ def replan(job: Estimate, exc: UploadTooLarge, config: Config) -> Estimate:
     plan only."""
     from uprez.journaling import open_journal
 
-    limit = upload_limit(config)
+    limit = job.max_bytes or upload_limit(config)
     if exc.status is not None:
         learned = min(limit, exc.size) * 9 // 10
         log.warning("%s; uploads to this service are now kept under %d bytes", exc, learned)
@@ -163,8 +173,8 @@ def replan(job: Estimate, exc: UploadTooLarge, config: Config) -> Estimate:
                 journal.learn_upload_limit(upload_service(config), learned)
             finally:
                 journal.close()
-        return estimate(job.path, config)
+        return estimate(job.path, config, max_bytes=learned)
     share = job.probe.size_bytes / max(1, len(job.plan.segments))
     planned = int(min(share, limit) * min(1.0, limit / exc.size) * 0.95)
     log.info("%s; planning smaller segments (nothing was uploaded)", exc)
-    return estimate(job.path, config, plan_bytes=max(1, planned))
+    return estimate(job.path, config, max_bytes=limit, plan_bytes=max(1, planned))

@@ -259,8 +259,6 @@ def _run_job(
     resubmit: bool,
 ) -> Artifact:
     """Run a checked, priced job while holding its lock."""
-    from uprez.estimate import upload_limit
-
     source = artifact.path
     plan = job.plan
     log.info(
@@ -304,7 +302,7 @@ def _run_job(
                 emit=emit,
                 records=job_log.records(len(plan.segments), resubmit=resubmit) if job_log else None,
                 strict=config.get("verify.on_mismatch") == "error",
-                max_bytes=upload_limit(config),
+                max_bytes=job.max_bytes,
             )
             merged = assemble(parts, source, folder, job.probe.fps, job.probe.audio_streams)
         except UprezError as exc:
