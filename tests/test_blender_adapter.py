@@ -842,7 +842,11 @@ def bpy_python() -> str | None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(bpy_python() is None, reason=f"no real bpy (set {BPY_PYTHON_ENV})")
+@pytest.mark.skipif(
+    bpy_python() is None,
+    reason=f"a real Blender needs the 350 MB bpy wheel in a venv of its own: set {BPY_PYTHON_ENV} "
+    "to that venv's python (the stand-in bpy tests above run always)",
+)
 def test_in_a_real_blender_both_layouts_install_enable_render_and_replace(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

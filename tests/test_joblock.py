@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -27,30 +28,42 @@ def test_the_lock_lives_beside_the_journal_not_in_a_shared_temporary_folder(
     assert not str(held[0]).startswith(tempfile.gettempdir() + "/uprez-locks")
 
 
+# Another process: takes the lock of sys.argv[2] (journal sys.argv[1]), says "held", holds it
+# for sys.argv[3] seconds, then marks that it is letting go and lets go.
+HOLDER = (
+    "import sys, time\n"
+    "from pathlib import Path\n"
+    "from support import fast_config\n"
+    "from uprez.joblock import job_lock\n"
+    "with job_lock(Path(sys.argv[2]), fast_config({'journal.path': sys.argv[1]})):\n"
+    "    print('held', flush=True)\n"
+    "    time.sleep(float(sys.argv[3]))\n"
+    "    Path(sys.argv[2] + '.letting-go').touch()\n"
+)
+
+
+def hold(journal: Path, target: Path, seconds: float) -> subprocess.Popen[str]:
+    """Start a process holding ``target``'s lock; return once it holds it."""
+    tests = str(Path(__file__).parent)
+    other = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(journal), str(target), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]),
+        },
+    )
+    assert other.stdout is not None and other.stdout.readline().strip() == "held"
+    return other
+
+
 def test_a_second_process_waits_until_the_first_lets_go(tmp_path: Path) -> None:
     journal = tmp_path / "journal.sqlite3"
     config = fast_config({"journal.path": str(journal)})
     target = tmp_path / "out.mp4"
-    holder = (
-        "import sys, time\n"
-        "sys.path.insert(0, sys.argv[3])\n"
-        "from pathlib import Path\n"
-        "from support import fast_config\n"
-        "from uprez.joblock import job_lock\n"
-        "config = fast_config({'journal.path': sys.argv[1]})\n"
-        "with job_lock(Path(sys.argv[2]), config):\n"
-        "    print('held', flush=True)\n"
-        "    time.sleep(0.5)\n"
-        "    Path(sys.argv[2] + '.letting-go').touch()\n"
-    )
-    tests = str(Path(__file__).parent)
-    other = subprocess.Popen(
-        [sys.executable, "-c", holder, str(journal), str(target), tests],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    other = hold(journal, target, 0.5)
     try:
-        assert other.stdout is not None and other.stdout.readline().strip() == "held"
         with job_lock(target, config):
             # Only once the other process has let go does this one hold the lock.
             let_go = Path(f"{target}.letting-go").exists()
@@ -65,22 +78,7 @@ def test_a_killed_holder_lets_go(tmp_path: Path) -> None:
     journal = tmp_path / "journal.sqlite3"
     config = fast_config({"journal.path": str(journal)})
     target = tmp_path / "out.mp4"
-    holder = (
-        "import sys, time\n"
-        "sys.path.insert(0, sys.argv[3])\n"
-        "from pathlib import Path\n"
-        "from support import fast_config\n"
-        "from uprez.joblock import job_lock\n"
-        "with job_lock(Path(sys.argv[2]), fast_config({'journal.path': sys.argv[1]})):\n"
-        "    print('held', flush=True)\n"
-        "    time.sleep(60)\n"
-    )
-    other = subprocess.Popen(
-        [sys.executable, "-c", holder, str(journal), str(target), str(Path(__file__).parent)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert other.stdout is not None and other.stdout.readline().strip() == "held"
+    other = hold(journal, target, 60)
     other.kill()
     other.wait(30)
 
