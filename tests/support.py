@@ -40,15 +40,23 @@ def wait_for(api: requests.Session, url: str, timeout: float = 60.0) -> dict[str
         time.sleep(0.05)
 
 
-def upload(api: requests.Session, base_url: str, path: Path) -> str:
-    """Upload a file by the ticket + PUT flow; return its download URL."""
-    ticket = api.post(
+def ticket(
+    api: requests.Session, base_url: str, size: int, filename: str = "clip.mp4"
+) -> dict[str, Any]:
+    """Ask for an upload ticket (``POST /api/v3/media/uploads``); return its ``data``."""
+    answer = api.post(
         f"{base_url}/api/v3/media/uploads",
-        json={"filename": path.name, "size": path.stat().st_size, "content_type": "video/mp4"},
+        json={"filename": filename, "size": size, "content_type": "video/mp4"},
         timeout=10,
     )
-    assert ticket.status_code == 200, ticket.text
-    data = ticket.json()["data"]
+    assert answer.status_code == 200, answer.text
+    data: dict[str, Any] = answer.json()["data"]
+    return data
+
+
+def upload(api: requests.Session, base_url: str, path: Path) -> str:
+    """Upload a file by the ticket + PUT flow; return its download URL."""
+    data = ticket(api, base_url, path.stat().st_size, path.name)
     with path.open("rb") as body:
         put = requests.put(
             data["upload"]["url"], data=body, headers=data["upload"]["headers"], timeout=30

@@ -19,7 +19,7 @@ from uprez.server.faults import Fault
 from uprez.server.runner import LocalServer
 from uprez.server.settings import ServerSettings
 
-from support import TEST_BOX, TEST_KEY, TEST_LEVEL, upload, wait_for
+from support import TEST_BOX, TEST_KEY, TEST_LEVEL, ticket, upload, wait_for
 
 MODEL = "runwayml/upscale-v1"
 
@@ -36,17 +36,6 @@ def port_of(url: str) -> int:
     port = urlsplit(url).port
     assert port is not None
     return port
-
-
-def ticket(api: requests.Session, server: LocalServer, size: int) -> dict[str, Any]:
-    answer = api.post(
-        f"{server.base_url}/api/v3/media/uploads",
-        json={"filename": "clip.mp4", "size": size, "content_type": "video/mp4"},
-        timeout=10,
-    )
-    assert answer.status_code == 200, answer.text
-    data: dict[str, Any] = answer.json()["data"]
-    return data
 
 
 # -- the three ports -----------------------------------------------------------------------------
@@ -84,7 +73,7 @@ def test_the_api_port_serves_no_upload_target_media_or_output(
     media = upload(keyed, hosts.base_url, make_clip("elsewhere.mp4", seconds=0.5, fps=12))
     task = keyed.post(f"{hosts.base_url}/api/v3/{MODEL}", json={"video": media}, timeout=10)
     [output] = wait_for(keyed, task.json()["data"]["urls"]["get"])["outputs"]
-    target = ticket(keyed, hosts, len(b"abc"))["upload"]
+    target = ticket(keyed, hosts.base_url, len(b"abc"))["upload"]
 
     on_api = {
         "put": keyed.put(
@@ -168,7 +157,7 @@ def altered(headers: dict[str, str], change: str) -> dict[str, str]:
 def test_a_put_whose_signed_headers_differ_is_403_and_the_ticket_stays_usable(
     hosts: LocalServer, keyed: requests.Session, change: str
 ) -> None:
-    data = ticket(keyed, hosts, len(PAYLOAD))
+    data = ticket(keyed, hosts.base_url, len(PAYLOAD))
     headers = data["upload"]["headers"]
     assert len(headers) >= 2  # the Content-Type and a signature
 

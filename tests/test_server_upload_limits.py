@@ -13,7 +13,7 @@ import requests
 from uprez.server.runner import LocalServer
 from uprez.server.settings import ServerSettings
 
-from support import TEST_BOX, TEST_KEY, TEST_LEVEL
+from support import TEST_BOX, TEST_KEY, TEST_LEVEL, ticket
 
 LIMIT = 100_000_000
 
@@ -24,17 +24,6 @@ def strict() -> Iterator[LocalServer]:
     settings = ServerSettings(api_key=TEST_KEY, max_size=TEST_BOX, account_level=TEST_LEVEL)
     with LocalServer(settings) as running:
         yield running
-
-
-def ticket(api: requests.Session, server: LocalServer, size: int) -> dict[str, Any]:
-    answer = api.post(
-        f"{server.base_url}/api/v3/media/uploads",
-        json={"filename": "clip.mp4", "size": size, "content_type": "video/mp4"},
-        timeout=10,
-    )
-    assert answer.status_code == 200, answer.text
-    data: dict[str, Any] = answer.json()["data"]
-    return data
 
 
 def test_the_default_upload_limit_is_the_documented_100_mb() -> None:
@@ -49,7 +38,7 @@ def test_a_ticket_declaring_more_than_100_mb_is_413(
         json={"filename": "big.mp4", "size": LIMIT + 1, "content_type": "video/mp4"},
         timeout=10,
     )
-    at_limit = ticket(keyed, strict, LIMIT)
+    at_limit = ticket(keyed, strict.base_url, LIMIT)
 
     assert over.status_code == 413, over.text
     assert over.json()["code"] == 413
@@ -90,7 +79,7 @@ def test_a_multipart_stream_over_100_mb_is_413(
 def test_a_put_over_100_mb_is_413(
     strict: LocalServer, keyed: requests.Session, tmp_path: Path, chunked: bool
 ) -> None:
-    data = ticket(keyed, strict, LIMIT)
+    data = ticket(keyed, strict.base_url, LIMIT)
     sparse = tmp_path / "over.bin"
     with sparse.open("wb") as out:
         out.truncate(LIMIT + 1)  # a sparse file: no disk used
