@@ -1,7 +1,7 @@
 """Two hundred jobs at once against a service that runs twenty tasks at a time, 2 s each.
 
 Each job is uprez's real path as a watch folder or a host's thread pool runs it: its own
-journal connection and job record (as ``uprez.step`` opens them), then one shared
+journal connection and job record (as ``uprez.step.run`` opens them), then one shared
 ``WaveSpeedProvider``'s ``run`` with the segment's journal record: upload, submit once, poll,
 download. The server runs in its own process (``LocalServer``, as ``uprez serve`` does), so the
 memory measured is the client's alone; its processing is a copy paced to 2 s, so what the
@@ -30,13 +30,13 @@ import requests
 
 from benchmarks.common import LENIENT_TWIN, UNPACED_CLIENT, Row, median, reset_peak_rss, rss_bytes
 from uprez.config import Config, load_config
-from uprez.journal import Journal
-from uprez.journaling import open_job
+from uprez.journal.jobs import open_job
+from uprez.journal.store import Journal
 from uprez.media.synth import make_clip
-from uprez.plan import Plan, Segment
 from uprez.records import JobEvent
-from uprez.service.provider import WaveSpeedProvider
-from uprez.step import price_rule
+from uprez.step.plan import Plan, Segment
+from uprez.step.run import price_rule
+from uprez.wavespeed.provider import WaveSpeedProvider
 
 KEY = "bench-key"
 JOBS = 200
@@ -47,8 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def serve(limit: int, task_seconds: float) -> None:
     """The server process: print the base URL, then serve until SIGINT."""
-    from uprez.server.runner import LocalServer
-    from uprez.server.settings import ServerSettings
+    from uprez.standin.runner import LocalServer
+    from uprez.standin.settings import ServerSettings
 
     settings = ServerSettings(
         api_key=KEY, workers=limit, task_seconds=task_seconds, copy_factor=1, **LENIENT_TWIN
@@ -107,7 +107,8 @@ def write_sources(folder: Path, count: int) -> list[Path]:
 
 
 def whole_plan(source: Path, config: Config) -> Plan:
-    """The plan of a short source: one segment, the whole file (as ``uprez.estimate`` makes)."""
+    """The plan of a short source: one segment, the whole file (as ``uprez.step.estimate``
+    makes)."""
     from uprez.media.probe import probe
 
     info = probe(source)
@@ -154,7 +155,7 @@ def one_job(
     target: Path,
     journal_path: Path,
 ) -> None:
-    """One job as ``uprez.step`` runs it: its own journal connection and record, then the
+    """One job as ``uprez.step.run`` runs it: its own journal connection and record, then the
     provider's run with the segment's record, then the record closed as done."""
     journal = Journal(journal_path)
     try:

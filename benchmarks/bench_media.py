@@ -31,8 +31,8 @@ from benchmarks.common import Row, interleaved, median, timed
 from uprez.media.keyframes import forget_indexes, index_video
 from uprez.media.probe import probe
 from uprez.media.segments import concat_with_source_audio, cut_segment
-from uprez.media.upscale import upscale_file
-from uprez.server.settings import ServerSettings
+from uprez.standin.settings import ServerSettings
+from uprez.standin.upscale import upscale_file
 
 SEGMENTS = 3
 TILE_SECONDS = 2  # one GOP: the export is this clip repeated, stream-copied

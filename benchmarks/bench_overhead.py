@@ -15,9 +15,9 @@ import requests
 
 from benchmarks.common import LENIENT_TWIN, UNPACED_CLIENT, Row, interleaved, median, timed
 from uprez.config import load_config
-from uprez.server.runner import LocalServer
-from uprez.server.settings import ServerSettings
-from uprez.service.provider import WaveSpeedProvider
+from uprez.standin.runner import LocalServer
+from uprez.standin.settings import ServerSettings
+from uprez.wavespeed.provider import WaveSpeedProvider
 
 KEY = "bench-key"
 POLL = 0.1

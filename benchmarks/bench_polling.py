@@ -29,10 +29,10 @@ from uprez.config import load_config
 from uprez.media.synth import make_clip
 from uprez.protocol import DEFAULT_MODEL
 from uprez.records import JobEvent
-from uprez.server.runner import LocalServer
-from uprez.server.settings import ServerSettings
-from uprez.server.store import Prediction
-from uprez.service.provider import WaveSpeedProvider
+from uprez.standin.runner import LocalServer
+from uprez.standin.settings import ServerSettings
+from uprez.standin.store import Prediction
+from uprez.wavespeed.provider import WaveSpeedProvider
 
 KEY = "bench-key"
 SDK_POLL = 1.0  # the SDK's default poll_interval

@@ -29,10 +29,10 @@ from uprez.config import Config, load_config
 from uprez.hookspecs import hookimpl
 from uprez.plugins import get_plugin_manager
 from uprez.records import Artifact, JobEvent
-from uprez.server.runner import LocalServer
-from uprez.server.settings import ServerSettings
-from uprez.service.provider import WaveSpeedProvider
-from uprez.step import run_upscale
+from uprez.standin.runner import LocalServer
+from uprez.standin.settings import ServerSettings
+from uprez.step.run import run_upscale
+from uprez.wavespeed.provider import WaveSpeedProvider
 
 KEY = "bench-key"
 SECONDS = 1500  # 25 minutes: three segments under the 600 s limit

@@ -42,8 +42,8 @@ from benchmarks.common import (
     reset_peak_rss,
     rss_bytes,
 )
-from uprez.server.runner import LocalServer
-from uprez.server.settings import ServerSettings
+from uprez.standin.runner import LocalServer
+from uprez.standin.settings import ServerSettings
 
 KEY = "bench-key"
 CURL = "/usr/bin/curl"
@@ -97,7 +97,7 @@ def _reset_peak() -> int:
 def _child(kind: str, base: str, what: str, target: str) -> None:
     """Transfer once through uprez's client, then print seconds and peak RSS growth as JSON."""
     from uprez.config import load_config
-    from uprez.service.provider import WaveSpeedProvider
+    from uprez.wavespeed.provider import WaveSpeedProvider
 
     config = load_config(env={}, overrides=UNPACED_CLIENT)
     client = WaveSpeedProvider.from_config(config, base_url=base, api_key=KEY).client

@@ -14,13 +14,13 @@ from uprez.records import Artifact, Provider, ProviderInfo, StepInfo
 
 
 def _upscale(artifact: Artifact, *, config: Config, pm: Any, **options: Any) -> list[Artifact]:
-    from uprez.step import run_upscale
+    from uprez.step.run import run_upscale
 
     return [run_upscale(artifact, config=config, pm=pm, **options)]
 
 
 def _wavespeed(config: Config) -> Provider:
-    from uprez.service.provider import WaveSpeedProvider
+    from uprez.wavespeed.provider import WaveSpeedProvider
 
     return WaveSpeedProvider.from_config(config)
 

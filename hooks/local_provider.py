@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from uprez.records import ProviderResult
-from uprez.service.provider import Emit, WaveSpeedProvider
+from uprez.wavespeed.provider import Emit, WaveSpeedProvider
 
 if TYPE_CHECKING:
     from decimal import Decimal
 
     from uprez.config import Config
-    from uprez.server.runner import LocalServer
-    from uprez.task_record import TaskRecord
+    from uprez.journal.tasks import TaskRecord
+    from uprez.standin.runner import LocalServer
 
 
 class LocalProvider:
@@ -31,8 +31,8 @@ class LocalProvider:
     def __init__(self, config: Config) -> None:
         # PyAV and werkzeug load only when the local provider is used.
         from uprez.media.geometry import parse_size
-        from uprez.server.runner import LocalServer
-        from uprez.server.settings import ServerSettings
+        from uprez.standin.runner import LocalServer
+        from uprez.standin.settings import ServerSettings
 
         settings = ServerSettings(
             max_size=parse_size(str(config.get("local.max_size"))),

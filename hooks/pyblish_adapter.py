@@ -94,7 +94,7 @@ from uprez.config import Config, load_config
 from uprez.errors import UprezError
 from uprez.plugins import PluginManager, get_plugin_manager
 from uprez.records import Artifact
-from uprez.sidecar import sidecar_path
+from uprez.step.sidecar import sidecar_path
 
 __all__ = ["ExtractUpscale", "configure", "deregister", "register"]
 
@@ -209,8 +209,8 @@ class ExtractUpscale(pyblish.api.InstancePlugin):  # type: ignore[misc]
     config: ClassVar[Config | None] = None
 
     def process(self, instance: Any) -> None:
-        from uprez.estimate import check_budget, estimate
-        from uprez.step import make_provider, run_upscale
+        from uprez.step.estimate import check_budget, estimate
+        from uprez.step.run import make_provider, run_upscale
 
         pm = get_plugin_manager()
         config = type(self).config or _load(pm)

@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from uprez.plugins import PluginManager, get_plugin_manager
-from uprez.server.runner import LocalServer
-from uprez.server.settings import ServerSettings
+from uprez.standin.runner import LocalServer
+from uprez.standin.settings import ServerSettings
 
 from support import SECRET_KEY, TEST_BOX, TEST_KEY, TEST_LEVEL, Service, stats, task_ids
 

@@ -13,9 +13,9 @@ from typing import Any
 import requests
 
 from uprez.config import Config, load_config
-from uprez.server.app import ServiceApp
-from uprez.server.faults import Fault
-from uprez.server.runner import LocalServer
+from uprez.standin.app import ServiceApp
+from uprez.standin.faults import Fault
+from uprez.standin.runner import LocalServer
 
 TEST_KEY = "test-key-for-the-local-server"
 # Small enough that a test upscale takes a fraction of a second on two cores.

@@ -4,7 +4,7 @@ that are fine but oddly named are not refused.
 
 The command line runs as a user runs it (``python -m uprez upscale BAD --provider wavespeed``)
 against a local server in this process, which counts uploads and submissions. In-process, the
-same files go through :func:`uprez.step.check_source`, which must raise :class:`InputError` (or
+same files go through :func:`uprez.step.run.check_source`, which must raise :class:`InputError` (or
 its :class:`MediaError`) and nothing else: no PyAV error, no ``OSError``.
 
 The unreadable file: the tests may run as root, who reads a ``chmod 000`` file anyway. There,
@@ -31,9 +31,9 @@ import pytest
 from uprez.config import load_config
 from uprez.errors import InputError
 from uprez.media.synth import make_clip
-from uprez.server.runner import LocalServer
-from uprez.server.settings import ServerSettings
-from uprez.step import check_source
+from uprez.standin.runner import LocalServer
+from uprez.standin.settings import ServerSettings
+from uprez.step.run import check_source
 
 from support import stats
 
@@ -396,7 +396,7 @@ def test_check_source_raises_input_error_only(
         preexec = _permission_preexec(builder)
         code = (
             "import sys\nfrom pathlib import Path\nfrom uprez.config import load_config\n"
-            "from uprez.step import check_source\nfrom uprez.errors import InputError\n"
+            "from uprez.step.run import check_source\nfrom uprez.errors import InputError\n"
             "try:\n    check_source(Path(sys.argv[1]), load_config(env={}))\n"
             "except InputError as exc:\n    print(type(exc).__name__, exc)\n    sys.exit(0)\n"
             "sys.exit('not refused')\n"

@@ -29,7 +29,7 @@ import pytest
 
 import uprez
 from uprez import protocol
-from uprez.cli import blender_cmd
+from uprez.cli import blender as blender_cmd
 from uprez.errors import ConfigError, UprezError
 from uprez.media.probe import probe
 from uprez.media.synth import make_clip

@@ -16,11 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from uprez.errors import AuthError, RateLimited, ServiceError, TransferError, UprezError
-from uprez.service.answers import TaskState, parse_prediction, read_envelope
-from uprez.service.polling import PollSchedule
-from uprez.service.provider import check_output_url
-from uprez.service.redact import redact_url
-from uprez.service.retry import RetryPolicy, parse_retry_after
+from uprez.wavespeed.answers import TaskState, parse_prediction, read_envelope
+from uprez.wavespeed.polling import PollSchedule
+from uprez.wavespeed.provider import check_output_url
+from uprez.wavespeed.redact import redact_url
+from uprez.wavespeed.retry import RetryPolicy, parse_retry_after
 
 NOW = 1_800_000_000.0
 

@@ -10,7 +10,7 @@ import pytest
 from uprez.errors import MediaError
 from uprez.media.compare import SEPARATOR, write_comparison
 from uprez.media.synth import make_clip
-from uprez.media.upscale import upscale_file
+from uprez.standin.upscale import upscale_file
 
 SMALL_BOX = (256, 144)
 SRC_W, SRC_H = 64, 36

@@ -35,9 +35,9 @@ from requests.structures import CaseInsensitiveDict
 from uprez import protocol
 from uprez.errors import AmbiguousSubmit, AuthError, RateLimited, ServiceError
 from uprez.schema_files import load_schema
-from uprez.server.faults import Fault
-from uprez.server.runner import LocalServer
-from uprez.service.answers import parse_prediction, read_envelope
+from uprez.standin.faults import Fault
+from uprez.standin.runner import LocalServer
+from uprez.wavespeed.answers import parse_prediction, read_envelope
 
 from support import SECRET_KEY, upload, wait_for
 
@@ -330,7 +330,7 @@ class _Canned(BaseAdapter):
 
 
 def _client_over(answer: dict[str, Any]) -> tuple[Any, _Canned]:
-    from uprez.service.client import WaveSpeedClient
+    from uprez.wavespeed.client import WaveSpeedClient
 
     transport = _Canned(answer)
     session = requests.Session()

@@ -37,15 +37,15 @@ from uprez.errors import (
 from uprez.media.probe import probe
 from uprez.plugins import PluginManager
 from uprez.records import Artifact
-from uprez.server.faults import Fault
-from uprez.service.client import WaveSpeedClient
-from uprez.service.pacing import SubmitPacer
-from uprez.service.provider import WaveSpeedProvider
-from uprez.service.redact import redact_url
-from uprez.service.retry import RetryPolicy
-from uprez.service.transfers import CHUNK
-from uprez.sidecar import sidecar_path
-from uprez.step import run_upscale
+from uprez.standin.faults import Fault
+from uprez.step.run import run_upscale
+from uprez.step.sidecar import sidecar_path
+from uprez.wavespeed.client import WaveSpeedClient
+from uprez.wavespeed.pacing import SubmitPacer
+from uprez.wavespeed.provider import WaveSpeedProvider
+from uprez.wavespeed.redact import redact_url
+from uprez.wavespeed.retry import RetryPolicy
+from uprez.wavespeed.transfers import CHUNK
 
 from support import SECRET_KEY, TEST_BOX, Service, fast_config, service_env, upload
 

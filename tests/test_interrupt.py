@@ -19,8 +19,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from uprez.schema_files import load_schema
-from uprez.server.runner import LocalServer
-from uprez.server.settings import ServerSettings
+from uprez.standin.runner import LocalServer
+from uprez.standin.settings import ServerSettings
 
 from support import TEST_BOX, TEST_KEY, TEST_LEVEL, service_env, stats, task_ids
 

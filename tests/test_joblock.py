@@ -10,7 +10,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from uprez.joblock import _lock_file, job_lock, lock_folder
+from uprez.step.lock import _lock_file, job_lock, lock_folder
 
 from support import fast_config
 
@@ -34,7 +34,7 @@ HOLDER = (
     "import sys, time\n"
     "from pathlib import Path\n"
     "from support import fast_config\n"
-    "from uprez.joblock import job_lock\n"
+    "from uprez.step.lock import job_lock\n"
     "with job_lock(Path(sys.argv[2]), fast_config({'journal.path': sys.argv[1]})):\n"
     "    print('held', flush=True)\n"
     "    time.sleep(float(sys.argv[3]))\n"

@@ -31,9 +31,9 @@ import pytest
 
 from uprez.media.probe import Probe, probe
 from uprez.media.synth import make_clip
-from uprez.server.faults import Fault
-from uprez.server.runner import LocalServer
-from uprez.server.settings import ServerSettings
+from uprez.standin.faults import Fault
+from uprez.standin.runner import LocalServer
+from uprez.standin.settings import ServerSettings
 
 from support import service_env, stats
 

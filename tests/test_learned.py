@@ -19,11 +19,11 @@ import requests
 from uprez.config import ConfigProblem, load_config
 from uprez.errors import ConfigError
 from uprez.hooks.local_provider import LocalProvider
-from uprez.media.learned import LearnedScaler, cnn_passes
 from uprez.media.probe import probe
-from uprez.media.upscale import upscale_file
-from uprez.server.runner import LocalServer
-from uprez.server.settings import ServerSettings
+from uprez.standin.learned import LearnedScaler, cnn_passes
+from uprez.standin.runner import LocalServer
+from uprez.standin.settings import ServerSettings
+from uprez.standin.upscale import upscale_file
 
 from support import TEST_BOX, TEST_KEY, fast_config, upscale_by_api
 

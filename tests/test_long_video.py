@@ -16,7 +16,7 @@ from uprez.config import load_config
 from uprez.media.probe import probe
 from uprez.plugins import get_plugin_manager
 from uprez.records import Artifact
-from uprez.step import run_upscale
+from uprez.step.run import run_upscale
 
 FPS = 2
 SECONDS = 601

@@ -14,7 +14,7 @@ from uprez.errors import MediaError
 from uprez.media.geometry import fit_within, parse_size
 from uprez.media.probe import probe
 from uprez.media.synth import make_clip
-from uprez.media.upscale import upscale_file
+from uprez.standin.upscale import upscale_file
 
 SMALL_BOX = (256, 144)
 

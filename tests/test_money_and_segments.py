@@ -23,17 +23,17 @@ import requests
 
 from uprez.config import load_config
 from uprez.errors import BudgetError, TaskFailed, VerificationError
-from uprez.estimate import estimate
 from uprez.media.probe import probe
 from uprez.plugins import PluginManager
 from uprez.records import Artifact
-from uprez.segmenting import WORK_FOLDER
-from uprez.server.faults import Fault
-from uprez.server.runner import LocalServer
-from uprez.server.settings import ServerSettings
-from uprez.service.provider import WaveSpeedProvider
-from uprez.sidecar import sidecar_path
-from uprez.step import run_upscale
+from uprez.standin.faults import Fault
+from uprez.standin.runner import LocalServer
+from uprez.standin.settings import ServerSettings
+from uprez.step.estimate import estimate
+from uprez.step.run import run_upscale
+from uprez.step.segments import WORK_FOLDER
+from uprez.step.sidecar import sidecar_path
+from uprez.wavespeed.provider import WaveSpeedProvider
 
 from support import (
     SECRET_KEY,

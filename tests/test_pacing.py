@@ -6,7 +6,7 @@ import pytest
 
 from uprez.account import account_limits, concurrency
 from uprez.errors import ConfigError
-from uprez.service.pacing import SubmitPacer, account_fingerprint
+from uprez.wavespeed.pacing import SubmitPacer, account_fingerprint
 
 from support import fast_config
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from uprez.billing import PriceRule
-from uprez.plan import Plan, plan_segments
+from uprez.step.plan import Plan, plan_segments
 
 RULE = PriceRule()
 

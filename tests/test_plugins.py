@@ -18,10 +18,10 @@ from uprez.config import Config
 from uprez.hookspecs import hookimpl
 from uprez.plugins import PluginError, PluginManager, get_plugin_manager
 from uprez.records import Artifact, JobEvent, ProviderInfo
-from uprez.server.runner import LocalServer
-from uprez.service.provider import WaveSpeedProvider
-from uprez.sidecar import sidecar_path
-from uprez.step import choose_output, make_provider, run_upscale
+from uprez.standin.runner import LocalServer
+from uprez.step.run import choose_output, make_provider, run_upscale
+from uprez.step.sidecar import sidecar_path
+from uprez.wavespeed.provider import WaveSpeedProvider
 
 from support import TEST_KEY, fast_config, write_entry_points
 
@@ -422,7 +422,7 @@ def test_a_failed_job_sends_a_failed_event_with_the_task_id(
     server: LocalServer, clip: Path
 ) -> None:
     from uprez.errors import TaskFailed
-    from uprez.server.faults import Fault
+    from uprez.standin.faults import Fault
 
     assert server.app is not None
     server.app.faults.add(Fault("submit", "task_fail", code=1401))

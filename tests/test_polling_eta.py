@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from uprez.config import load_config
-from uprez.journal import Journal
-from uprez.server.runner import LocalServer
-from uprez.server.settings import ServerSettings
-from uprez.service.eta import Estimate, TaskTimes, Work, work_of
-from uprez.service.polling import Poller, PollSchedule
+from uprez.journal.store import Journal
+from uprez.standin.runner import LocalServer
+from uprez.standin.settings import ServerSettings
+from uprez.wavespeed.eta import Estimate, TaskTimes, Work, work_of
+from uprez.wavespeed.polling import Poller, PollSchedule
 
 from support import TEST_BOX, TEST_KEY
 
@@ -147,7 +147,7 @@ def test_work_is_video_seconds_for_a_video_and_bytes_otherwise(
 
 
 def test_a_second_job_asks_far_less_often_than_the_first(make_clip: Callable[..., Path]) -> None:
-    from uprez.service.provider import WaveSpeedProvider
+    from uprez.wavespeed.provider import WaveSpeedProvider
 
     clip = make_clip("shot.mp4", seconds=1, fps=12, width=64, height=36)
     settings = ServerSettings(

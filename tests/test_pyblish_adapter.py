@@ -26,7 +26,7 @@ from uprez.hooks import pyblish_adapter
 from uprez.hooks.pyblish_adapter import ExtractUpscale
 from uprez.media.probe import probe
 from uprez.media.synth import make_clip
-from uprez.server.runner import LocalServer
+from uprez.standin.runner import LocalServer
 
 from support import SECRET_KEY
 

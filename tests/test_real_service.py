@@ -17,18 +17,18 @@ import requests
 
 from uprez.billing import PriceRule
 from uprez.errors import AmbiguousSubmit, BudgetError, ServiceError, TaskGone, UprezError
-from uprez.estimate import estimate
-from uprez.journal import Journal, default_path
+from uprez.journal.store import Journal, default_path
 from uprez.media.probe import probe
 from uprez.plugins import PluginManager
 from uprez.records import Artifact
-from uprez.server.faults import Fault
-from uprez.server.runner import LocalServer
-from uprez.server.settings import ServerSettings
-from uprez.service.pacing import SubmitPacer
-from uprez.service.provider import WaveSpeedProvider
-from uprez.sidecar import sidecar_path
-from uprez.step import run_upscale
+from uprez.standin.faults import Fault
+from uprez.standin.runner import LocalServer
+from uprez.standin.settings import ServerSettings
+from uprez.step.estimate import estimate
+from uprez.step.run import run_upscale
+from uprez.step.sidecar import sidecar_path
+from uprez.wavespeed.pacing import SubmitPacer
+from uprez.wavespeed.provider import WaveSpeedProvider
 
 from support import SECRET_KEY, TEST_BOX, Service, fast_config, stats
 
@@ -327,7 +327,7 @@ def test_completed_without_outputs_is_looked_up_again_not_paid_for_twice(
 def test_official_client_headers_are_sent_and_the_403_message_claims_no_suspension(
     service: Service,
 ) -> None:
-    from uprez.service.client import WaveSpeedClient
+    from uprez.wavespeed.client import WaveSpeedClient
 
     client = WaveSpeedClient(service.base_url, SECRET_KEY)
     headers = client.api_headers(client.api_url("/balance"))

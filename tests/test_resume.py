@@ -18,17 +18,17 @@ from typing import Any, TypeVar
 import pytest
 
 from uprez.errors import AmbiguousSubmit, JobTimeout, ServiceError, TaskFailed, TransferError
-from uprez.estimate import estimate
-from uprez.journal import Journal, default_path
+from uprez.journal.store import Journal, default_path
 from uprez.media.probe import probe
 from uprez.plugins import PluginManager
 from uprez.records import Artifact
-from uprez.server.faults import Fault
-from uprez.server.runner import LocalServer
-from uprez.server.settings import ServerSettings
-from uprez.service.provider import WaveSpeedProvider
-from uprez.sidecar import sidecar_path
-from uprez.step import run_upscale
+from uprez.standin.faults import Fault
+from uprez.standin.runner import LocalServer
+from uprez.standin.settings import ServerSettings
+from uprez.step.estimate import estimate
+from uprez.step.run import run_upscale
+from uprez.step.sidecar import sidecar_path
+from uprez.wavespeed.provider import WaveSpeedProvider
 
 from support import SECRET_KEY, TEST_BOX, Service, fast_config, service_env, stats
 

@@ -12,7 +12,7 @@ from uprez.errors import VerificationError
 from uprez.media.synth import make_clip
 from uprez.plugins import PluginManager
 from uprez.records import Artifact, JobEvent, ProviderResult
-from uprez.step import run_upscale
+from uprez.step.run import run_upscale
 
 from support import fast_config
 

@@ -108,8 +108,8 @@ def test_an_invalid_fault_flag_is_a_usage_error(fault: dict[str, object], says: 
 
 @pytest.mark.parametrize(("fault", "says"), BAD_FAULTS.values(), ids=BAD_FAULTS.keys())
 def test_an_invalid_fault_is_a_400_on_the_admin_route(fault: dict[str, object], says: str) -> None:
-    from uprez.server.runner import LocalServer
-    from uprez.server.settings import ServerSettings
+    from uprez.standin.runner import LocalServer
+    from uprez.standin.settings import ServerSettings
 
     with LocalServer(ServerSettings(api_key=KEY)) as server:
         headers = {"Authorization": f"Bearer {KEY}"}
@@ -137,8 +137,8 @@ def test_an_invalid_fault_is_a_400_on_the_admin_route(fault: dict[str, object], 
 
 
 def test_copy_mode_serves_the_input_repeated_for_overhead_benchmarks(tmp_path: Path) -> None:
-    from uprez.server.runner import LocalServer
-    from uprez.server.settings import ServerSettings
+    from uprez.standin.runner import LocalServer
+    from uprez.standin.settings import ServerSettings
 
     from support import upload, wait_for
 

@@ -16,7 +16,7 @@ import requests
 import wavespeed  # in the test extra: its absence must fail, not skip
 
 from uprez.media.probe import probe
-from uprez.server.runner import LocalServer
+from uprez.standin.runner import LocalServer
 
 from support import TEST_KEY
 

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from uprez.server.runner import LocalServer
-from uprez.server.settings import ServerSettings
+from uprez.standin.runner import LocalServer
+from uprez.standin.settings import ServerSettings
 
 from support import TEST_KEY, TEST_LEVEL, task_ids
 

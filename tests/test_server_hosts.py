@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from uprez.server.faults import Fault
-from uprez.server.runner import LocalServer
-from uprez.server.settings import ServerSettings
+from uprez.standin.faults import Fault
+from uprez.standin.runner import LocalServer
+from uprez.standin.settings import ServerSettings
 
 from support import TEST_BOX, TEST_KEY, TEST_LEVEL, ticket, upload, wait_for
 

@@ -20,8 +20,8 @@ import pytest
 import requests
 
 from uprez.errors import ServerError
-from uprez.server.runner import LocalServer
-from uprez.server.settings import ServerSettings
+from uprez.standin.runner import LocalServer
+from uprez.standin.settings import ServerSettings
 
 from support import TEST_KEY, upload
 

@@ -15,8 +15,8 @@ import pytest
 import requests
 
 from uprez.errors import ConfigError
-from uprez.server.runner import LocalServer
-from uprez.server.settings import ServerSettings
+from uprez.standin.runner import LocalServer
+from uprez.standin.settings import ServerSettings
 
 from support import TEST_BOX, TEST_KEY, GatedOrigin, task_ids, wait_for
 

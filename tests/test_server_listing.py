@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import requests
 
-from uprez.server.runner import LocalServer
-from uprez.server.settings import ServerSettings
+from uprez.standin.runner import LocalServer
+from uprez.standin.settings import ServerSettings
 
 from support import TEST_BOX, TEST_KEY, TEST_LEVEL, wait_for
 

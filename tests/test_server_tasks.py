@@ -16,8 +16,8 @@ import pytest
 import requests
 
 from uprez.media.probe import Probe, probe
-from uprez.server.runner import LocalServer
-from uprez.server.settings import ServerSettings
+from uprez.standin.runner import LocalServer
+from uprez.standin.settings import ServerSettings
 
 from support import TEST_BOX, TEST_KEY, TEST_LEVEL, GatedOrigin, upload, wait_for
 

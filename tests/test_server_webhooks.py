@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import requests
 
-from uprez.server.runner import LocalServer
-from uprez.server.settings import ServerSettings
+from uprez.standin.runner import LocalServer
+from uprez.standin.settings import ServerSettings
 
 from support import TEST_BOX, TEST_KEY, TEST_LEVEL, upload, wait_for
 
@@ -234,9 +234,10 @@ def test_a_delivery_passes_the_verifier_studios_use_and_a_tampered_one_does_not(
     receiver: Receiver,
     make_clip: Callable[..., Path],
 ) -> None:
-    # The twin's signer and uprez.webhooks.verify are written apart; the one must pass the other.
+    # The twin's signer and uprez.wavespeed.webhooks.verify are written apart; the one must
+    # pass the other.
     from uprez.errors import WebhookError
-    from uprez.webhooks import verify
+    from uprez.wavespeed.webhooks import verify
 
     secret = keyed.get(f"{hooked.base_url}/api/v3/webhook/secret", timeout=10).json()["data"]
     url = upload(keyed, hooked.base_url, make_clip("verify.mp4", seconds=0.5, fps=12))

@@ -1,5 +1,5 @@
 """An existing output that is uprez's result of an older version of the same source is replaced
-without ``--overwrite`` (:mod:`uprez.stale`); any other existing output stays refused.
+without ``--overwrite`` (:mod:`uprez.step.stale`); any other existing output stays refused.
 
 End to end through the step against the local server, and the rule's edges on the files a first
 run left (the journal's hash against size and time, a sidecar that no longer describes its
@@ -21,10 +21,10 @@ from uprez.errors import InputError
 from uprez.media.probe import probe
 from uprez.plugins import PluginManager
 from uprez.records import Artifact
-from uprez.service.provider import WaveSpeedProvider
-from uprez.sidecar import sidecar_path
-from uprez.stale import older_version
-from uprez.step import choose_output, run_upscale
+from uprez.step.run import choose_output, run_upscale
+from uprez.step.sidecar import sidecar_path
+from uprez.step.stale import older_version
+from uprez.wavespeed.provider import WaveSpeedProvider
 
 from support import SECRET_KEY, Service, fast_config
 

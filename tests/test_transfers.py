@@ -11,10 +11,10 @@ import pytest
 import requests
 
 from uprez.errors import TransferError
-from uprez.server.faults import Fault
-from uprez.server.runner import LocalServer
-from uprez.service.client import WaveSpeedClient
-from uprez.service.transfers import SEND_CHUNK, WRITEBACK_STEP, ProgressReader
+from uprez.standin.faults import Fault
+from uprez.standin.runner import LocalServer
+from uprez.wavespeed.client import WaveSpeedClient
+from uprez.wavespeed.transfers import SEND_CHUNK, WRITEBACK_STEP, ProgressReader
 
 from support import TEST_KEY
 

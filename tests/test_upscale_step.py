@@ -36,12 +36,12 @@ from uprez.media.probe import probe
 from uprez.plugins import PluginManager, get_plugin_manager
 from uprez.records import Artifact
 from uprez.schema_files import load_schema
-from uprez.server.faults import Fault
-from uprez.server.runner import LocalServer
-from uprez.server.settings import ServerSettings
-from uprez.service.provider import WaveSpeedProvider
-from uprez.sidecar import sidecar_path
-from uprez.step import run_upscale
+from uprez.standin.faults import Fault
+from uprez.standin.runner import LocalServer
+from uprez.standin.settings import ServerSettings
+from uprez.step.run import run_upscale
+from uprez.step.sidecar import sidecar_path
+from uprez.wavespeed.provider import WaveSpeedProvider
 
 from support import SECRET_KEY, TEST_BOX, Service, fast_config, stats
 
@@ -558,7 +558,8 @@ def test_the_debug_log_of_a_whole_job_never_shows_the_key(
     upscale(clip, service, pm)
 
     loggers = {record.name for record in caplog.records}
-    assert {"uprez.service.submit_answer", "urllib3.connectionpool"} <= loggers  # DEBUG is captured
+    # DEBUG is captured
+    assert {"uprez.wavespeed.submit_answer", "urllib3.connectionpool"} <= loggers
     assert SECRET_KEY not in caplog.text
 
 

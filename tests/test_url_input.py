@@ -29,15 +29,15 @@ from werkzeug.utils import send_file
 from werkzeug.wrappers import Request, Response
 
 from uprez.errors import InputError
-from uprez.journal import Journal, default_path
+from uprez.journal.store import Journal, default_path
 from uprez.media.probe import probe
 from uprez.media.remote import RemoteVideo, as_source
 from uprez.plugins import PluginManager
 from uprez.records import Artifact, JobEvent, ProviderResult
-from uprez.server.faults import Fault
-from uprez.service.provider import WaveSpeedProvider
-from uprez.sidecar import sidecar_path
-from uprez.step import run_upscale
+from uprez.standin.faults import Fault
+from uprez.step.run import run_upscale
+from uprez.step.sidecar import sidecar_path
+from uprez.wavespeed.provider import WaveSpeedProvider
 
 from support import SECRET_KEY, TEST_BOX, Service, fast_config, service_env
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from uprez.errors import ConfigError, TransferError
-from uprez.service.client import WaveSpeedClient
-from uprez.service.provider import WaveSpeedProvider, check_output_url
+from uprez.wavespeed.client import WaveSpeedClient
+from uprez.wavespeed.provider import WaveSpeedProvider, check_output_url
 
 from support import fast_config
 

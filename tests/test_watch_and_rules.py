@@ -17,10 +17,10 @@ from uprez.errors import ConfigError
 from uprez.plugins import PluginManager, get_plugin_manager
 from uprez.records import Artifact
 from uprez.rules import select_steps
-from uprez.server.runner import LocalServer
-from uprez.server.settings import ServerSettings
-from uprez.service.provider import WaveSpeedProvider
+from uprez.standin.runner import LocalServer
+from uprez.standin.settings import ServerSettings
 from uprez.watch import STATE_FILE, Watcher
+from uprez.wavespeed.provider import WaveSpeedProvider
 
 from support import FAST, TEST_KEY, stats
 

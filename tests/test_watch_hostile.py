@@ -11,9 +11,9 @@ import pytest
 
 from uprez.config import load_config
 from uprez.plugins import PluginManager
-from uprez.server.runner import LocalServer
-from uprez.service.provider import WaveSpeedProvider
+from uprez.standin.runner import LocalServer
 from uprez.watch import Watcher
+from uprez.wavespeed.provider import WaveSpeedProvider
 
 from support import FAST, TEST_KEY, stats
 

@@ -1,4 +1,4 @@
-"""uprez.webhooks.verify against signature vectors made with the openssl command line.
+"""uprez.wavespeed.webhooks.verify against signature vectors made with the openssl command line.
 
 The vectors (tests/contract/webhook_vectors.json) were computed by tests/contract/webhook_vectors.sh
 with ``openssl dgst -sha256 -hmac``, not by any code of uprez, so a verifier and a signer that
@@ -17,7 +17,7 @@ import pytest
 from werkzeug.datastructures import Headers
 
 from uprez.errors import UprezError, WebhookError
-from uprez.webhooks import verify
+from uprez.wavespeed.webhooks import verify
 
 CONTRACT = Path(__file__).parent / "contract"
 VECTORS: dict[str, Any] = json.loads((CONTRACT / "webhook_vectors.json").read_text("utf-8"))

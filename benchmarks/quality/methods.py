@@ -1,7 +1,7 @@
 """The contenders: the same shrink for every clip, then three ways back to the reference size.
 
 ``lanczos`` and ``learned`` are the local server's two modes, run through the server's own code
-path (swscale's Lanczos into yuv420p; :class:`uprez.media.learned.LearnedScaler` on top of it);
+path (swscale's Lanczos into yuv420p; :class:`uprez.standin.learned.LearnedScaler` on top of it);
 ``bicubic`` is swscale's default resize, the floor most tools give.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Callable
 import av
 from av.video.reformatter import ColorRange
 
-from uprez.media.learned import LearnedScaler
+from uprez.standin.learned import LearnedScaler
 
 #: A way to enlarge a frame to (width, height).
 Upscaler = Callable[[av.VideoFrame, tuple[int, int]], av.VideoFrame]

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from uprez.media.remote import RemoteVideo
     from uprez.plugins import PluginManager, get_plugin_manager
     from uprez.records import Artifact, JobEvent, ProviderInfo, StepInfo
-    from uprez.step import run_upscale
+    from uprez.step.run import run_upscale
 
 # Each public name, and the module that holds it.
 _PUBLIC = {
@@ -42,7 +42,7 @@ _PUBLIC = {
     "get_plugin_manager": "uprez.plugins",
     "UprezError": "uprez.errors",
     "RemoteVideo": "uprez.media.remote",
-    "run_upscale": "uprez.step",
+    "run_upscale": "uprez.step.run",
 }
 
 __all__ = [

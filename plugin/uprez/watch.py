@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from uprez.account import concurrency
 from uprez.errors import UprezError
 from uprez.records import Artifact
-from uprez.sidecar import sidecar_path
+from uprez.step.sidecar import sidecar_path
 
 if TYPE_CHECKING:
     from uprez.config import Config
@@ -156,7 +156,7 @@ class Watcher:
         return self.out_dir / path.relative_to(self.in_dir).parent / f"{path.stem}_4k.mp4"
 
     def _process(self, path: Path, key: str) -> None:
-        from uprez.step import run_upscale
+        from uprez.step.run import run_upscale
 
         target = self._target(path)
         target.parent.mkdir(parents=True, exist_ok=True)

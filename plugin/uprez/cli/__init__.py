@@ -45,17 +45,8 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
-    from uprez.cli import (
-        blender_cmd,
-        config_cmd,
-        demo,
-        estimate,
-        jobs_cmd,
-        plugins_cmd,
-        serve,
-        upscale,
-        watch_cmd,
-    )
+    # One module per sub-command, named as the command.
+    from uprez.cli import blender, config, demo, estimate, jobs, plugins, serve, upscale, watch
 
     parser = _Parser(
         prog="uprez", description="An upscale export step for render and publish pipelines."
@@ -69,11 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     estimate.register(commands)
     demo.register(commands)
     serve.register(commands)
-    watch_cmd.register(commands)
-    jobs_cmd.register(commands)
-    blender_cmd.register(commands)
-    plugins_cmd.register(commands)
-    config_cmd.register(commands)
+    watch.register(commands)
+    jobs.register(commands)
+    blender.register(commands)
+    plugins.register(commands)
+    config.register(commands)
     return parser
 
 

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from uprez.media.synth import make_clip
     from uprez.plugins import get_plugin_manager
     from uprez.records import Artifact
-    from uprez.step import run_upscale
+    from uprez.step.run import run_upscale
 
     args.dir.mkdir(parents=True, exist_ok=True)
     clip = args.dir / "uprez-demo.mp4"

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from uprez.estimate import Estimate
+    from uprez.step.estimate import Estimate
 
 
 def register(commands: Any) -> None:
@@ -63,8 +63,8 @@ def report(estimates: Sequence[Estimate], as_json: bool) -> None:
 def run(args: argparse.Namespace) -> int:
     """Estimate every input."""
     from uprez.config import load_config
-    from uprez.estimate import estimate
     from uprez.plugins import get_plugin_manager
+    from uprez.step.estimate import estimate
 
     pm = get_plugin_manager()
     config = load_config(

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from uprez.errors import ConfigError
-from uprez.server.faults import Fault
-from uprez.server.limits import LEVELS
-from uprez.server.settings import MAX_UPLOAD_BYTES, MODES
+from uprez.standin.faults import Fault
+from uprez.standin.limits import LEVELS
+from uprez.standin.settings import MAX_UPLOAD_BYTES, MODES
 
 
 def register(commands: Any) -> None:
@@ -170,8 +170,8 @@ def run(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
     from uprez.media.geometry import parse_size
     from uprez.protocol import DEFAULT_MODEL
-    from uprez.server.runner import LocalServer
-    from uprez.server.settings import ServerSettings, random_key
+    from uprez.standin.runner import LocalServer
+    from uprez.standin.settings import ServerSettings, random_key
 
     try:
         max_size = parse_size(args.max_size)

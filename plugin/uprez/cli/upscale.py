@@ -177,10 +177,10 @@ def _run(args: argparse.Namespace, results: list[dict[str, Any]]) -> int:
     from uprez.cli.estimate import report
     from uprez.cli.progress import TerminalProgress
     from uprez.config import load_config
-    from uprez.estimate import check_budget, check_funds, estimate
     from uprez.plugins import get_plugin_manager
     from uprez.records import Artifact
-    from uprez.step import check_batch, choose_output, make_provider, run_upscale
+    from uprez.step.estimate import check_budget, check_funds, estimate
+    from uprez.step.run import check_batch, choose_output, make_provider, run_upscale
 
     pm = get_plugin_manager()
     config = load_config(

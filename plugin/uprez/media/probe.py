@@ -20,7 +20,7 @@ from av.stream import Disposition, Stream
 
 from uprez.errors import MediaError
 from uprez.media.remote import RemoteVideo
-from uprez.service.redact import redact_url
+from uprez.wavespeed.redact import redact_url
 
 __all__ = ["STILL_IMAGE_CODECS", "Probe", "is_cover_art", "probe", "probe_url"]
 

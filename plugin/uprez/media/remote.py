@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TypeAlias
 from urllib.parse import unquote, urlsplit
 
 from uprez.errors import InputError
-from uprez.service.redact import redact_url
+from uprez.wavespeed.redact import redact_url
 
 if TYPE_CHECKING:
     from uprez.media.probe import Probe
@@ -74,7 +74,7 @@ class RemoteVideo:
     def check(self) -> None:
         """Refuse (:class:`InputError`) anything but a plain http(s) URL with a host, and URLs
         that two parsers could read as different hosts (``user@host``, backslashes)."""
-        from uprez.service.urls import parse_strict
+        from uprez.wavespeed.urls import parse_strict
 
         try:
             parse_strict(self.url, str(self))
@@ -109,7 +109,7 @@ class RemoteVideo:
         service's result lost the sound that must be copied back from the source."""
         import requests
 
-        from uprez.service.transfers import download
+        from uprez.wavespeed.transfers import download
 
         with requests.Session() as session:
             download(session, self.url, target, timeout=timeout)

@@ -1,0 +1,274 @@
+"""Typed views of a validated configuration, one per section of ``schemas/config.schema.json``.
+
+They are built once, when the configuration is loaded and has passed its schema, so the rest
+of uprez reads ``config.limits.max_duration`` (a float) instead of casting
+``config.get("limits.max_duration")`` at every use. Money is :class:`~decimal.Decimal`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+
+def _money(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def _frozen(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value))
+
+
+@dataclass(frozen=True)
+class ProviderSection:
+    """``provider``: which backend, where, and how long to wait on it. The key is not here:
+    :meth:`Config.api_key` reads it, and nothing else holds it."""
+
+    name: str
+    model: str
+    base_url: str
+    inputs: Mapping[str, Any]
+    allow_insecure_http: bool
+    connect_timeout: float
+    read_timeout: float
+    upload_timeout: float
+
+    @property
+    def timeouts(self) -> tuple[float, float]:
+        """``(connect, read)`` for requests."""
+        return (self.connect_timeout, self.read_timeout)
+
+    @property
+    def service(self) -> str:
+        """What makes results differ besides the source: the provider, its service, the model
+        and its inputs. Work folders are keyed by it, so one provider's segments never pass
+        for another's."""
+        return "|".join(str(v) for v in (self.name, self.base_url, self.model, dict(self.inputs)))
+
+
+@dataclass(frozen=True)
+class AccountSection:
+    """``account``: the WaveSpeed account level, or explicit limits that override it."""
+
+    level: str
+    submits_per_minute: int | None
+    concurrent_tasks: int | None
+
+
+@dataclass(frozen=True)
+class PollingSection:
+    """``polling``: how often a task's status is read, and for how long at most."""
+
+    first_interval: float
+    factor: float
+    max_interval: float
+    jitter: float
+    deadline: float
+
+
+@dataclass(frozen=True)
+class RetrySection:
+    """``retry``: how idempotent requests are retried."""
+
+    attempts: int
+    backoff_base: float
+    backoff_cap: float
+    retry_after_cap: float
+
+
+@dataclass(frozen=True)
+class LimitsSection:
+    """``limits``: the service's rules and the studio's budgets."""
+
+    max_duration: float
+    price_per_second: Decimal
+    minimum_seconds: int
+    max_cost_per_job: Decimal | None
+    max_cost_per_run: Decimal | None
+    max_upload_bytes: int
+    concurrency: int | None
+
+
+@dataclass(frozen=True)
+class OutputSection:
+    """``output``: where results go (``template``), and whether they replace and are described."""
+
+    template: str
+    overwrite: bool
+    sidecar: bool
+
+
+@dataclass(frozen=True)
+class VerifySection:
+    """``verify``: what a result is checked against, and what a mismatch does."""
+
+    target_size: str | None
+    on_mismatch: str
+
+    @property
+    def strict(self) -> bool:
+        """A mismatch is an error (not a warning)."""
+        return self.on_mismatch == "error"
+
+
+@dataclass(frozen=True)
+class JournalSection:
+    """``journal``: the record that makes reruns free; ``path`` None means the default place."""
+
+    path: Path | None
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class LocalSection:
+    """``local``: the in-process stand-in server."""
+
+    max_size: str
+    workers: int
+    speed_factor: float
+    mode: str
+
+
+@dataclass(frozen=True)
+class PyblishSection:
+    """``pyblish``: which instances the extractor takes and how it names what it adds."""
+
+    families: tuple[str, ...]
+    representation: str
+    tag: str
+
+
+@dataclass(frozen=True)
+class WatchSection:
+    """``watch``: how a watch folder is scanned."""
+
+    interval: float
+    settle: float
+    patterns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One post-export rule: the conditions an artifact must meet, and the steps it then gets."""
+
+    steps: tuple[str, ...]
+    glob: str | None = None
+    ext: tuple[str, ...] | None = None
+    min_width: int | None = None
+    min_height: int | None = None
+    max_width: int | None = None
+    max_height: int | None = None
+    tags: tuple[str, ...] = ()
+
+    @property
+    def needs_size(self) -> bool:
+        """The rule looks at the picture size (the artifact must be probed)."""
+        sizes = (self.min_width, self.min_height, self.max_width, self.max_height)
+        return any(v is not None for v in sizes)
+
+
+@dataclass(frozen=True)
+class Sections:
+    """Every section of a validated configuration, typed."""
+
+    provider: ProviderSection
+    account: AccountSection
+    polling: PollingSection
+    retry: RetrySection
+    limits: LimitsSection
+    output: OutputSection
+    verify: VerifySection
+    journal: JournalSection
+    local: LocalSection
+    pyblish: PyblishSection
+    watch: WatchSection
+    rules: tuple[Rule, ...]
+    plugins: Mapping[str, Mapping[str, Any]]
+
+
+def read_sections(data: Mapping[str, Any]) -> Sections:
+    """The typed views of ``data``, which has passed the schema (every key has its default)."""
+    p, a, po, r = data["provider"], data["account"], data["polling"], data["retry"]
+    li, o, v, j = data["limits"], data["output"], data["verify"], data["journal"]
+    lo, py, w = data["local"], data["pyblish"], data["watch"]
+    return Sections(
+        provider=ProviderSection(
+            name=str(p["name"]),
+            model=str(p["model"]),
+            base_url=str(p["base_url"]),
+            inputs=_frozen(p.get("inputs") or {}),
+            allow_insecure_http=bool(p["allow_insecure_http"]),
+            connect_timeout=float(p["connect_timeout"]),
+            read_timeout=float(p["read_timeout"]),
+            upload_timeout=float(p["upload_timeout"]),
+        ),
+        account=AccountSection(
+            level=str(a["level"]),
+            submits_per_minute=a.get("submits_per_minute"),
+            concurrent_tasks=a.get("concurrent_tasks"),
+        ),
+        polling=PollingSection(
+            first_interval=float(po["first_interval"]),
+            factor=float(po["factor"]),
+            max_interval=float(po["max_interval"]),
+            jitter=float(po["jitter"]),
+            deadline=float(po["deadline"]),
+        ),
+        retry=RetrySection(
+            attempts=int(r["attempts"]),
+            backoff_base=float(r["backoff_base"]),
+            backoff_cap=float(r["backoff_cap"]),
+            retry_after_cap=float(r["retry_after_cap"]),
+        ),
+        limits=LimitsSection(
+            max_duration=float(li["max_duration"]),
+            price_per_second=Decimal(str(li["price_per_second"])),
+            minimum_seconds=int(li["minimum_seconds"]),
+            max_cost_per_job=_money(li.get("max_cost_per_job")),
+            max_cost_per_run=_money(li.get("max_cost_per_run")),
+            max_upload_bytes=int(li["max_upload_bytes"]),
+            concurrency=li.get("concurrency"),
+        ),
+        output=OutputSection(
+            template=str(o["template"]), overwrite=bool(o["overwrite"]), sidecar=bool(o["sidecar"])
+        ),
+        verify=VerifySection(target_size=v.get("target_size"), on_mismatch=str(v["on_mismatch"])),
+        journal=JournalSection(
+            path=Path(str(j["path"])).expanduser() if j.get("path") else None,
+            enabled=bool(j["enabled"]),
+        ),
+        local=LocalSection(
+            max_size=str(lo["max_size"]),
+            workers=int(lo["workers"]),
+            speed_factor=float(lo["speed_factor"]),
+            mode=str(lo["mode"]),
+        ),
+        pyblish=PyblishSection(
+            families=tuple(py["families"]),
+            representation=str(py["representation"]),
+            tag=str(py["tag"]),
+        ),
+        watch=WatchSection(
+            interval=float(w["interval"]), settle=float(w["settle"]), patterns=tuple(w["patterns"])
+        ),
+        rules=tuple(_rule(item) for item in data.get("rules") or ()),
+        plugins=_frozen({k: _frozen(v) for k, v in (data.get("plugins") or {}).items()}),
+    )
+
+
+def _rule(item: Mapping[str, Any]) -> Rule:
+    ext = item.get("ext")
+    return Rule(
+        steps=tuple(item["steps"]),
+        glob=item.get("glob"),
+        ext=None if ext is None else tuple(ext),
+        min_width=item.get("min_width"),
+        min_height=item.get("min_height"),
+        max_width=item.get("max_width"),
+        max_height=item.get("max_height"),
+        tags=tuple(item.get("tags", ())),
+    )

@@ -1,0 +1,111 @@
+"""The journal as a job sees it: open the record, hand out segment records, close the record.
+
+Jobs that ran through a provider we cannot come back to (the in-process local server dies with
+its process) get keys of their own, so nothing tries to resume them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from uprez.journal.store import Journal, default_path, file_hash, job_key
+from uprez.journal.tasks import TaskRecord
+from uprez.media.remote import RemoteVideo, Source
+
+if TYPE_CHECKING:
+    from uprez.config import Config
+    from uprez.records import Provider
+    from uprez.step.plan import Plan
+
+log = logging.getLogger(__name__)
+
+
+def open_journal(config: Config) -> Journal | None:
+    """The configured journal, or None when ``journal.enabled`` is off."""
+    if not config.get("journal.enabled", True):
+        return None
+    configured = config.get("journal.path")
+    return Journal(Path(configured).expanduser() if configured else default_path())
+
+
+@dataclass
+class JobLog:
+    """One job's record in the journal."""
+
+    journal: Journal
+    key: str
+    status: str
+    # Where a finished job of the same work put its result, when it was another path.
+    earlier_output: Path | None = None
+
+    def records(self, count: int, *, resubmit: bool) -> list[TaskRecord]:
+        """One record per segment."""
+        return [TaskRecord(self.journal, self.key, i, resubmit=resubmit) for i in range(count)]
+
+    def done(self, cost: str) -> None:
+        """The job succeeded."""
+        self.journal.finish_job(self.key, status="done", cost=cost)
+
+    def failed(self, error: str) -> None:
+        """The job failed; its segments' records stay for a rerun."""
+        self.journal.finish_job(self.key, status="failed", error=error[:500])
+
+
+def content_hash(source: Source) -> str:
+    """What a job's source is, for its key: a file's SHA-256, or a URL source's
+    :meth:`~uprez.media.remote.RemoteVideo.content_key` (its address without the query
+    string, which a presigned URL signs anew on each request, and its probed size and length)."""
+    return source.content_key() if isinstance(source, RemoteVideo) else file_hash(source)
+
+
+def open_job(
+    journal: Journal,
+    *,
+    source: Source,
+    target: Path,
+    plan: Plan,
+    provider: Provider,
+    model: str,
+    inputs: dict[str, Any],
+) -> JobLog:
+    """Find or create the record of this job."""
+    identity = str(getattr(provider, "identity", provider.name))
+    source_hash = content_hash(source)
+    cuts = [(s.first, s.stop) for s in plan.segments]
+    key = job_key(source_hash, f"{identity}|{model}", inputs, cuts)
+    earlier = journal.job(key)
+    status = journal.open_job(
+        key,
+        source=source,
+        source_hash=source_hash,
+        output=target,
+        model=model,
+        inputs=inputs,
+        plan=[s.to_json(plan.rule) for s in plan.segments],
+    )
+    if status != "new":
+        log.info("resuming job %s (%s)", key[:12], status)
+    made = Path(earlier["output"]) if earlier and earlier.get("output") else None
+    elsewhere = made if status == "done" and made is not None and made != target else None
+    return JobLog(journal, key, status, elsewhere)
+
+
+def finished_before(config: Config, source: Source, target: Path) -> dict[str, Any] | None:
+    """The journal's record of a job that already made ``target`` from this very ``source``
+    (same content), or None."""
+    if not target.exists():
+        return None
+    journal = open_journal(config)
+    if journal is None:
+        return None
+    try:
+        job = journal.done_job_for(source, target)
+        if job is None or job["source_hash"] != content_hash(source):
+            return None
+        job["task_ids"] = journal.task_ids(job["key"])
+        return job
+    finally:
+        journal.close()

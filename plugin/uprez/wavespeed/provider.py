@@ -1,0 +1,323 @@
+"""The ``wavespeed`` provider: one job through the service adapter, journaled step by step.
+
+The ``local`` provider (``uprez.hooks.local_provider``) runs this very provider against the
+stand-in server, so one code path serves both.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from uprez import protocol
+from uprez.account import account_limits
+from uprez.errors import ConfigError, ServiceError, TaskFailed, TaskGone, TransferError
+from uprez.media.remote import RemoteVideo, Source
+from uprez.records import JobEvent, ProviderResult
+from uprez.wavespeed.answers import TaskState
+from uprez.wavespeed.client import WaveSpeedClient
+from uprez.wavespeed.eta import TaskTimes, work_of
+from uprez.wavespeed.money import check_funds
+from uprez.wavespeed.pacing import account_fingerprint, pacer_for
+from uprez.wavespeed.polling import Poller, PollSchedule
+from uprez.wavespeed.progress import Throttle
+from uprez.wavespeed.redact import redact_url
+from uprez.wavespeed.retry import RetryPolicy
+from uprez.wavespeed.submitting import submit_once
+from uprez.wavespeed.urls import parse_strict, plain_http_allowed
+
+if TYPE_CHECKING:
+    from uprez.config import Config
+    from uprez.journal.tasks import TaskRecord
+
+log = logging.getLogger(__name__)
+Emit = Callable[[JobEvent], None]
+
+
+def check_output_url(url: str, task_id: str, *, allow_insecure_http: bool = False) -> None:
+    """Refuse an output URL that is not a plain HTTPS URL (loopback aside) unless plain HTTP
+    is allowed; user information and backslashes are refused always."""
+    try:
+        parts = parse_strict(url, f"task {task_id}'s output")
+    except ValueError as exc:
+        raise TransferError(f"{exc}: refused", task_id=task_id) from None
+    if not plain_http_allowed(parts, allow_insecure_http):
+        raise TransferError(
+            f"task {task_id}'s output is at {redact_url(url)}, not an HTTPS URL: refused "
+            "(set provider.allow_insecure_http = true to accept it)",
+            task_id=task_id,
+        )
+
+
+def _reporter(emit: Emit, source: Path) -> Callable[[TaskState], None]:
+    """Each state a task is seen in, as a ``processing`` event."""
+
+    def report(state: TaskState) -> None:
+        emit(JobEvent("processing", source, task_id=state.id, message=state.status))
+
+    return report
+
+
+class WaveSpeedProvider:
+    """Runs one job on the WaveSpeed API: upload, submit once, wait, download."""
+
+    name = "wavespeed"
+
+    def __init__(
+        self,
+        client: WaveSpeedClient,
+        *,
+        model: str,
+        inputs: dict[str, Any] | None = None,
+        schedule: PollSchedule | None = None,
+        deadline: float = 3600.0,
+        allow_insecure_http: bool = False,
+    ) -> None:
+        self.client = client
+        self.model = model
+        self.inputs = dict(inputs or {})
+        self.schedule = schedule or PollSchedule()
+        self.deadline = deadline
+        self.allow_insecure_http = allow_insecure_http
+        # How long this service took for earlier tasks: polls wait for a task's likely end.
+        self.times = TaskTimes()
+        # Uploads made by this provider (the others were reused from an earlier run's journal).
+        self._uploaded: set[str] = set()
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Config,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        paced: bool = True,
+    ) -> WaveSpeedProvider:
+        """Build the provider from ``config``; refuses a missing or malformed key, and a base
+        URL that is not HTTPS (loopback aside) or that hides its host (``user@host``, ``\\``).
+        ``paced`` off skips the per-minute pacing (an in-process server does not limit it)."""
+        base = base_url or str(config.get("provider.base_url"))
+        key = api_key or config.api_key()
+        if not key:
+            raise ConfigError(
+                "no API key: set WAVESPEED_API_KEY in the environment (or provider.api_key in "
+                "the config), or run with --provider local to use the local server"
+            )
+        try:
+            parts = parse_strict(base, "$.provider.base_url")
+        except ValueError as exc:
+            raise ConfigError(f"{exc}; write it as https://host[:port]") from None
+        if not plain_http_allowed(parts, bool(config.get("provider.allow_insecure_http"))):
+            raise ConfigError(
+                f"$.provider.base_url: {base} is not HTTPS; the key would travel in clear. "
+                "Use https://, or set provider.allow_insecure_http = true if you mean it"
+            )
+        per_minute, _ = account_limits(config)
+        client = WaveSpeedClient(
+            base,
+            key,
+            retry=RetryPolicy(
+                attempts=int(config.get("retry.attempts")),
+                base=float(config.get("retry.backoff_base")),
+                cap=float(config.get("retry.backoff_cap")),
+                retry_after_cap=float(config.get("retry.retry_after_cap")),
+            ),
+            pacer=pacer_for(account_fingerprint(base, key), per_minute if paced else None),
+            connect_timeout=float(config.get("provider.connect_timeout")),
+            read_timeout=float(config.get("provider.read_timeout")),
+            upload_timeout=float(config.get("provider.upload_timeout")),
+        )
+        schedule = PollSchedule(
+            first=float(config.get("polling.first_interval")),
+            factor=float(config.get("polling.factor")),
+            max=float(config.get("polling.max_interval")),
+            jitter=float(config.get("polling.jitter")),
+        )
+        return cls(
+            client,
+            model=str(config.get("provider.model")),
+            inputs=dict(config.get("provider.inputs") or {}),
+            schedule=schedule,
+            deadline=float(config.get("polling.deadline")),
+            allow_insecure_http=bool(config.get("provider.allow_insecure_http")),
+        )
+
+    @property
+    def identity(self) -> str:
+        """Which service this provider talks to (tasks are only found again there)."""
+        return f"wavespeed {self.client.base_url}"
+
+    def check_funds(self, cost: Decimal, price_per_second: Decimal | None = None) -> None:
+        """Refuse a run the account cannot pay (see :func:`uprez.wavespeed.money.check_funds`)."""
+        check_funds(self.client, self.model, self.inputs, cost, price_per_second)
+
+    def run(
+        self, source: Path, target: Path, *, emit: Emit, record: TaskRecord | None = None
+    ) -> ProviderResult:
+        """Upscale ``source`` into ``target``; the file appears there whole or not at all.
+
+        With a journal ``record``, every side effect is written down as it happens, and what an
+        earlier run already did (upload, submit) is reused instead of done again. A task whose
+        reused upload had gone (code 1402) is uploaded and submitted again, once; a task the
+        service no longer knows is only replaced with ``--resubmit``.
+        """
+        started = time.monotonic()
+        deadline = started + self.deadline
+        fresh_upload_tried = False
+        while True:
+            task_id, poller, reused_upload = self._task_for(source, record, deadline, emit)
+            uploaded = time.monotonic()
+            emit(JobEvent("submitted", source, task_id=task_id))
+            try:
+                done = self.client.wait(
+                    task_id, deadline=deadline, poller=poller, on_state=_reporter(emit, source)
+                )
+            except TaskFailed as exc:
+                if record is not None:
+                    record.task_failed(str(exc))
+                if (
+                    exc.code == protocol.CODE_MEDIA_UNREACHABLE
+                    and reused_upload
+                    and not fresh_upload_tried
+                ):
+                    log.info("task %s could not fetch the earlier upload; uploading again", task_id)
+                    fresh_upload_tried = True
+                    if record is not None:
+                        record.forget_upload()
+                    continue
+                raise
+            except TaskGone as exc:
+                if record is None or not record.resubmit:
+                    raise
+                log.info("%s; --resubmit: creating a new task", exc)
+                record.forget_task()
+                continue
+            break
+        if record is not None:
+            record.completed(list(done.outputs))
+        processed = time.monotonic()
+        self._learn(poller, processed, done.inference_ms, record)
+        emit(JobEvent("downloading", source, task_id=task_id, fraction=0.0))
+        try:
+            self._download(done.outputs[0], task_id, target, emit, source)
+        except TransferError as exc:
+            # The task is done and paid for: say which, so the result can be fetched again.
+            exc.task_id = task_id
+            exc.args = (f"{exc.args[0]}; task {task_id} completed: rerun to download its result",)
+            raise
+        if record is not None:
+            record.downloaded(str(target), target.stat().st_size)
+        finished = time.monotonic()
+        return ProviderResult(
+            task_id=task_id,
+            model=self.model,
+            output_url=done.outputs[0],
+            inference_ms=done.inference_ms,
+            timings={
+                "upload_s": round(uploaded - started, 3),
+                "processing_s": round(processed - uploaded, 3),
+                "download_s": round(finished - processed, 3),
+            },
+            nsfw=done.nsfw,
+        )
+
+    def _task_for(
+        self, source: Path, record: TaskRecord | None, deadline: float, emit: Emit
+    ) -> tuple[str, Poller, bool]:
+        """The segment's task: the journal's, or a new one (uploading first unless a recent
+        upload can be reused). Returns its id, the poller to wait with, and whether the
+        upload was reused from an earlier run."""
+        task_id = record.row().task_id if record is not None else None
+        if task_id is not None:
+            log.info("resuming task %s", task_id)
+            return task_id, Poller(self.schedule), False
+        video_url = self.upload(source, record=record, emit=emit)
+        reused = video_url not in self._uploaded
+        task_id, fresh = submit_once(
+            self.client, self.model, {**self.inputs, "video": video_url}, record, deadline
+        )
+        poller = self._poller_for(source, record) if fresh else Poller(self.schedule)
+        return task_id, poller, reused
+
+    def upload(self, source: Source, *, record: TaskRecord | None, emit: Emit) -> str:
+        """Upload ``source`` unless ``record`` holds an upload recent enough to reuse; return
+        the URL the service reads it from (recorded in the journal).
+
+        A URL source is not uploaded: its own URL is returned, and recorded like an upload.
+        So a rerun sends the URL an earlier run sent, and finds by it a task whose submit
+        answer was lost, though the caller's presigned URL has been signed anew since; if that
+        URL has expired, the task fails with 1402 (refunded) and :meth:`run` sends the new one.
+        """
+        video_url = record.reusable_upload() if record is not None else None
+        if video_url is not None:
+            return video_url
+        if isinstance(source, RemoteVideo):
+            video_url = source.url
+        else:
+            emit(JobEvent("uploading", source, fraction=0.0))
+            try:
+                video_url = self.client.upload(source, progress=Throttle(emit, "uploading", source))
+            except ServiceError as exc:
+                exc.args = (f"{exc.args[0]}; nothing was submitted: rerun the same command",)
+                raise
+        if record is not None:
+            record.uploaded(video_url)
+        self._uploaded.add(video_url)
+        return video_url
+
+    def _poller_for(self, source: Path, record: TaskRecord | None) -> Poller:
+        """A poller for a task submitted just now, waiting for its end as history predicts."""
+        store = record.journal if record is not None else None
+        work = work_of(source)
+        estimate = self.times.estimate(self._service, work, store)
+        if estimate is not None:
+            log.debug("expecting the task to take %.1f s", estimate.expected)
+        return Poller(
+            self.schedule,
+            estimate,
+            start=time.monotonic(),
+            work=work,
+            lookup=lambda: self.times.estimate(self._service, work),
+        )
+
+    def _learn(
+        self, poller: Poller, noticed: float, inference_ms: int | None, record: TaskRecord | None
+    ) -> None:
+        """Remember how long a task submitted by this run took (resumed ones say nothing)."""
+        if poller.work is None:
+            return
+        seconds = poller.service_seconds(noticed, inference_ms)
+        store = record.journal if record is not None else None
+        self.times.learn(self._service, poller.work, seconds, store)
+
+    @property
+    def _service(self) -> str:
+        return f"{self.identity} {self.model}"
+
+    def _download(self, url: str, task_id: str, target: Path, emit: Emit, source: Path) -> None:
+        """Download an output; if its URL has expired (403/404/410), fetch the task again for a
+        fresh one and try once more."""
+        progress = Throttle(emit, "downloading", source, task_id)
+        self._check_output_url(url, task_id)
+        try:
+            self.client.download(url, target, progress=progress)
+        except TransferError as exc:
+            if exc.status not in (403, 404, 410):
+                raise
+            fresh = self.client.get(task_id)
+            if not fresh.outputs:
+                raise
+            log.info("output URL of task %s expired; fetched a fresh one", task_id)
+            self._check_output_url(fresh.outputs[0], task_id)
+            self.client.download(fresh.outputs[0], target, progress=progress)
+
+    def _check_output_url(self, url: str, task_id: str) -> None:
+        check_output_url(url, task_id, allow_insecure_http=self.allow_insecure_http)
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self.client.session.close()
