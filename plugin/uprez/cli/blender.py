@@ -34,6 +34,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from uprez.atomic import write_text_atomic
 from uprez.errors import ConfigError
 
 #: The add-on's module, inside the ``uprez.hooks`` package.
@@ -202,9 +203,7 @@ def user_resources(
 def _write(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` whole or not at all (Blender may be reading the folder)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.uprez-partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
+    write_text_atomic(path, text)
 
 
 def _other_installed(extension: bool) -> Path | None:

@@ -23,6 +23,7 @@ from pathlib import Path
 import av
 from av.container import InputContainer
 
+from uprez.atomic import write_bytes_atomic
 from uprez.errors import MediaError
 from uprez.media.probe import Probe, is_cover_art, probe
 
@@ -200,16 +201,10 @@ def _encode_png(picture: av.VideoFrame) -> bytes:
 
 
 def _write_atomically(target: Path, data: bytes) -> None:
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    """The picture at ``target`` whole (synced to the disk) or not at all; a file that cannot
+    be written is a MediaError naming it, as every failure of a comparison is."""
     try:
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException as exc:
-        temporary.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            reason = exc.strerror or exc
-            raise MediaError(f"could not write {target}: {reason}", path=str(target)) from exc
-        raise
+        write_bytes_atomic(target, data, fsync=True)
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise MediaError(f"could not write {target}: {reason}", path=str(target)) from exc

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from uprez import protocol
+from uprez.atomic import atomic_path
 from uprez.errors import MediaError
 from uprez.standin.inputs import TaskFailure, fetch_input
 from uprez.standin.settings import ServerSettings
@@ -128,28 +129,28 @@ class Processor:
             raise _Stopping
         out_dir = self._root / "outputs" / pred.id
         out_dir.mkdir()  # never parents: a stopped server's directory must stay gone
-        partial = out_dir / (name + ".part")
+        final = out_dir / name
 
         def check_stop(done: int, total: int) -> None:
             if self._stopping.is_set():
                 raise _Stopping
 
-        try:
-            upscale_file(
-                str(source),
-                str(partial),
-                max_size=settings.max_size,
-                preset=settings.preset,
-                crf=settings.crf,
-                progress=check_stop,
-                keep_audio=not pred.drop_audio,
-                mode=settings.mode,
-            )
-        except MediaError as exc:
-            raise TaskFailure(protocol.CODE_TASK_FAILED, f"upscale failed: {exc}") from exc
-        self._pace(max(info.duration * settings.speed_factor, settings.task_seconds), started)
-        final = out_dir / name
-        partial.rename(final)
+        # The output appears whole, once the task has taken its time, as the service's would.
+        with atomic_path(final) as partial:
+            try:
+                upscale_file(
+                    str(source),
+                    str(partial),
+                    max_size=settings.max_size,
+                    preset=settings.preset,
+                    crf=settings.crf,
+                    progress=check_stop,
+                    keep_audio=not pred.drop_audio,
+                    mode=settings.mode,
+                )
+            except MediaError as exc:
+                raise TaskFailure(protocol.CODE_TASK_FAILED, f"upscale failed: {exc}") from exc
+            self._pace(max(info.duration * settings.speed_factor, settings.task_seconds), started)
         cost = settings.price.cost(info.duration)
         with self._lock:
             self._balance -= cost
@@ -163,13 +164,12 @@ class Processor:
         out_dir = self._root / "outputs" / pred.id
         out_dir.mkdir()
         final = out_dir / "output.mp4"
-        partial = out_dir / "output.mp4.part"
-        with partial.open("wb") as out:
-            for _ in range(self._settings.copy_factor):
-                with source.open("rb") as data:
-                    shutil.copyfileobj(data, out, 1 << 20)
-        self._pace(self._settings.task_seconds, started)
-        partial.rename(final)
+        with atomic_path(final) as partial:
+            with partial.open("wb") as out:
+                for _ in range(self._settings.copy_factor):
+                    with source.open("rb") as data:
+                        shutil.copyfileobj(data, out, 1 << 20)
+            self._pace(self._settings.task_seconds, started)
         pred.output_files = [final]
         pred.outputs = [f"{pred.cdn_base}/outputs/{pred.id}/{final.name}"]
         self._finish(pred, protocol.COMPLETED, started)

@@ -11,7 +11,6 @@ import hashlib
 import inspect
 import json
 import logging
-import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -21,6 +20,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, cast
 
+from uprez.atomic import atomic_path, write_text_atomic
 from uprez.errors import MediaError, UploadTooLarge, UprezError, VerificationError
 from uprez.interrupt import run_under
 from uprez.journal.tasks import TaskRecord
@@ -79,10 +79,7 @@ def _load_finished(up: Path) -> ProviderResult | None:
 
 
 def _save_finished(up: Path, result: ProviderResult) -> None:
-    record = _record_path(up)
-    temp = record.with_name(record.name + f".{os.getpid()}.part")
-    temp.write_text(json.dumps(asdict(result)), encoding="utf-8")
-    os.replace(temp, record)
+    write_text_atomic(_record_path(up), json.dumps(asdict(result)))
 
 
 def _cut(source: Source, segment: Segment, folder: Path, index: VideoIndex | None) -> Source:
@@ -94,14 +91,10 @@ def _cut(source: Source, segment: Segment, folder: Path, index: VideoIndex | Non
     assert isinstance(source, Path), "a URL source is always sent whole"
     cut = folder / f"seg-{segment.index:03d}.src.mp4"
     if not cut.exists():
-        partial = cut.with_name(cut.name + f".{os.getpid()}.part")
-        try:
+        with atomic_path(cut) as partial:
             cut_segment(
                 source, partial, segment.first, segment.stop, copy=segment.copy, index=index
             )
-            os.replace(partial, cut)
-        finally:
-            partial.unlink(missing_ok=True)
     return cut
 
 
@@ -325,14 +318,11 @@ def assemble(
     if isinstance(source, RemoteVideo):
         source = source.fetch(folder / f"source{source.suffix or '.mp4'}")
     merged = folder / "merged.mp4"
-    partial = merged.with_name(merged.name + f".{os.getpid()}.part")
     try:
-        concat_with_source_audio([p.path for p in parts], source, partial, fps=fps)
-        os.replace(partial, merged)
+        with atomic_path(merged) as partial:
+            concat_with_source_audio([p.path for p in parts], source, partial, fps=fps)
     except MediaError as exc:  # the parts came back unlike each other: the service's doing
         raise VerificationError(
             f"the upscaled segments cannot be joined: {exc}", task_id=parts[0].result.task_id
         ) from exc
-    finally:
-        partial.unlink(missing_ok=True)
     return merged

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +10,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from uprez import __version__
+from uprez.atomic import write_text_atomic
 from uprez.schema_files import load_schema
 
 
@@ -39,10 +38,5 @@ def write_sidecar(output: Path, record: dict[str, Any]) -> Path:
     """Validate ``record`` and write it atomically beside ``output``; return its path."""
     validate_sidecar(record)
     target = sidecar_path(output)
-    temp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
-    try:
-        temp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        os.replace(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)
+    write_text_atomic(target, json.dumps(record, indent=2) + "\n")
     return target

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import functools
 import io
@@ -19,6 +18,7 @@ from typing import BinaryIO, cast
 import requests
 
 from uprez import interrupt
+from uprez.atomic import atomic_path
 from uprez.errors import TransferError
 from uprez.wavespeed.redact import redact_url
 from uprez.wavespeed.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
@@ -134,21 +134,18 @@ def download(
 ) -> int:
     """Stream ``url`` into ``target``; return its size.
 
-    The bytes go to a temporary file beside the target, unique to this process; a cut transfer
-    resumes with ``Range`` (and starts over if the server ignores it); the size is checked
-    against ``Content-Length``; then the file is synced and renamed into place. On failure the
-    temporary file is removed and nothing exists at ``target`` that was not there before.
+    The bytes go to a temporary file beside the target (:func:`uprez.atomic.atomic_path`); a cut
+    transfer resumes with ``Range`` (and starts over if the server ignores it); the size is
+    checked against ``Content-Length``; then the file is synced and renamed into place. On
+    failure the temporary file is removed and nothing exists at ``target`` that was not there
+    before.
     No ``Authorization`` header is sent: output URLs are not the API's host.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
-    try:
-        size = _fetch_resuming(session, url, temp, timeout, retry or RetryPolicy(), progress)
-        os.replace(temp, target)
-        return size
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
+    # Resuming happens within this call, on the open temporary file: nothing outlives a
+    # failure. The fetch syncs its own handle (after writeback on the way), so no fsync here.
+    with atomic_path(target) as temp:
+        return _fetch_resuming(session, url, temp, timeout, retry or RetryPolicy(), progress)
 
 
 def _fetch_resuming(
