@@ -27,8 +27,8 @@ from uprez.wavespeed import money
 from uprez.wavespeed.answers import TaskState, parse_prediction, read_envelope
 from uprez.wavespeed.lookup import find_task
 from uprez.wavespeed.pacing import SubmitPacer
-from uprez.wavespeed.redact import install_log_redaction
-from uprez.wavespeed.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
+from uprez.wavespeed.redact import install_log_redaction, redact_url
+from uprez.wavespeed.retry import RetryPolicy, parse_retry_after
 from uprez.wavespeed.submit_answer import post_submit
 from uprez.wavespeed.transfers import ByteProgress, download
 from uprez.wavespeed.uploading import upload_file
@@ -127,18 +127,28 @@ class WaveSpeedClient:
         task_id: str | None,
         body: dict[str, Any] | None = None,
     ) -> requests.Response:
-        retry_after: float | None = None
-        for attempt in range(1, self.retry.attempts + 2):
-            retry_after = None
+        """One request the caller vouches is idempotent, retried by a
+        :class:`~uprez.wavespeed.retry.PolicyRetry`.
+
+        A ``Retry-After`` longer than ``retry.retry_after_cap`` stops at once (waiting that long
+        is the caller's decision), which Retry cannot say, so that check stays here.
+        """
+        retry = self.retry.retrying(method, self._sleep)
+        shown = redact_url(url)
+        while True:
+            attempt = len(retry.history) + 1
+            answer: requests.Response | None = None
+            error: requests.RequestException | None = None
+            retry_after: float | None = None
             try:
                 answer = self.session.request(
                     method, url, json=body, headers=self.api_headers(url), timeout=self.timeout
                 )
             except requests.RequestException as exc:
-                failure: Exception = exc
+                error = exc
                 log.debug("%s: %s (attempt %d)", what, type(exc).__name__, attempt)
             else:
-                if answer.status_code not in RETRY_STATUSES:
+                if not retry.is_retry(method, answer.status_code):
                     return answer
                 retry_after = parse_retry_after(answer.headers.get("Retry-After"))
                 if retry_after is not None and retry_after > self.retry.retry_after_cap:
@@ -148,24 +158,12 @@ class WaveSpeedClient:
                         status=answer.status_code,
                         task_id=task_id,
                     )
-                failure = ServiceError(
-                    f"{what}: HTTP {answer.status_code}", status=answer.status_code, task_id=task_id
-                )
                 log.debug("%s: HTTP %d (attempt %d)", what, answer.status_code, attempt)
-            if attempt > self.retry.attempts:
-                break
-            self._sleep(self.retry.delay(attempt, retry_after))
-        if isinstance(failure, ServiceError):
-            if failure.status == 429:
-                raise RateLimited(
-                    f"{what}: still rate limited after retries",
-                    retry_after=retry_after,
-                    task_id=task_id,
-                )
-            raise failure
-        raise ServiceError(
-            f"{what}: the service could not be reached ({type(failure).__name__})", task_id=task_id
-        ) from failure
+            following = retry.next_try(method, shown, answer=answer, error=error)
+            if following is None:
+                raise _gave_up(what, task_id, answer, error, retry_after) from error
+            retry = following
+            retry.sleep_after(answer)
 
     # -- money ---------------------------------------------------------------------------------
 
@@ -267,6 +265,28 @@ class WaveSpeedClient:
         return download(
             self.session, url, target, timeout=self.timeout, progress=progress, retry=self.retry
         )
+
+
+def _gave_up(
+    what: str,
+    task_id: str | None,
+    answer: requests.Response | None,
+    error: requests.RequestException | None,
+    retry_after: float | None,
+) -> ServiceError:
+    """The error an idempotent request ends with when its tries are used up: the last
+    answer's status (429 as :class:`RateLimited`), or the service out of reach."""
+    if answer is None:
+        return ServiceError(
+            f"{what}: the service could not be reached ({type(error).__name__})", task_id=task_id
+        )
+    if answer.status_code == 429:
+        return RateLimited(
+            f"{what}: still rate limited after retries", retry_after=retry_after, task_id=task_id
+        )
+    return ServiceError(
+        f"{what}: HTTP {answer.status_code}", status=answer.status_code, task_id=task_id
+    )
 
 
 # Connections kept open per host. requests keeps 10, so a watch folder or farm node running more
