@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from benchmarks import (
+    bench_command,
     bench_import,
     bench_many,
     bench_media,
@@ -24,6 +25,7 @@ from benchmarks.common import Row, table
 BENCHMARKS = [
     bench_import,
     bench_overhead,
+    bench_command,
     bench_polling,
     bench_transfers,
     bench_segments,
