@@ -35,11 +35,11 @@ class LocalProvider:
         from uprez.standin.settings import ServerSettings
 
         settings = ServerSettings(
-            max_size=parse_size(str(config.get("local.max_size"))),
-            workers=int(config.get("local.workers")),
-            max_duration=float(config.get("limits.max_duration")),
-            speed_factor=float(config.get("local.speed_factor")),
-            mode=str(config.get("local.mode")),
+            max_size=parse_size(config.local.max_size),
+            workers=config.local.workers,
+            max_duration=config.limits.max_duration,
+            speed_factor=config.local.speed_factor,
+            mode=config.local.mode,
             # Strict as bronze in all but the per-minute rate, where a job would only wait.
             account_level="bronze",
             submits_per_minute=1_000_000,

@@ -26,24 +26,21 @@ MAX_CONCURRENCY = 64
 
 def account_limits(config: Config) -> tuple[int, int]:
     """Submits per minute and tasks at once of the configured account."""
-    level = str(config.get("account.level"))
-    explicit_rate = config.get("account.submits_per_minute")
-    explicit_tasks = config.get("account.concurrent_tasks")
-    if level not in ACCOUNT_LEVELS and (explicit_rate is None or explicit_tasks is None):
+    account = config.account
+    rate, tasks = account.submits_per_minute, account.concurrent_tasks
+    if account.level not in ACCOUNT_LEVELS and (rate is None or tasks is None):
         raise ConfigError(
-            f'$.account: level "{level}" needs submits_per_minute and concurrent_tasks; '
+            f'$.account: level "{account.level}" needs submits_per_minute and concurrent_tasks; '
             "give both numbers, or choose bronze, silver or gold"
         )
-    per_minute, at_once = ACCOUNT_LEVELS.get(level, (0, 0))
-    rate = int(explicit_rate) if explicit_rate is not None else per_minute
-    tasks = int(explicit_tasks) if explicit_tasks is not None else at_once
-    return rate, tasks
+    per_minute, at_once = ACCOUNT_LEVELS.get(account.level, (0, 0))
+    return (per_minute if rate is None else rate), (at_once if tasks is None else tasks)
 
 
 def concurrency(config: Config) -> int:
     """Segments (or watch-folder jobs) run at once: ``limits.concurrency``, else as many as
     the account runs at once (further ones would only wait in the service's queue)."""
-    given = config.get("limits.concurrency")
+    given = config.limits.concurrency
     if given is not None:
-        return max(1, int(given))
+        return max(1, given)
     return max(1, min(MAX_CONCURRENCY, account_limits(config)[1]))

@@ -9,46 +9,41 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from uprez.errors import ConfigError, InputError
 from uprez.records import Artifact
 
 if TYPE_CHECKING:
     from uprez.config import Config
+    from uprez.config.sections import Rule
     from uprez.media.probe import Probe
 
 log = logging.getLogger(__name__)
-_SIZE_KEYS = ("min_width", "min_height", "max_width", "max_height")
 
 
-def _size_ok(rule: Mapping[str, Any], info: Probe) -> bool:
-    checks = {
-        "min_width": info.width >= rule.get("min_width", 0),
-        "min_height": info.height >= rule.get("min_height", 0),
-        "max_width": "max_width" not in rule or info.width <= rule["max_width"],
-        "max_height": "max_height" not in rule or info.height <= rule["max_height"],
-    }
-    return all(checks.values())
+def _size_ok(rule: Rule, info: Probe) -> bool:
+    return (
+        (rule.min_width is None or info.width >= rule.min_width)
+        and (rule.min_height is None or info.height >= rule.min_height)
+        and (rule.max_width is None or info.width <= rule.max_width)
+        and (rule.max_height is None or info.height <= rule.max_height)
+    )
 
 
-def matches(
-    rule: Mapping[str, Any], artifact: Artifact, probe: Callable[[Artifact], Probe | None]
-) -> bool:
+def matches(rule: Rule, artifact: Artifact, probe: Callable[[Artifact], Probe | None]) -> bool:
     """True when ``artifact`` meets every condition ``rule`` sets (``probe`` only if needed)."""
     path = artifact.path
-    pattern = rule.get("glob")
-    if pattern is not None:
-        subject = str(path) if "/" in pattern else path.name
-        if not fnmatch.fnmatch(subject, pattern):
+    if rule.glob is not None:
+        subject = str(path) if "/" in rule.glob else path.name
+        if not fnmatch.fnmatch(subject, rule.glob):
             return False
-    extensions = rule.get("ext")
-    if extensions is not None and path.suffix.lower() not in {e.lower() for e in extensions}:
+    if rule.ext is not None and path.suffix.lower() not in {e.lower() for e in rule.ext}:
         return False
-    if not set(rule.get("tags", ())) <= set(artifact.tags):
+    if not set(rule.tags) <= set(artifact.tags):
         return False
-    if any(key in rule for key in _SIZE_KEYS):
+    if rule.needs_size:
         info = probe(artifact)
         if info is None or not _size_ok(rule, info):
             return False
@@ -57,7 +52,7 @@ def matches(
 
 def select_steps(artifact: Artifact, config: Config, known: set[str]) -> list[str]:
     """The steps the config's rules choose for ``artifact``, each once, in rule order."""
-    rules: list[dict[str, Any]] = list(config.get("rules") or [])
+    rules = config.rules
     if not rules:
         return ["upscale"] if artifact.kind == "video" else []
     probed: dict[str, Probe | None] = {}
@@ -76,12 +71,12 @@ def select_steps(artifact: Artifact, config: Config, known: set[str]) -> list[st
 
     chosen: list[str] = []
     for number, rule in enumerate(rules):
-        for index, step in enumerate(rule["steps"]):
+        for index, step in enumerate(rule.steps):
             if step not in known:
                 raise ConfigError(
                     f"$.rules[{number}].steps[{index}]: no step named {step!r}; "
                     f"available: {', '.join(sorted(known))}"
                 )
         if matches(rule, artifact, probe_once):
-            chosen.extend(s for s in rule["steps"] if s not in chosen)
+            chosen.extend(s for s in rule.steps if s not in chosen)
     return chosen

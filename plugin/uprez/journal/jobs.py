@@ -25,10 +25,9 @@ log = logging.getLogger(__name__)
 
 def open_journal(config: Config) -> Journal | None:
     """The configured journal, or None when ``journal.enabled`` is off."""
-    if not config.get("journal.enabled", True):
+    if not config.journal.enabled:
         return None
-    configured = config.get("journal.path")
-    return Journal(Path(configured).expanduser() if configured else default_path())
+    return Journal(config.journal.path or default_path())
 
 
 @dataclass

@@ -26,9 +26,7 @@ log = logging.getLogger(__name__)
 
 def lock_folder(config: Config) -> Path:
     """``locks/`` beside the configured journal (or where the default journal lives)."""
-    configured = config.get("journal.path")
-    journal = Path(str(configured)).expanduser() if configured else default_path()
-    return journal.parent / "locks"
+    return (config.journal.path or default_path()).parent / "locks"
 
 
 def _lock_file(target: Path, config: Config) -> Path:

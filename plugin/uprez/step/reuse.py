@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from uprez.atomic import atomic_path
 from uprez.errors import InputError
 from uprez.journal.jobs import finished_before
 from uprez.media.remote import Source
@@ -78,16 +78,12 @@ def copy_earlier(
         return None
     if earlier.stat().st_size != output.get("size_bytes"):
         return None  # changed since: not the result the journal speaks of
-    partial = target.with_name(f".{target.name}.{os.getpid()}.part")
-    try:
+    with atomic_path(target) as partial:
         shutil.copyfile(earlier, partial)
         record = {**recorded, "output": {**output, "path": str(target)}}
         record["source"] = {**recorded["source"], "path": str(artifact.path)}
-        if config.get("output.sidecar"):
+        if config.output.sidecar:
             write_sidecar(target, record)
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
     log.info("%s: the same work was done into %s; copied, at no cost", artifact.path, earlier)
     emit(
         JobEvent(

@@ -100,7 +100,8 @@ class WaveSpeedProvider:
         """Build the provider from ``config``; refuses a missing or malformed key, and a base
         URL that is not HTTPS (loopback aside) or that hides its host (``user@host``, ``\\``).
         ``paced`` off skips the per-minute pacing (an in-process server does not limit it)."""
-        base = base_url or str(config.get("provider.base_url"))
+        settings, retry, polling = config.provider, config.retry, config.polling
+        base = base_url or settings.base_url
         key = api_key or config.api_key()
         if not key:
             raise ConfigError(
@@ -111,7 +112,7 @@ class WaveSpeedProvider:
             parts = parse_strict(base, "$.provider.base_url")
         except ValueError as exc:
             raise ConfigError(f"{exc}; write it as https://host[:port]") from None
-        if not plain_http_allowed(parts, bool(config.get("provider.allow_insecure_http"))):
+        if not plain_http_allowed(parts, settings.allow_insecure_http):
             raise ConfigError(
                 f"$.provider.base_url: {base} is not HTTPS; the key would travel in clear. "
                 "Use https://, or set provider.allow_insecure_http = true if you mean it"
@@ -121,29 +122,29 @@ class WaveSpeedProvider:
             base,
             key,
             retry=RetryPolicy(
-                attempts=int(config.get("retry.attempts")),
-                base=float(config.get("retry.backoff_base")),
-                cap=float(config.get("retry.backoff_cap")),
-                retry_after_cap=float(config.get("retry.retry_after_cap")),
+                attempts=retry.attempts,
+                base=retry.backoff_base,
+                cap=retry.backoff_cap,
+                retry_after_cap=retry.retry_after_cap,
             ),
             pacer=pacer_for(account_fingerprint(base, key), per_minute if paced else None),
-            connect_timeout=float(config.get("provider.connect_timeout")),
-            read_timeout=float(config.get("provider.read_timeout")),
-            upload_timeout=float(config.get("provider.upload_timeout")),
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            upload_timeout=settings.upload_timeout,
         )
         schedule = PollSchedule(
-            first=float(config.get("polling.first_interval")),
-            factor=float(config.get("polling.factor")),
-            max=float(config.get("polling.max_interval")),
-            jitter=float(config.get("polling.jitter")),
+            first=polling.first_interval,
+            factor=polling.factor,
+            max=polling.max_interval,
+            jitter=polling.jitter,
         )
         return cls(
             client,
-            model=str(config.get("provider.model")),
-            inputs=dict(config.get("provider.inputs") or {}),
+            model=settings.model,
+            inputs=dict(settings.inputs),
             schedule=schedule,
-            deadline=float(config.get("polling.deadline")),
-            allow_insecure_http=bool(config.get("provider.allow_insecure_http")),
+            deadline=polling.deadline,
+            allow_insecure_http=settings.allow_insecure_http,
         )
 
     @property
