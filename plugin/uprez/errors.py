@@ -2,6 +2,10 @@
 
 Every error a user can meet derives from :class:`UprezError` and carries what the user needs to act
 on it (a file, a task id, an HTTP status, a JSON path) — never an API key.
+
+Context learnt on the way up (``exc.add_note("nothing was submitted: rerun the same command")``)
+is part of what an :class:`UprezError` says: its ``str()`` is the message, then each note,
+joined with ``"; "``. :func:`message` says the same of any exception.
 """
 
 from __future__ import annotations
@@ -9,10 +13,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
+def _with_notes(text: str, exc: BaseException) -> str:
+    notes = [str(note) for note in getattr(exc, "__notes__", ())]
+    return "; ".join([text, *notes]) if notes else text
+
+
+def message(exc: BaseException) -> str:
+    """What ``exc`` says to a user: ``str(exc)``, then its notes (``BaseException.add_note``),
+    joined with ``"; "``. An :class:`UprezError`'s ``str()`` has them already."""
+    return str(exc) if isinstance(exc, UprezError) else _with_notes(str(exc), exc)
+
+
 class UprezError(Exception):
-    """Base of every error uprez raises on purpose."""
+    """Base of every error uprez raises on purpose. Its ``str()`` ends with its notes, so
+    every place that shows or records an error shows the advice added on the way up."""
 
     exit_code = 1
+
+    def __str__(self) -> str:
+        return _with_notes(super().__str__(), self)
 
 
 class ConfigError(UprezError):

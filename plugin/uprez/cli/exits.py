@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from uprez.errors import UprezError
+from uprez.errors import UprezError, message
 
 EXIT_OK = 0
 EXIT_USAGE = 2  # as ConfigError: argparse's own code for a command line it cannot parse
@@ -42,4 +42,4 @@ def describe(exc: BaseException) -> str:
         return INTERRUPTED
     if isinstance(exc, UsageError):
         return exc.message
-    return str(exc)
+    return message(exc)

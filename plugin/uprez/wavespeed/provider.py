@@ -208,7 +208,7 @@ class WaveSpeedProvider:
         except TransferError as exc:
             # The task is done and paid for: say which, so the result can be fetched again.
             exc.task_id = task_id
-            exc.args = (f"{exc.args[0]}; task {task_id} completed: rerun to download its result",)
+            exc.add_note(f"task {task_id} completed: rerun to download its result")
             raise
         if record is not None:
             record.downloaded(str(target), target.stat().st_size)
@@ -263,7 +263,7 @@ class WaveSpeedProvider:
             try:
                 video_url = self.client.upload(source, progress=Throttle(emit, "uploading", source))
             except ServiceError as exc:
-                exc.args = (f"{exc.args[0]}; nothing was submitted: rerun the same command",)
+                exc.add_note("nothing was submitted: rerun the same command")
                 raise
         if record is not None:
             record.uploaded(video_url)
