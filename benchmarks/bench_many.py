@@ -34,8 +34,8 @@ from uprez.journal.jobs import open_job
 from uprez.journal.store import Journal
 from uprez.media.synth import make_clip
 from uprez.records import JobEvent
+from uprez.step.checks import price_rule
 from uprez.step.plan import Plan, Segment
-from uprez.step.run import price_rule
 from uprez.wavespeed.provider import WaveSpeedProvider
 
 KEY = "bench-key"

@@ -287,19 +287,6 @@ def rendered_movie(scene: Any) -> str | None:
     return _absolute(named)
 
 
-def expected_output(movie: str, args: Sequence[str] = ()) -> str:
-    """Where the result goes: ``-o``/``--output`` when given, else the default template's
-    ``<dir>/<stem>_4k.mp4`` (the log's JSON names the actual file)."""
-    args = list(args)
-    for index, arg in enumerate(args):
-        if arg in ("-o", "--output") and index + 1 < len(args):
-            return os.path.abspath(args[index + 1])
-        if arg.startswith("--output="):
-            return os.path.abspath(arg.split("=", 1)[1])
-    stem = os.path.splitext(os.path.basename(movie))[0]
-    return os.path.join(os.path.dirname(movie), f"{stem}_4k.mp4")
-
-
 def log_path(movie: str) -> str:
     """``<movie>.uprez.log``: everything the job prints, its JSON result last."""
     return f"{movie}.uprez.log"
@@ -309,15 +296,13 @@ def log_path(movie: str) -> str:
 
 
 class Job:
-    """A started ``uprez upscale``: the movie, where its result and log go, the process."""
+    """A started ``uprez upscale``: the movie, where its log goes, the process. Where the
+    result goes is uprez's to say (its ``uprez_output_path`` hook): the log's JSON names it."""
 
-    __slots__ = ("log", "movie", "output", "process")
+    __slots__ = ("log", "movie", "process")
 
-    def __init__(
-        self, movie: str, output: str, log: str, process: "subprocess.Popen[bytes]"
-    ) -> None:
+    def __init__(self, movie: str, log: str, process: "subprocess.Popen[bytes]") -> None:
         self.movie = movie
-        self.output = output
         self.log = log
         self.process = process
 
@@ -359,8 +344,8 @@ def start_upscale(
     """
     movie = os.path.abspath(movie)
     args = list(extra_args)
-    command = [*find_executable(executable), "upscale", movie, "--json", *args]
-    output = expected_output(movie, args)
+    # An export from Blender is a post-export: the config's rules choose its steps.
+    command = [*find_executable(executable), "upscale", movie, "--json", "--rules", *args]
     log_file = log_path(movie)
     options: dict[str, Any] = {}
     if sys.platform == "win32":
@@ -383,9 +368,9 @@ def start_upscale(
             sink.write(f"uprez: could not start: {exc}\n")
             raise
     with _jobs_lock:
-        _jobs.append(Job(movie, output, log_file, process))
+        _jobs.append(Job(movie, log_file, process))
     log.info(
-        "uprez: upscaling %s in the background; result at %s, log at %s", movie, output, log_file
+        "uprez: upscaling %s in the background; the log at %s names the result", movie, log_file
     )
     return process
 
@@ -420,7 +405,7 @@ def poll_jobs() -> float | None:
         result = read_result(job.log) or {}
         entries = [entry for entry in result.get("results", []) if isinstance(entry, dict)]
         if code == 0:
-            outputs = ", ".join(str(entry.get("output")) for entry in entries) or job.output
+            outputs = ", ".join(str(entry.get("output")) for entry in entries) or "(nothing)"
             log.info("uprez: done: %s -> %s", job.movie, outputs)
         else:
             messages = [str(entry["error"]) for entry in entries if "error" in entry]
@@ -545,8 +530,7 @@ class UPREZ_OT_upscale_render(bpy.types.Operator):  # type: ignore[misc]
         _sent[movie] = _stamp(movie) or (0, 0)
         self.report(
             {"INFO"},
-            f"uprez: upscaling in the background; result at {expected_output(movie, args)}, "
-            f"log at {log_path(movie)}",
+            f"uprez: upscaling in the background; the log at {log_path(movie)} names the result",
         )
         return {"FINISHED"}
 

@@ -6,27 +6,32 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from uprez.config import Config
+from uprez.config import Config, load_config
 from uprez.errors import ConfigError
 from uprez.hookspecs import hookimpl
 from uprez.media.remote import RemoteVideo
-from uprez.records import Artifact, Provider, ProviderInfo, StepInfo
+from uprez.plugins import PluginManager, get_plugin_manager
+from uprez.providers import Provider, ProviderInfo
+from uprez.records import Artifact, PostExportContext, StepInfo
 
 
-def _upscale(artifact: Artifact, *, config: Config, pm: Any, **options: Any) -> list[Artifact]:
-    from uprez.step.run import run_upscale
+def _upscale(
+    artifact: Artifact, *, config: Config, pm: PluginManager, **options: Any
+) -> list[Artifact]:
+    """The step as a plugin step: prepare then run, for one artifact."""
+    from uprez.step.run import run_upscale  # the step's modules load when a step runs
 
     return [run_upscale(artifact, config=config, pm=pm, **options)]
 
 
 def _wavespeed(config: Config) -> Provider:
-    from uprez.wavespeed.provider import WaveSpeedProvider
+    from uprez.wavespeed.provider import WaveSpeedProvider  # requests loads when used
 
     return WaveSpeedProvider.from_config(config)
 
 
 def _local(config: Config) -> Provider:
-    from .local_provider import LocalProvider
+    from .local_provider import LocalProvider  # the stand-in server loads when used
 
     return LocalProvider(config)
 
@@ -51,17 +56,18 @@ def uprez_providers() -> list[ProviderInfo]:
 
 
 @hookimpl(trylast=True)
-def uprez_output_path(artifact: Artifact, step: str, config: Config) -> Path:
+def uprez_output_path(artifact: Artifact, step: str, config: Config, folder: Path | None) -> Path:
     """Fill ``output.template``: {dir}, {stem}, {name}, {ext} (the result's: .mp4),
     {source_ext} and {step}.
 
-    A URL source has no folder of ours: {dir} is the current folder, and {stem}, {name} and
-    {source_ext} are those of the URL's last path segment, so ``https://host/a/shot.mp4?sig``
-    becomes ``./shot_4k.mp4`` by default. Where the export came from does not decide where
-    the result goes: the current folder is where the user stands, as for a download."""
+    {dir} is the host's ``folder`` when it gives one; else the export's own folder, and for a
+    URL source (which has no folder of ours) the current folder: where the user stands, as for
+    a download. {stem}, {name} and {source_ext} of a URL are those of its last path segment,
+    so ``https://host/a/shot.mp4?sig`` becomes ``./shot_4k.mp4`` by default."""
     path = artifact.path
-    folder = Path.cwd() if isinstance(path, RemoteVideo) else path.parent
-    template = str(config.get("output.template"))
+    if folder is None:
+        folder = Path.cwd() if isinstance(path, RemoteVideo) else path.parent
+    template = config.output.template
     try:
         text = template.format(
             dir=str(folder),
@@ -80,17 +86,19 @@ def uprez_output_path(artifact: Artifact, step: str, config: Config) -> Path:
 
 
 @hookimpl
-def uprez_post_export(artifact: Artifact, context: dict[str, Any]) -> list[Artifact]:
+def uprez_post_export(artifact: Artifact, context: PostExportContext) -> list[Artifact]:
     """Run the steps the config's ``rules`` choose for ``artifact`` (``upscale`` for every
-    video when there are no rules); return what they produced."""
-    from uprez.config import load_config
-    from uprez.plugins import get_plugin_manager
-    from uprez.rules import select_steps
+    video when there are no rules), the result placed in the context's ``folder``; return
+    what they produced."""
+    from uprez.step.prepare import prepare  # the step's modules load when a step runs
+    from uprez.step.run import run
 
-    pm = context.get("pm") or get_plugin_manager()
-    config = context.get("config") or load_config(fragments=pm.config_fragments())
-    steps = pm.steps()
+    pm = context.pm if isinstance(context.pm, PluginManager) else get_plugin_manager()
+    config = context.config or load_config(fragments=pm.config_fragments())
+    batch = prepare([artifact], config=config, pm=pm, folder=context.folder, rules=True)
     produced: list[Artifact] = []
-    for name in select_steps(artifact, config, set(steps)):
-        produced.extend(steps[name].run(artifact, config=config, pm=pm))
+    for outcome in run(batch, resubmit=bool(context.options.get("resubmit"))):
+        if outcome.error is not None:
+            raise outcome.error
+        produced.extend(outcome.produced)
     return produced

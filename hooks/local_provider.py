@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from uprez.records import ProviderResult
+from uprez.media.remote import Source
+from uprez.providers import ProviderResult
 from uprez.wavespeed.provider import Emit, WaveSpeedProvider
 
 if TYPE_CHECKING:
@@ -60,6 +61,11 @@ class LocalProvider:
         """Which server the tasks live on (it lives as long as this process)."""
         return self._inner.identity
 
+    @property
+    def box(self) -> tuple[int, int]:
+        """The in-process server's ``local.max_size``."""
+        return self.server.settings.max_size
+
     def check_funds(self, cost: Decimal, price_per_second: Decimal | None = None) -> None:
         """The in-process server's balance, checked as the real one's is."""
         self._inner.check_funds(cost, price_per_second)
@@ -69,7 +75,7 @@ class LocalProvider:
         return self._inner.upload(source, record=record, emit=emit)
 
     def run(
-        self, source: Path, target: Path, *, emit: Emit, record: TaskRecord | None = None
+        self, source: Source, target: Path, *, emit: Emit, record: TaskRecord | None = None
     ) -> ProviderResult:
         """Upscale through the in-process server."""
         return self._inner.run(source, target, emit=emit, record=record)

@@ -38,8 +38,10 @@ What the plugin does
   ``stagingDir``. Image sequences (``files`` is a list) are skipped. Only when no representation
   qualifies does it read ``instance.data["files"]`` (the older convention: a list of paths; a
   relative one is taken from ``instance.data["stagingDir"]``), keeping the video files.
-* **What it adds**: for each movie, ``<stem>_4k.mp4`` in the movie's staging dir (plus its
-  sidecar ``<stem>_4k.mp4.uprez.json`` when ``output.sidecar`` is on) and a representation::
+* **What it adds**: for each movie the config's ``rules`` choose (every movie when there are
+  none), its result in the movie's staging dir, named by the ``uprez_output_path`` hook (by
+  default ``output.template`` with ``{dir}`` = the staging dir: ``<stem>_4k.mp4``), plus its
+  sidecar when ``output.sidecar`` is on, and a representation::
 
       {"name": "4k", "ext": "mp4", "files": "shot010_review_4k.mp4",
        "stagingDir": "/tmp/x", "tags": ["uprez-4k"], "outputName": "4k",
@@ -53,11 +55,12 @@ What the plugin does
   (the result keeps its timing). The tag is ``pyblish.tag`` (default ``"uprez-4k"``); it carries
   no ``review`` tag, so review uploaders ignore it unless a later plugin adds one.
 * **Re-publish**: a representation already tagged ``pyblish.tag`` is never a source, and a movie
-  it was made from (``uprez.source``, or the same ``<stem>_4k.mp4`` in the same folder) is not
+  it was made from (``uprez.source``, or whose result is that representation's file) is not
   upscaled again: nothing is paid twice.
-* **Overwrite**: inside a staging dir (a representation's ``stagingDir``, or the instance's
-  ``stagingDir`` for the ``files`` fallback) a leftover ``_4k`` file from an aborted publish is
-  replaced. Elsewhere ``output.overwrite`` of the config decides, as on the command line.
+* **Leftovers**: a result an aborted publish left in a staging dir is handed back at no cost
+  when it was made from this very movie, and replaced when it was made from an older version
+  of it (its sidecar says so); any other file there is replaced only with ``output.overwrite``,
+  as on the command line.
 
 Errors
 ------
@@ -91,17 +94,13 @@ except ImportError as _missing:  # pragma: no cover - exercised by a test that h
 
 from uprez import protocol
 from uprez.config import Config, load_config
-from uprez.errors import UprezError
 from uprez.plugins import PluginManager, get_plugin_manager
 from uprez.records import Artifact
-from uprez.step.sidecar import sidecar_path
 
 __all__ = ["ExtractUpscale", "configure", "deregister", "register"]
 
 #: The families used until ``register``/``configure`` reads ``pyblish.families``.
 DEFAULT_FAMILIES = ["review"]
-#: What is appended to a movie's stem to name its result: ``shot010_review_4k.mp4``.
-OUTPUT_SUFFIX = "_4k"
 #: Keys copied from a source representation to its 4K one (the result keeps its timing).
 COPIED_KEYS = ("fps", "frameStart", "frameEnd")
 
@@ -114,10 +113,6 @@ class Movie:
     staging_dir: Path
     in_staging: bool
     representation: Mapping[str, Any] | None = None
-
-    @property
-    def output(self) -> Path:
-        return self.staging_dir / f"{self.path.stem}{OUTPUT_SUFFIX}.mp4"
 
 
 def _is_video_ext(ext: object) -> bool:
@@ -172,7 +167,7 @@ def find_movies(data: Mapping[str, Any], tag: str) -> tuple[list[Movie], list[Pa
     for movie in candidates:
         is_result = any(_same(movie.path, out) for out in outputs)
         made = any(_same(movie.path, s) for s in sources)
-        if is_result or made or any(_same(movie.output, out) for out in outputs):
+        if is_result or made:
             skipped.append(movie.path)
         else:
             todo.append(movie)
@@ -209,12 +204,12 @@ class ExtractUpscale(pyblish.api.InstancePlugin):  # type: ignore[misc]
     config: ClassVar[Config | None] = None
 
     def process(self, instance: Any) -> None:
-        from uprez.step.estimate import check_budget, estimate
-        from uprez.step.run import make_provider, run_upscale
+        from uprez.step.prepare import prepare  # the step's modules load when a publish runs
+        from uprez.step.run import run
 
         pm = get_plugin_manager()
         config = type(self).config or _load(pm)
-        tag = str(config.get("pyblish.tag"))
+        tag = config.pyblish.tag
         movies, skipped = find_movies(instance.data, tag)
         for path in skipped:
             self.log.info("%s: already upscaled (a %r representation exists); skipped", path, tag)
@@ -222,55 +217,54 @@ class ExtractUpscale(pyblish.api.InstancePlugin):  # type: ignore[misc]
             if not skipped:
                 self.log.warning("%s: no single-file movie to upscale", instance)
             return
-        staged = _with_overwrite(config)
-        jobs = [estimate(movie.path, config) for movie in movies]
-        total = check_budget(jobs, config)
-        self.log.info("upscaling %d movie(s), estimated $%s", len(movies), total)
-
-        existing = instance.data.get("representations") or []
-        taken = {str(r.get("name")) for r in existing}
+        # Every movie checked, priced and placed (by uprez_output_path, in its staging dir)
+        # before anything is uploaded; the config's rules choose which get the step.
+        batch = prepare(
+            [Artifact(m.path, tags=frozenset(_tags(m.representation))) for m in movies],
+            config=config,
+            pm=pm,
+            folders=[m.staging_dir for m in movies],
+            rules=True,
+        )
+        outputs, _ = _done(_ours(instance.data.get("representations") or [], tag))
+        jobs = [j for j in batch.jobs if not any(_same(j.target, out) for out in outputs)]
+        batch = dataclasses.replace(batch, jobs=tuple(jobs))
+        self.log.info("upscaling %d movie(s), estimated $%s", len(jobs), batch.total)
+        for job in jobs:
+            self.log.info("upscaling %s -> %s", job.artifact.path, job.target)
+        by_path = {str(m.path): m for m in movies}
+        taken = {str(r.get("name")) for r in instance.data.get("representations") or []}
         added: list[dict[str, Any]] = []
-        provider = make_provider(config, pm)
-        try:
-            for movie in movies:
-                chosen = staged if movie.in_staging else config
-                self.log.info("upscaling %s -> %s", movie.path, movie.output)
-                result = run_upscale(
-                    Artifact(movie.path, tags=frozenset(_tags(movie.representation))),
-                    config=chosen,
-                    pm=pm,
-                    provider=provider,
-                    output=movie.output,
-                )
-                added.append(self._representation(movie, result, config, taken))
-        except UprezError:
-            if added:
-                done = ", ".join(str(Path(r["stagingDir"]) / r["files"]) for r in added)
-                self.log.warning("nothing was added; results already made stay: %s", done)
-            raise
-        finally:
-            provider.close()
+        for outcome in run(batch):
+            if outcome.error is not None:
+                if added:
+                    done = ", ".join(str(Path(r["stagingDir"]) / r["files"]) for r in added)
+                    self.log.warning("nothing was added; results already made stay: %s", done)
+                raise outcome.error
+            movie = by_path[str(outcome.artifact.path)]
+            for made in outcome.produced:
+                added.append(self._representation(movie, made, config, taken))
         instance.data.setdefault("representations", []).extend(added)
 
     def _representation(
-        self, movie: Movie, result: Artifact, config: Config, taken: set[str]
+        self, movie: Movie, made: Artifact, config: Config, taken: set[str]
     ) -> dict[str, Any]:
-        name = _free_name(str(config.get("pyblish.representation")), taken)
-        meta = result.metadata
-        output = result.path
+        name = _free_name(config.pyblish.representation, taken)
+        result = made.result
+        sidecar = None if result is None else result.sidecar
+        output = made.path
         assert isinstance(output, Path), "a result is a file"
-        sidecar = sidecar_path(output) if config.get("output.sidecar") else None
         representation: dict[str, Any] = {
             "name": name,
-            "ext": "mp4",
+            "ext": output.suffix.lstrip(".") or "mp4",
             "files": output.name,
             "stagingDir": str(output.parent),
-            "tags": [str(config.get("pyblish.tag"))],
+            "tags": [config.pyblish.tag],
             "outputName": name,
             "uprez": {
-                "task_id": meta.get("task_id"),
-                "cost": meta.get("cost"),
-                "sidecar": str(sidecar) if sidecar else None,
+                "task_id": None if result is None else result.task_id,
+                "cost": None if result is None else str(result.cost),
+                "sidecar": None if sidecar is None else str(sidecar),
                 "source": str(movie.path),
             },
         }
@@ -280,9 +274,9 @@ class ExtractUpscale(pyblish.api.InstancePlugin):  # type: ignore[misc]
         self.log.info(
             "added representation %r: %s (task %s, $%s)",
             name,
-            result.path,
-            meta.get("task_id"),
-            meta.get("cost"),
+            output,
+            representation["uprez"]["task_id"],
+            representation["uprez"]["cost"],
         )
         return representation
 
@@ -296,7 +290,7 @@ def configure(config: Config | None = None) -> type[ExtractUpscale]:
     """Set ``ExtractUpscale.families`` from ``pyblish.families`` and pin ``config`` (None: the
     plugin loads the config at each publish). Returns the class; registers nothing."""
     chosen = config if config is not None else _load(get_plugin_manager())
-    ExtractUpscale.families = [str(f) for f in chosen.get("pyblish.families")]
+    ExtractUpscale.families = list(chosen.pyblish.families)
     ExtractUpscale.config = config
     return ExtractUpscale
 

@@ -33,7 +33,7 @@ from uprez.errors import InputError
 from uprez.media.synth import make_clip
 from uprez.standin.runner import LocalServer
 from uprez.standin.settings import ServerSettings
-from uprez.step.run import check_source
+from uprez.step.checks import check_source
 
 from support import stats
 
@@ -396,7 +396,7 @@ def test_check_source_raises_input_error_only(
         preexec = _permission_preexec(builder)
         code = (
             "import sys\nfrom pathlib import Path\nfrom uprez.config import load_config\n"
-            "from uprez.step.run import check_source\nfrom uprez.errors import InputError\n"
+            "from uprez.step.checks import check_source\nfrom uprez.errors import InputError\n"
             "try:\n    check_source(Path(sys.argv[1]), load_config(env={}))\n"
             "except InputError as exc:\n    print(type(exc).__name__, exc)\n    sys.exit(0)\n"
             "sys.exit('not refused')\n"

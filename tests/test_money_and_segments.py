@@ -138,8 +138,9 @@ def test_estimate_json_lists_each_file_with_money_as_strings_and_sums_the_total(
     data = json.loads(single.stdout)
     assert set(data) == {"files", "total_cost"}
     [item] = data["files"]
-    assert set(item) == {"path", "duration", "segments", "billed_seconds", "cost"}
+    assert set(item) == {"path", "duration", "segments", "billed_seconds", "cost", "output"}
     assert item["path"] == str(one)
+    assert item["output"] == str(one.with_name("one_4k.mp4"))  # where `upscale` would put it
     assert item["duration"] == pytest.approx(1.0, abs=0.05)
     assert len(item["segments"]) == 1
     assert item["billed_seconds"] == 5

@@ -10,16 +10,17 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from uprez.config import Config
 from uprez.hookspecs import hookimpl
 from uprez.plugins import PluginError, PluginManager, get_plugin_manager
-from uprez.records import Artifact, JobEvent, ProviderInfo
+from uprez.providers import ProviderInfo
+from uprez.records import Artifact, JobEvent, PostExportContext
 from uprez.standin.runner import LocalServer
-from uprez.step.run import choose_output, make_provider, run_upscale
+from uprez.step.output import place
+from uprez.step.run import run_upscale
 from uprez.step.sidecar import sidecar_path
 from uprez.wavespeed.provider import WaveSpeedProvider
 
@@ -31,7 +32,8 @@ STUDIO_PLUGIN = '''
 import shutil
 
 from uprez.hookspecs import hookimpl
-from uprez.records import Artifact, ProviderInfo, ProviderResult, StepInfo
+from uprez.providers import Provider, ProviderInfo, ProviderResult
+from uprez.records import Artifact, StepInfo
 
 
 def add_grain(artifact, *, config, pm, **options):
@@ -40,7 +42,7 @@ def add_grain(artifact, *, config, pm, **options):
     return [Artifact(target, tags=artifact.tags | {"grain"}, source=artifact.path)]
 
 
-class InHouse:
+class InHouse(Provider):
     """A render farm's upscaler that, for the test, hands the source back unchanged."""
 
     name = "inhouse"
@@ -48,7 +50,7 @@ class InHouse:
     def __init__(self, config):
         self.config = config
 
-    def run(self, source, target, *, emit):
+    def run(self, source, target, *, emit, record=None):
         shutil.copyfile(source, target)
         return ProviderResult(task_id="farm-0001", model="farm/copy", output_url="https://farm/x")
 
@@ -326,7 +328,7 @@ def test_a_duplicate_provider_name_stops_make_provider() -> None:
     pm = get_plugin_manager(env={})
 
     with registered(pm, SecondLocal(), "clash"), pytest.raises(PluginError):
-        make_provider(fast_config({"provider.name": "local"}), pm)
+        pm.make_provider(fast_config({"provider.name": "local"}))
 
 
 class Publish:
@@ -346,7 +348,7 @@ def test_an_output_path_plugin_with_tryfirst_overrides_the_template(
     pm = get_plugin_manager(env={})
 
     with registered(pm, Publish(tmp_path / "publish"), "publish"):
-        target = choose_output(Artifact(clip), fast_config(), pm, None)
+        target = place(Artifact(clip), fast_config(), pm).target
 
     assert target == tmp_path / "publish" / "shot010_upscale.mp4"
 
@@ -369,7 +371,7 @@ def test_without_a_plugin_the_output_follows_output_template(clip: Path) -> None
     pm = get_plugin_manager(env={})
     config = fast_config({"output.template": "{dir}/4k/{stem}_{step}{ext}"})
 
-    assert choose_output(Artifact(clip), config, pm, None) == clip.parent / "4k/shot010_upscale.mp4"
+    assert place(Artifact(clip), config, pm).target == clip.parent / "4k/shot010_upscale.mp4"
 
 
 def _phases(events: list[JobEvent]) -> list[str]:
@@ -448,11 +450,10 @@ def local_config() -> Config:
 
 def test_post_export_upscales_a_video_artifact(clip: Path) -> None:
     pm = get_plugin_manager(env={})
-    context: dict[str, Any] = {"config": local_config(), "pm": pm}
+    context = PostExportContext(host="test", config=local_config(), pm=pm)
 
-    answers = pm.hook.uprez_post_export(artifact=Artifact(clip), context=context)
+    made = pm.post_export(Artifact(clip), context)
 
-    made = [artifact for answer in answers for artifact in answer]
     assert [a.path for a in made] == [clip.with_name("shot010_4k.mp4")]
     assert made[0].path.exists()
     assert made[0].source == clip
@@ -461,11 +462,11 @@ def test_post_export_upscales_a_video_artifact(clip: Path) -> None:
 
 def test_post_export_returns_nothing_for_an_artifact_that_is_not_a_video(clip: Path) -> None:
     pm = get_plugin_manager(env={})
-    context: dict[str, Any] = {"config": local_config(), "pm": pm}
+    context = PostExportContext(host="test", config=local_config(), pm=pm)
 
     answers = pm.hook.uprez_post_export(artifact=Artifact(clip, kind="image"), context=context)
 
-    assert [artifact for answer in answers for artifact in answer] == []
+    assert answers == [[]]  # the built-in answered, with nothing
     assert not clip.with_name("shot010_4k.mp4").exists()
 
 

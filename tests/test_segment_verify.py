@@ -9,21 +9,29 @@ from pathlib import Path
 import pytest
 
 from uprez.errors import VerificationError
+from uprez.journal.tasks import TaskRecord
+from uprez.media.remote import Source
 from uprez.media.synth import make_clip
 from uprez.plugins import PluginManager
-from uprez.records import Artifact, JobEvent, ProviderResult
+from uprez.providers import Provider, ProviderResult
+from uprez.records import Artifact, JobEvent
 from uprez.step.run import run_upscale
 
 from support import fast_config
 
 
-class ShortProvider:
+class ShortProvider(Provider):
     """A provider (as a third party could write one) whose results lack their last frame."""
 
     name = "short"
 
     def run(
-        self, source: Path, target: Path, *, emit: Callable[[JobEvent], None]
+        self,
+        source: Source,
+        target: Path,
+        *,
+        emit: Callable[[JobEvent], None],
+        record: TaskRecord | None = None,
     ) -> ProviderResult:
         from uprez.media.probe import probe
 

@@ -21,7 +21,8 @@ from uprez.errors import InputError
 from uprez.media.probe import probe
 from uprez.plugins import PluginManager
 from uprez.records import Artifact
-from uprez.step.run import choose_output, run_upscale
+from uprez.step.output import place
+from uprez.step.run import run_upscale
 from uprez.step.sidecar import sidecar_path
 from uprez.step.stale import older_version
 from uprez.wavespeed.provider import WaveSpeedProvider
@@ -78,7 +79,7 @@ def test_a_result_of_an_older_version_of_the_source_is_replaced(
     make_clip("shot.mp4", seconds=2, fps=12)
 
     # choose_output (what the CLI checks before spending) accepts it, and the run replaces it.
-    assert choose_output(Artifact(source), fast_config(overrides), pm, None) == first.path
+    assert place(Artifact(source), fast_config(overrides), pm).target == first.path
     again = upscale(source, service, pm, overrides)
 
     assert again.path == first.path

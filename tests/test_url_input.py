@@ -30,10 +30,12 @@ from werkzeug.wrappers import Request, Response
 
 from uprez.errors import InputError
 from uprez.journal.store import Journal, default_path
+from uprez.journal.tasks import TaskRecord
 from uprez.media.probe import probe
-from uprez.media.remote import RemoteVideo, as_source
+from uprez.media.remote import RemoteVideo, Source, as_source
 from uprez.plugins import PluginManager
-from uprez.records import Artifact, JobEvent, ProviderResult
+from uprez.providers import Provider, ProviderResult
+from uprez.records import Artifact, JobEvent
 from uprez.standin.faults import Fault
 from uprez.step.run import run_upscale
 from uprez.step.sidecar import sidecar_path
@@ -308,13 +310,18 @@ def test_a_result_that_lost_its_sound_gets_it_back_from_the_url_source(
     assert not (tmp_path / ".uprez-work").exists()  # the source's copy went with the work folder
 
 
-class _FilesOnly:
+class _FilesOnly(Provider):
     """A provider that knows nothing of URLs (it has no ``upload``)."""
 
     name = "files-only"
 
     def run(
-        self, source: Path, target: Path, *, emit: Callable[[JobEvent], None]
+        self,
+        source: Source,
+        target: Path,
+        *,
+        emit: Callable[[JobEvent], None],
+        record: TaskRecord | None = None,
     ) -> ProviderResult:
         raise AssertionError("a URL source must not reach a provider that takes files")
 

@@ -15,7 +15,7 @@ import pytest
 from uprez.config import load_config
 from uprez.errors import ConfigError
 from uprez.plugins import PluginManager, get_plugin_manager
-from uprez.records import Artifact
+from uprez.records import Artifact, PostExportContext
 from uprez.rules import select_steps
 from uprez.standin.runner import LocalServer
 from uprez.standin.settings import ServerSettings
@@ -107,10 +107,10 @@ def test_post_export_runs_the_steps_the_rules_choose(
             "rules": [{"glob": "*_review.mp4", "steps": ["upscale"]}],
         },
     )
-    context = {"config": config, "pm": pm}
+    context = PostExportContext(host="test", config=config, pm=pm)
 
-    [[made]] = pm.hook.uprez_post_export(artifact=Artifact(clip), context=context)
-    [nothing] = pm.hook.uprez_post_export(artifact=Artifact(other), context=context)
+    [made] = pm.post_export(Artifact(clip), context)
+    nothing = pm.post_export(Artifact(other), context)
 
     assert made.path == clip.parent / "shot_review_4k.mp4" and made.path.exists()
     assert nothing == []

@@ -26,8 +26,10 @@ if TYPE_CHECKING:
     from uprez.hookspecs import hookimpl
     from uprez.media.remote import RemoteVideo
     from uprez.plugins import PluginManager, get_plugin_manager
-    from uprez.records import Artifact, JobEvent, ProviderInfo, StepInfo
-    from uprez.step.run import run_upscale
+    from uprez.providers import Provider, ProviderInfo, ProviderResult
+    from uprez.records import Artifact, JobEvent, PostExportContext, StepInfo, UpscaleResult
+    from uprez.step.prepare import Batch, prepare
+    from uprez.step.run import Outcome, run, run_upscale
 
 # Each public name, and the module that holds it.
 _PUBLIC = {
@@ -35,29 +37,45 @@ _PUBLIC = {
     "Artifact": "uprez.records",
     "JobEvent": "uprez.records",
     "StepInfo": "uprez.records",
-    "ProviderInfo": "uprez.records",
+    "PostExportContext": "uprez.records",
+    "UpscaleResult": "uprez.records",
+    "Provider": "uprez.providers",
+    "ProviderInfo": "uprez.providers",
+    "ProviderResult": "uprez.providers",
     "Config": "uprez.config",
     "load_config": "uprez.config",
     "PluginManager": "uprez.plugins",
     "get_plugin_manager": "uprez.plugins",
     "UprezError": "uprez.errors",
     "RemoteVideo": "uprez.media.remote",
+    "prepare": "uprez.step.prepare",
+    "Batch": "uprez.step.prepare",
+    "run": "uprez.step.run",
+    "Outcome": "uprez.step.run",
     "run_upscale": "uprez.step.run",
 }
 
 __all__ = [
     "Artifact",
+    "Batch",
     "Config",
     "JobEvent",
+    "Outcome",
     "PluginManager",
+    "PostExportContext",
+    "Provider",
     "ProviderInfo",
+    "ProviderResult",
     "RemoteVideo",
     "StepInfo",
     "UprezError",
+    "UpscaleResult",
     "__version__",
     "get_plugin_manager",
     "hookimpl",
     "load_config",
+    "prepare",
+    "run",
     "run_upscale",
 ]
 

@@ -7,13 +7,14 @@ the ``uprez`` entry-point group. Hooks are called with keyword arguments only.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
 if TYPE_CHECKING:
     from uprez.config import Config
-    from uprez.records import Artifact, JobEvent, ProviderInfo, StepInfo
+    from uprez.providers import ProviderInfo
+    from uprez.records import Artifact, JobEvent, PostExportContext, StepInfo
 
 PROJECT = "uprez"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -47,15 +48,20 @@ def uprez_providers() -> list[ProviderInfo]:
 
 
 @hookspec(firstresult=True)
-def uprez_output_path(artifact: Artifact, step: str, config: Config) -> Path | None:
+def uprez_output_path(
+    artifact: Artifact, step: str, config: Config, folder: Path | None
+) -> Path | None:
     """Where the result of ``step`` on ``artifact`` goes; the first non-None answer wins.
 
-    The built-in answer fills the config's ``output.template`` (``{dir}/{stem}_4k{ext}``).
+    ``folder`` is the host's own destination when it has one (``uprez watch``'s OUT_DIR,
+    ``uprez upscale -o DIR``, a publish's staging dir), else None. The built-in answer fills the
+    config's ``output.template`` (``{dir}/{stem}_4k{ext}``) with ``{dir}`` = ``folder``, or
+    the export's own folder. Every host asks this hook; none names a result itself.
 
     Example::
 
         @hookimpl(tryfirst=True)
-        def uprez_output_path(artifact, step, config):
+        def uprez_output_path(artifact, step, config, folder):
             return Path("/publish/4k") / artifact.path.name
     """
 
@@ -73,12 +79,16 @@ def uprez_job_event(event: JobEvent) -> None:
 
 
 @hookspec
-def uprez_post_export(artifact: Artifact, context: dict[str, Any]) -> list[Artifact]:
+def uprez_post_export(artifact: Artifact, context: PostExportContext) -> list[Artifact]:
     """Called by a host after it exported ``artifact``; returns what uprez's steps produced.
 
-    ``context`` carries what the host knows (``{"config": Config, "host": "blender"}``).
+    ``context`` is a :class:`~uprez.records.PostExportContext`: the host's name, and the
+    config, plugins and destination folder when it has them. The built-in runs the steps the
+    config's ``rules`` choose. :meth:`uprez.plugins.PluginManager.post_export` calls this hook
+    and flattens the answers into one list.
 
     Example::
 
-        results = pm.hook.uprez_post_export(artifact=Artifact(Path("shot.mp4")), context={})
+        pm = uprez.get_plugin_manager()
+        results = pm.post_export(Artifact(Path("shot.mp4")), PostExportContext(host="nuke"))
     """

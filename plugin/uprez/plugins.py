@@ -13,13 +13,17 @@ import logging
 import os
 from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from uprez import hookspecs
 from uprez.errors import ConfigError
-from uprez.records import ProviderInfo, StepInfo
+from uprez.providers import Provider, ProviderInfo
+from uprez.records import Artifact, PostExportContext, StepInfo
+
+if TYPE_CHECKING:
+    from uprez.config import Config
 
 log = logging.getLogger(__name__)
 trace_log = logging.getLogger("uprez.trace")
@@ -46,6 +50,35 @@ class PluginManager(pluggy.PluginManager):
     def providers(self) -> dict[str, ProviderInfo]:
         """Every provider offered, by name; a name offered twice is an error."""
         return _unique("provider", self.hook.uprez_providers())
+
+    def make_provider(self, config: Config, name: str | None = None) -> Provider:
+        """Build the provider the config's ``provider.name`` (or ``name``) chooses; refuse one
+        that does not keep the :class:`~uprez.providers.Provider` contract."""
+        chosen = name or config.provider.name
+        offered = self.providers()
+        if chosen not in offered:
+            known = ", ".join(sorted(offered))
+            raise ConfigError(f"$.provider.name: no provider named {chosen!r}; available: {known}")
+        provider = offered[chosen].factory(config)
+        if not isinstance(provider, Provider):
+            missing = [
+                m for m in ("name", "identity", "box", "run", "close") if not hasattr(provider, m)
+            ]
+            raise PluginError(
+                f"provider {chosen!r} does not keep the provider contract (missing: "
+                f"{', '.join(missing)}); subclass uprez.providers.Provider for its defaults"
+            )
+        return provider
+
+    def post_export(
+        self, artifact: Artifact, context: PostExportContext | None = None
+    ) -> list[Artifact]:
+        """Call ``uprez_post_export`` for ``artifact``: what every plugin's steps produced, as
+        one flat list."""
+        answers = self.hook.uprez_post_export(
+            artifact=artifact, context=context or PostExportContext()
+        )
+        return [item for answer in answers for item in answer or ()]
 
     def config_fragments(self) -> dict[str, dict[str, Any]]:
         """The option schemas that steps and providers declare, validated at ``plugins.<name>``."""

@@ -10,7 +10,6 @@ API_PREFIX = "/api/v3"
 
 # Statuses a prediction can report. Anything else is "not finished yet" to a client.
 CREATED = "created"
-PENDING = "pending"
 PROCESSING = "processing"
 COMPLETED = "completed"
 FAILED = "failed"
@@ -20,13 +19,10 @@ DELETED = "deleted"
 TERMINAL_STATUSES = frozenset({COMPLETED, FAILED, CANCELLED, TIMEOUT, DELETED})
 
 # Task codes carried in ``data.code``: 1xxx means "fix the request", 5xxx "may be retried later".
-CODE_OK = 0
-CODE_MODERATION = 1200
 CODE_MISSING_PARAMETER = 1400
 CODE_INVALID_PARAMETER = 1401
 CODE_MEDIA_UNREACHABLE = 1402
 CODE_TASK_FAILED = 1403
-CODE_TASK_FAILED_ALT = 1405
 CODE_INTERNAL = 5000
 CODE_UNAVAILABLE = 5003
 CODE_TIMEOUT = 5004

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 from uprez.media.remote import Source, as_source
 
 if TYPE_CHECKING:
+    import pluggy
+
     from uprez.config import Config
 
 
@@ -29,20 +31,70 @@ class Artifact:
     tags: frozenset[str] = frozenset()
     metadata: dict[str, Any] = field(default_factory=dict)
     source: Source | None = None
+    #: What the upscale step made, typed (a result of the upscale step; None otherwise).
+    result: UpscaleResult | None = None
 
     def __post_init__(self) -> None:
         self.path = as_source(self.path)
 
-    def upscaled(self, output: Path, metadata: dict[str, Any]) -> Artifact:
-        """The result of upscaling this export into ``output``: its tags plus ``upscaled``, and
-        what the step learned (the sidecar) as ``metadata``."""
+    def upscaled(self, result: UpscaleResult, record: dict[str, Any]) -> Artifact:
+        """The result of upscaling this export: its tags plus ``upscaled``, the typed
+        ``result``, and the sidecar ``record`` as ``metadata``."""
         return Artifact(
-            path=output,
+            path=result.output,
             kind="video",
             tags=self.tags | {"upscaled"},
-            metadata=metadata,
+            metadata=record,
             source=self.path,
+            result=result,
         )
+
+
+@dataclass(frozen=True)
+class UpscaleResult:
+    """What one upscale made: the facts a host reads (its sidecar holds them all)."""
+
+    output: Path
+    task_id: str
+    billed_seconds: int
+    cost: Decimal
+    segments: int
+    #: The sidecar beside the output; None when ``output.sidecar`` is off.
+    sidecar: Path | None = None
+    #: Handed back or copied from an earlier run's result: nothing was spent now.
+    reused: bool = False
+
+    @classmethod
+    def from_record(
+        cls, output: Path, record: Mapping[str, Any], sidecar: Path | None, *, reused: bool
+    ) -> UpscaleResult:
+        """Read from a sidecar record (``schemas/artifact.schema.json``)."""
+        return cls(
+            output=output,
+            task_id=str(record.get("task_id") or ""),
+            billed_seconds=int(record.get("billed_seconds") or 0),
+            cost=Decimal(str(record.get("cost") or "0.00")),
+            segments=len(record.get("segments") or ()),
+            sidecar=sidecar if sidecar is not None and sidecar.exists() else None,
+            reused=reused,
+        )
+
+
+@dataclass(frozen=True)
+class PostExportContext:
+    """What a host knows when it calls ``uprez_post_export``.
+
+    ``host`` names it (``"blender"``, ``"watch"``...); ``config`` and ``pm`` are loaded when
+    left out; ``folder`` is the host's own destination, handed to ``uprez_output_path`` (None:
+    beside the export); ``options`` go to each step (``resubmit=True``, say)."""
+
+    host: str = "api"
+    config: Config | None = None
+    #: A :class:`uprez.plugins.PluginManager` (typed by pluggy's base: records import no
+    #: plugin machinery).
+    pm: pluggy.PluginManager | None = None
+    folder: Path | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -74,65 +126,4 @@ class StepInfo:
     name: str
     description: str
     run: StepRunner
-    options_schema: dict[str, Any] | None = None
-
-
-class Provider(Protocol):
-    """An upscaling backend: turns a local source video into a local result file."""
-
-    name: str
-
-    def run(
-        self, source: Path, target: Path, *, emit: Callable[[JobEvent], None]
-    ) -> ProviderResult:
-        """Upscale ``source`` into ``target`` (written atomically); report progress by ``emit``."""
-        ...
-
-    def close(self) -> None:
-        """Release what the provider holds (sessions, an in-process server)."""
-        ...
-
-
-@runtime_checkable
-class FundedProvider(Protocol):
-    """A provider backed by an account whose balance can be read before spending."""
-
-    def check_funds(self, cost: Decimal, price_per_second: Decimal | None = None) -> None:
-        """Raise :class:`~uprez.errors.BudgetError` if the account cannot pay ``cost``."""
-        ...
-
-
-@runtime_checkable
-class Uploader(Protocol):
-    """A journaled provider that can upload a segment ahead of submitting it, so that every
-    segment of a job is on the service before the first one is paid for. Its service reads
-    inputs by URL: it also takes a :class:`~uprez.media.remote.RemoteVideo` source (in
-    ``upload`` and ``run``), which it submits as that URL."""
-
-    def upload(self, source: Source, *, record: Any, emit: Callable[[JobEvent], None]) -> str:
-        """Upload ``source`` unless ``record`` holds a reusable upload (or it is a URL source);
-        return the URL the service reads it from."""
-        ...
-
-
-@dataclass(frozen=True)
-class ProviderResult:
-    """What a provider tells of the job it ran."""
-
-    task_id: str
-    model: str
-    output_url: str
-    inference_ms: int | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    # The service's ``has_nsfw_contents``: one flag per output, when it says.
-    nsfw: tuple[bool, ...] = ()
-
-
-@dataclass(frozen=True)
-class ProviderInfo:
-    """An upscaling backend a plugin offers; ``factory(config)`` builds it."""
-
-    name: str
-    description: str
-    factory: Callable[[Config], Provider]
     options_schema: dict[str, Any] | None = None

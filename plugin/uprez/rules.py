@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from uprez.errors import ConfigError, InputError
+from uprez.media.remote import describe
 from uprez.records import Artifact
 
 if TYPE_CHECKING:
@@ -58,12 +59,10 @@ def select_steps(artifact: Artifact, config: Config, known: set[str]) -> list[st
     probed: dict[str, Probe | None] = {}
 
     def probe_once(item: Artifact) -> Probe | None:
-        from uprez.media.probe import probe
-
         key = str(item.path)
         if key not in probed:
             try:
-                probed[key] = probe(item.path)
+                probed[key] = describe(item.path)
             except InputError as exc:
                 log.info("%s: no size to match rules against (%s)", item.path, exc)
                 probed[key] = None

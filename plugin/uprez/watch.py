@@ -20,14 +20,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from uprez.account import concurrency
-from uprez.errors import UprezError
+from uprez.errors import UprezError, message
+from uprez.media.remote import Source
 from uprez.records import Artifact
 from uprez.step.sidecar import sidecar_path
 
 if TYPE_CHECKING:
     from uprez.config import Config
     from uprez.plugins import PluginManager
-    from uprez.records import Provider
+    from uprez.providers import Provider
 
 log = logging.getLogger(__name__)
 STATE_FILE = ".uprez-watch.json"
@@ -97,10 +98,11 @@ class Watcher:
         self._seen: dict[str, Sighting] = {}
         self._running: dict[str, Future[None]] = {}
         self._targets: set[str] = set()  # outputs of jobs started by this run
+        self._claims = threading.Lock()
         self.failures: list[str] = []  # sources that failed during this run
-        self.interval = float(config.get("watch.interval"))
-        self.settle = float(config.get("watch.settle"))
-        self.patterns = list(config.get("watch.patterns"))
+        self.interval = config.watch.interval
+        self.settle = config.watch.settle
+        self.patterns = config.watch.patterns
 
     def _key(self, path: Path, stat: os.stat_result) -> str:
         return f"{path.relative_to(self.in_dir)}|{stat.st_size}|{stat.st_mtime_ns}"
@@ -120,8 +122,10 @@ class Watcher:
 
     def _outputs(self) -> set[str]:
         """Every output this watcher made or is making (the record survives restarts)."""
-        made = {str(Path(e["output"]).resolve()) for e in self.state.entries().values()}
-        return made | set(self._targets)
+        entries = self.state.entries().values()
+        made = {str(Path(e["output"]).resolve()) for e in entries if e.get("output")}
+        with self._claims:
+            return made | set(self._targets)
 
     def ready(self) -> list[tuple[Path, str]]:
         """Files that match, have stopped changing, were never handled, and are not uprez's
@@ -152,32 +156,54 @@ class Watcher:
                 found.append((path, key))
         return found
 
-    def _target(self, path: Path) -> Path:
-        return self.out_dir / path.relative_to(self.in_dir).parent / f"{path.stem}_4k.mp4"
+    def _claim(self, output: Source) -> None:
+        """Remember ``output`` as this watcher's own: never an input."""
+        if isinstance(output, Path):
+            with self._claims:
+                self._targets.add(str(output.resolve()))
 
     def _process(self, path: Path, key: str) -> None:
-        from uprez.step.run import run_upscale
+        """Prepare and run ``path`` as a post-export: the config's rules choose its steps, and
+        ``uprez_output_path`` places the result in the matching folder under OUT_DIR."""
+        from uprez.step.prepare import prepare  # the step's modules load when a file is ready
+        from uprez.step.run import run
 
-        target = self._target(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        entry: dict[str, Any] = {"source": str(path), "output": str(target)}
+        folder = self.out_dir / path.relative_to(self.in_dir).parent
+        entry: dict[str, Any] = {"source": str(path), "output": None}
+        failure: BaseException | None
         try:
-            done = run_upscale(
-                Artifact(path),
-                config=self.config,
-                pm=self.pm,
-                provider=self.provider,
-                output=target,
+            batch = prepare(
+                [Artifact(path)], config=self.config, pm=self.pm, folder=folder, rules=True
             )
+            for job in batch.jobs:
+                # Known before anything is spent, so a scan never takes it for an input.
+                self._claim(job.target)
+                entry["output"] = str(job.target)
+            outcomes = run(batch, provider=self.provider)
         except (UprezError, OSError) as exc:
-            log.error("%s: %s", path, exc)
-            entry.update(status="failed", error=str(exc), task_id=getattr(exc, "task_id", None))
-            self.failures.append(str(path))
+            outcomes, failure = [], exc
         else:
+            failure = next((o.error for o in outcomes if o.error is not None), None)
+            for made in (item for o in outcomes for item in o.produced):
+                self._claim(made.path)  # what other steps wrote is no input either
+        if failure is not None:
+            log.error("%s: %s", path, message(failure))
             entry.update(
-                status="done", task_id=done.metadata["task_id"], cost=done.metadata["cost"]
+                status="failed", error=message(failure), task_id=getattr(failure, "task_id", None)
             )
-            log.info("%s -> %s", path, target)
+            self.failures.append(str(path))
+        elif not outcomes:
+            entry.update(status="skipped")
+            log.info("%s: no rule chooses a step for it", path)
+        else:
+            first = outcomes[0].result
+            result = None if first is None else first.result
+            entry.update(
+                status="done",
+                task_id=None if result is None else result.task_id,
+                cost=None if result is None else str(result.cost),
+            )
+            log.info("%s -> %s", path, entry["output"])
         entry["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         self.state.record(key, entry)
 
@@ -189,7 +215,6 @@ class Watcher:
             try:
                 while not stop.is_set():
                     for path, key in self.ready():
-                        self._targets.add(str(self._target(path).resolve()))
                         self._running[key] = pool.submit(self._process, path, key)
                     for key, future in list(self._running.items()):
                         if future.done():

@@ -32,6 +32,7 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Make the clip, upscale it with the ``local`` provider, print both paths."""
     from uprez.cli.progress import TerminalProgress
+    from uprez.cli.upscale import compare_png
     from uprez.config import load_config
     from uprez.media.synth import make_clip
     from uprez.plugins import get_plugin_manager
@@ -54,17 +55,14 @@ def run(args: argparse.Namespace) -> int:
     if sys.stderr.isatty():
         pm.register(TerminalProgress(), name="cli-progress")
     result = run_upscale(Artifact(path=clip), config=config, pm=pm)
-    from uprez.cli.upscale import compare_png
-
     picture = compare_png(clip, result.path)
+    made = result.result
+    assert made is not None, "the upscale step returns its result"
     probe = result.metadata["output"]["probe"]
     print(
         f"upscaled  {result.path} ({probe['width']}x{probe['height']}, "
-        f"{probe['frames']} frames, task {result.metadata['task_id']})"
+        f"{probe['frames']} frames, task {made.task_id})"
     )
     print(f"compare   {picture} (source and result side by side, and a 1:1 crop)")
-    print(
-        f"sidecar   {result.path}.uprez.json (on WaveSpeed this would cost "
-        f"${result.metadata['cost']})"
-    )
+    print(f"sidecar   {made.sidecar} (on WaveSpeed this would cost ${made.cost})")
     return 0

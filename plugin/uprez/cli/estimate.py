@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from uprez.cli.options import add_config_options
+
 if TYPE_CHECKING:
-    from uprez.step.estimate import Estimate
+    from uprez.step.prepare import Batch
 
 
 def register(commands: Any) -> None:
     """Add the ``estimate`` sub-command."""
-    from uprez.cli.upscale import add_config_options
     from uprez.media.remote import as_source
 
     parser: argparse.ArgumentParser = commands.add_parser(
@@ -34,21 +33,18 @@ def register(commands: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def report(estimates: Sequence[Estimate], as_json: bool) -> None:
-    """Print estimates as a table, or as ``{"files": [...], "total_cost": "..."}``."""
-    total = sum((e.plan.cost for e in estimates), Decimal("0.00"))
+def report(batch: Batch, as_json: bool) -> None:
+    """Print a prepared batch as a table, or as ``{"files": [...], "total_cost": "..."}``."""
     if as_json:
-        print(
-            json.dumps(
-                {"files": [e.to_json() for e in estimates], "total_cost": str(total)}, indent=2
-            )
-        )
+        print(json.dumps(batch.to_json(), indent=2))
         return
-    for item in estimates:
-        plan = item.plan
+    for job in batch.jobs:
+        plan = job.estimate.plan
+        done = " (made by an earlier run: nothing to pay)" if job.placement.made_before else ""
         print(
-            f"{item.path}: {item.probe.duration:.2f} s, {len(plan.segments)} segment(s), "
-            f"{plan.billed_seconds} s billed, ${plan.cost}"
+            f"{job.artifact.path}: {job.estimate.probe.duration:.2f} s, "
+            f"{len(plan.segments)} segment(s), {plan.billed_seconds} s billed, ${plan.cost} "
+            f"-> {job.target}{done}"
         )
         if len(plan.segments) > 1:
             for seg in plan.segments:
@@ -57,18 +53,20 @@ def report(estimates: Sequence[Estimate], as_json: bool) -> None:
                     f"  segment {seg.index + 1}: {seg.start:.2f}-{seg.end:.2f} s "
                     f"({seg.duration:.2f} s, {how}) ${plan.rule.cost(seg.duration)}"
                 )
-    print(f"total: ${total}")
+    print(f"total: ${batch.total}")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Estimate every input."""
+    """Prepare every input as ``uprez upscale`` would, and print the batch."""
     from uprez.config import load_config
     from uprez.plugins import get_plugin_manager
-    from uprez.step.estimate import estimate
+    from uprez.records import Artifact
+    from uprez.step.prepare import prepare
 
     pm = get_plugin_manager()
     config = load_config(
         args.config, fragments=pm.config_fragments(), overrides={"provider.name": args.provider}
     )
-    report([estimate(path, config) for path in args.inputs], args.json)
+    artifacts = [Artifact(path) for path in args.inputs]
+    report(prepare(artifacts, config=config, pm=pm), args.json)
     return 0

@@ -10,7 +10,7 @@ from typing import Any
 
 def register(commands: Any) -> None:
     """Add the ``jobs`` sub-command."""
-    from uprez.cli.upscale import add_config_options
+    from uprez.cli.options import add_config_options
 
     parser: argparse.ArgumentParser = commands.add_parser(
         "jobs", help="list recent jobs from the journal (status, cost, paths, task ids)"

@@ -6,21 +6,18 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from uprez.cli.exits import describe, exit_code
-from uprez.errors import InputError, UprezError
+from uprez.cli.options import add_config_options
+from uprez.errors import InputError, UprezError, message
 from uprez.media.remote import RemoteVideo, Source, as_source
 
-
-def add_config_options(parser: argparse.ArgumentParser) -> None:
-    """``--config`` and ``--provider``, shared by the commands that run jobs."""
-    parser.add_argument(
-        "--config", metavar="FILE", help="a TOML or JSON config file (default: $UPREZ_CONFIG)"
-    )
-    parser.add_argument("--provider", help="wavespeed, local, or a plugin's provider")
+if TYPE_CHECKING:
+    from uprez.records import Artifact
 
 
 def register(commands: Any) -> None:
@@ -62,6 +59,12 @@ def register(commands: Any) -> None:
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="print the plan and its cost; upload nothing"
+    )
+    parser.add_argument(
+        "--rules",
+        action="store_true",
+        help="run the steps the config's post-export rules choose for each input (as hosts "
+        "do after an export); without it, every input gets the upscale step",
     )
     parser.add_argument(
         "--max-cost",
@@ -112,11 +115,13 @@ def _text(amount: Decimal | None) -> str | None:
     return None if amount is None else str(amount.quantize(Decimal("0.01")))
 
 
-def output_arg(text: str | None) -> Path | None:
-    """``-o OUT`` as a path. ``OUT/`` (a trailing slash) names a folder, which must exist:
-    writing a file named ``OUT`` instead would surprise everyone."""
+def destination(text: str | None, many: bool) -> tuple[Path | None, Path | None]:
+    """``-o OUT`` as ``(folder, file)``: a folder for several inputs, an existing folder or
+    ``OUT/`` (whose results the ``uprez_output_path`` hook names there), else the file of
+    the one input. ``OUT/`` must exist: writing a file named ``OUT`` would surprise everyone.
+    The folder of several inputs is made when missing."""
     if text is None:
-        return None
+        return None, None
     path = Path(text)
     if text.endswith(("/", os.sep)) and not path.is_dir():
         raise InputError(
@@ -124,16 +129,11 @@ def output_arg(text: str | None) -> Path | None:
             "output file)",
             path=text,
         )
-    return path
-
-
-def output_for(source: Source, output: Path | None, many: bool) -> Path | None:
-    """The explicit output path of ``source`` given ``-o``, or None to use the template."""
-    if output is None:
-        return None
-    if many or output.is_dir():
-        return output / f"{source.stem}_4k.mp4"
-    return output
+    if many:
+        path.mkdir(parents=True, exist_ok=True)  # a file in its way: OSError, exit 5
+    if many or path.is_dir():
+        return path, None
+    return None, path
 
 
 def print_outcome(results: list[dict[str, Any]], error: BaseException | None = None) -> None:
@@ -179,8 +179,8 @@ def _run(args: argparse.Namespace, results: list[dict[str, Any]]) -> int:
     from uprez.config import load_config
     from uprez.plugins import get_plugin_manager
     from uprez.records import Artifact
-    from uprez.step.estimate import check_budget, check_funds, estimate
-    from uprez.step.run import check_batch, choose_output, make_provider, run_upscale
+    from uprez.step.prepare import prepare
+    from uprez.step.run import Outcome, run
 
     pm = get_plugin_manager()
     config = load_config(
@@ -193,78 +193,72 @@ def _run(args: argparse.Namespace, results: list[dict[str, Any]]) -> int:
             "limits.max_cost_per_run": _text(args.max_run_cost),
         },
     )
-    progress = TerminalProgress() if sys.stderr.isatty() and not args.json else None
-    if progress is not None:
-        pm.register(progress, name="cli-progress")
-    many = len(args.inputs) > 1
-    args.output = output_arg(args.output)
-    if args.output is not None and many:
-        args.output.mkdir(parents=True, exist_ok=True)
+    folder, output = destination(args.output, len(args.inputs) > 1)
     artifacts = [Artifact(path=p) for p in args.inputs]
     if args.compare:
         for artifact in artifacts:
             _comparable(artifact.path)
-    # Refuse bad inputs, existing outputs and budgets before a single byte is sent.
-    estimates = [estimate(a.path, config) for a in artifacts]
-    targets = [
-        choose_output(artifact, config, pm, output_for(artifact.path, args.output, many))
-        for artifact in artifacts
-    ]
-    check_batch([a.path for a in artifacts], targets)
-    total = check_budget(estimates, config)
+    # Every input checked, planned, priced and placed before a single byte is sent.
+    batch = prepare(
+        artifacts, config=config, pm=pm, folder=folder, output=output, rules=args.rules
+    )
+    for skipped in batch.skipped:
+        print(f"uprez: {skipped.path}: skipped: no rule chooses a step for it", file=sys.stderr)
     if args.dry_run:
-        report(estimates, args.json)
+        report(batch, args.json)
         return 0
-    provider = make_provider(config, pm)
-    failure: UprezError | None = None
-    try:
-        # The account must cover the whole run before its first upload.
-        check_funds(provider, total, config)
-        for artifact in artifacts:
+    progress = TerminalProgress() if sys.stderr.isatty() and not args.json else None
+    if progress is not None:
+        pm.register(progress, name="cli-progress")
+    failures: list[int] = []
+
+    def each(outcome: Outcome) -> None:
+        source = outcome.artifact.path
+        done = outcome.result
+        picture = None
+        if outcome.error is None and done is not None and args.compare:
             try:
-                done = run_upscale(
-                    artifact,
-                    config=config,
-                    pm=pm,
-                    provider=provider,
-                    output=output_for(artifact.path, args.output, many),
-                    resubmit=args.resubmit,
-                    funds_checked=True,
-                )
-                picture = compare_png(artifact.path, done.path) if args.compare else None
+                picture = compare_png(source, done.path)
             except UprezError as exc:
-                failure = failure or exc
-                results.append(
-                    {
-                        "source": str(artifact.path),
-                        "error": str(exc),
-                        "exit_code": exc.exit_code,
-                        "task_id": getattr(exc, "task_id", None),
-                    }
-                )
-                if not args.json:
-                    print(f"uprez: {artifact.path}: {exc}", file=sys.stderr)
-                continue
-            meta = done.metadata
-            sidecar = Path(f"{done.path}.uprez.json")
+                outcome = replace(outcome, error=exc)
+        if outcome.error is not None:
+            failures.append(outcome.error.exit_code)
             results.append(
                 {
-                    "source": str(artifact.path),
-                    "output": str(done.path),
-                    "sidecar": str(sidecar) if sidecar.exists() else None,
-                    "task_id": meta["task_id"],
-                    "segments": len(meta["segments"]),
-                    "billed_seconds": meta["billed_seconds"],
-                    "cost": meta["cost"],
-                    **({"compare": str(picture)} if picture is not None else {}),
+                    "source": str(source),
+                    "error": message(outcome.error),
+                    "exit_code": outcome.error.exit_code,
+                    "task_id": getattr(outcome.error, "task_id", None),
                 }
             )
             if not args.json:
-                print(done.path)
+                print(f"uprez: {source}: {message(outcome.error)}", file=sys.stderr)
+            return
+        for made in outcome.produced:
+            results.append(_entry(source, made, picture))
+            if not args.json:
+                print(made.path)
+
+    try:
+        run(batch, resubmit=args.resubmit, each=each)
     finally:
-        provider.close()
         if progress is not None:
             progress.close()
-    if failure is not None:
-        return failure.exit_code
-    return 0
+    return failures[0] if failures else 0
+
+
+def _entry(source: Source, made: Artifact, picture: Path | None) -> dict[str, Any]:
+    """One input's ``--json`` entry (``schemas/cli-result.schema.json``)."""
+    result = made.result
+    entry: dict[str, Any] = {"source": str(source), "output": str(made.path)}
+    if result is not None:
+        entry.update(
+            sidecar=None if result.sidecar is None else str(result.sidecar),
+            task_id=result.task_id,
+            segments=result.segments,
+            billed_seconds=result.billed_seconds,
+            cost=str(result.cost),
+        )
+    if picture is not None:
+        entry["compare"] = str(picture)
+    return entry

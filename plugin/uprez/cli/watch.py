@@ -12,15 +12,17 @@ from uprez.errors import ConfigError
 
 def register(commands: Any) -> None:
     """Add the ``watch`` sub-command."""
-    from uprez.cli.upscale import add_config_options
+    from uprez.cli.options import add_config_options
 
     parser: argparse.ArgumentParser = commands.add_parser(
         "watch",
         help="upscale each finished video that appears in a folder",
         description=(
             "Watch IN_DIR (and its sub-folders); each video that has stopped changing for "
-            "watch.settle seconds is upscaled once into OUT_DIR as <stem>_4k.mp4. What was done "
-            "is kept in OUT_DIR/.uprez-watch.json, so a restart redoes nothing."
+            "watch.settle seconds is upscaled once into OUT_DIR (the uprez_output_path hook "
+            "names it: by default output.template with {dir} = OUT_DIR), as the config's rules "
+            "choose. What was done is kept in OUT_DIR/.uprez-watch.json, so a restart redoes "
+            "nothing."
         ),
     )
     parser.add_argument("in_dir", type=Path, metavar="IN_DIR")
@@ -38,7 +40,6 @@ def run(args: argparse.Namespace) -> int:
     """Watch until interrupted (Ctrl-C or SIGTERM), or once with ``--once``."""
     from uprez.config import load_config
     from uprez.plugins import get_plugin_manager
-    from uprez.step.run import make_provider
     from uprez.watch import Watcher
 
     if not args.in_dir.is_dir():
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(
         args.config, fragments=pm.config_fragments(), overrides={"provider.name": args.provider}
     )
-    provider = make_provider(config, pm)
+    provider = pm.make_provider(config)
 
     def terminate(signum: int, frame: object) -> None:
         raise KeyboardInterrupt

@@ -19,6 +19,11 @@ def _money(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
+def _count(value: Any) -> int | None:
+    """A whole number the schema let through (``5`` or ``5.0``) as an int; None stays None."""
+    return None if value is None else int(value)
+
+
 def _frozen(value: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(value))
 
@@ -208,8 +213,8 @@ def read_sections(data: Mapping[str, Any]) -> Sections:
         ),
         account=AccountSection(
             level=str(a["level"]),
-            submits_per_minute=a.get("submits_per_minute"),
-            concurrent_tasks=a.get("concurrent_tasks"),
+            submits_per_minute=_count(a.get("submits_per_minute")),
+            concurrent_tasks=_count(a.get("concurrent_tasks")),
         ),
         polling=PollingSection(
             first_interval=float(po["first_interval"]),
@@ -231,7 +236,7 @@ def read_sections(data: Mapping[str, Any]) -> Sections:
             max_cost_per_job=_money(li.get("max_cost_per_job")),
             max_cost_per_run=_money(li.get("max_cost_per_run")),
             max_upload_bytes=int(li["max_upload_bytes"]),
-            concurrency=li.get("concurrency"),
+            concurrency=_count(li.get("concurrency")),
         ),
         output=OutputSection(
             template=str(o["template"]), overwrite=bool(o["overwrite"]), sidecar=bool(o["sidecar"])
@@ -266,9 +271,9 @@ def _rule(item: Mapping[str, Any]) -> Rule:
         steps=tuple(item["steps"]),
         glob=item.get("glob"),
         ext=None if ext is None else tuple(ext),
-        min_width=item.get("min_width"),
-        min_height=item.get("min_height"),
-        max_width=item.get("max_width"),
-        max_height=item.get("max_height"),
+        min_width=_count(item.get("min_width")),
+        min_height=_count(item.get("min_height")),
+        max_width=_count(item.get("max_width")),
+        max_height=_count(item.get("max_height")),
         tags=tuple(item.get("tags", ())),
     )

@@ -17,7 +17,7 @@ from uprez.media.remote import RemoteVideo, Source
 
 if TYPE_CHECKING:
     from uprez.config import Config
-    from uprez.records import Provider
+    from uprez.providers import Provider
     from uprez.step.plan import Plan
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def open_job(
     inputs: dict[str, Any],
 ) -> JobLog:
     """Find or create the record of this job."""
-    identity = str(getattr(provider, "identity", provider.name))
+    identity = provider.identity
     source_hash = content_hash(source)
     cuts = [(s.first, s.stop) for s in plan.segments]
     key = job_key(source_hash, f"{identity}|{model}", inputs, cuts)

@@ -19,7 +19,6 @@ from av.container import InputContainer
 from av.stream import Disposition, Stream
 
 from uprez.errors import MediaError
-from uprez.media.remote import RemoteVideo
 from uprez.wavespeed.redact import redact_url
 
 __all__ = ["STILL_IMAGE_CODECS", "Probe", "is_cover_art", "probe", "probe_url"]
@@ -103,15 +102,13 @@ class Probe:
         return data
 
 
-def probe(path: str | os.PathLike[str] | RemoteVideo) -> Probe:
-    """Describe the video file at ``path`` (a :class:`RemoteVideo`: the video at its URL).
+def probe(path: str | os.PathLike[str]) -> Probe:
+    """Describe the video file at ``path`` (a URL source: :func:`uprez.media.remote.describe`).
 
     Raises:
         MediaError: the path is missing, a directory or an empty file; FFmpeg cannot read it; it
             holds no video stream; or it is a still image rather than a video.
     """
-    if isinstance(path, RemoteVideo):
-        return path.probe()
     target = os.fspath(path)
     size = _file_size(target)
     try:

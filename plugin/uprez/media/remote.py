@@ -23,7 +23,7 @@ from uprez.wavespeed.redact import redact_url
 if TYPE_CHECKING:
     from uprez.media.probe import Probe
 
-__all__ = ["RemoteVideo", "Source", "as_source"]
+__all__ = ["RemoteVideo", "Source", "as_source", "describe"]
 
 # What a user means as an address rather than a file name: "scheme://...".
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
@@ -84,7 +84,7 @@ class RemoteVideo:
     def probe(self, timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> Probe:
         """What FFmpeg tells of the video over HTTP (read once, then remembered)."""
         if self._probe is None:
-            from uprez.media.probe import probe_url
+            from uprez.media.probe import probe_url  # keeps PyAV off the import path
 
             self.check()
             self._probe = probe_url(self.url, timeout=timeout)
@@ -128,3 +128,12 @@ def as_source(value: str | os.PathLike[str] | RemoteVideo) -> Source:
         return value
     text = os.fspath(value)
     return RemoteVideo(text) if _URL.match(text) else Path(text)
+
+
+def describe(source: Source) -> Probe:
+    """What FFmpeg tells of ``source``: a file read from disk, a URL over HTTP."""
+    if isinstance(source, RemoteVideo):
+        return source.probe()
+    from uprez.media.probe import probe  # keeps PyAV off the import path
+
+    return probe(source)

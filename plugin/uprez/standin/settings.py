@@ -17,7 +17,7 @@ from uprez.billing import PriceRule
 from uprez.errors import ConfigError
 from uprez.protocol import DEFAULT_MODEL, MAX_VIDEO_SECONDS, RETENTION_SECONDS
 from uprez.standin.limits import LEVELS
-from uprez.standin.webhooks import random_secret
+from uprez.standin.signing import random_secret
 
 #: How the server makes its pictures: ``lanczos`` (swscale's Lanczos, fast: the default) or
 #: ``learned`` (a small CNN, pyanime4k, several times slower; extra ``uprez[learned]``).

@@ -10,9 +10,6 @@ a task.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import logging
 import secrets
@@ -24,23 +21,9 @@ from typing import Any
 import requests
 
 from uprez.standin.outbound import session_for
+from uprez.standin.signing import sign
 
 log = logging.getLogger(__name__)
-SECRET_PREFIX = "whsec_"
-
-
-def random_secret() -> str:
-    """A fresh webhook secret, ``whsec_`` and random text."""
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
-
-
-def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
-    """The ``webhook-signature`` header value for one delivery: ``v3,<hex HMAC-SHA256>``."""
-    key = secret.removeprefix(SECRET_PREFIX).encode("utf-8")
-    signed = f"{message_id}.{timestamp}.".encode() + body
-    return "v3," + hmac.new(key, signed, hashlib.sha256).hexdigest()
-
-
 class WebhookSender:
     """Delivers signed webhooks in the background; ``delivered`` and ``failed`` count them."""
 

@@ -10,8 +10,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from uprez.errors import BudgetError, UploadTooLarge
+from uprez.journal.jobs import open_journal
 from uprez.media.remote import RemoteVideo, Source
-from uprez.records import FundedProvider, Provider
+from uprez.providers import Funded, Provider
+from uprez.step.checks import check_source, price_rule
 from uprez.step.plan import Plan, plan_segments
 
 log = logging.getLogger(__name__)
@@ -49,15 +51,13 @@ PLAN_SHARE = 0.9
 
 def upload_service(config: Config) -> str:
     """The service whose upload limit applies: the provider and where it is."""
-    return f"{config.get('provider.name')}|{config.get('provider.base_url')}"
+    return f"{config.provider.name}|{config.provider.base_url}"
 
 
 def upload_limit(config: Config) -> int:
     """The largest upload, in bytes: ``limits.max_upload_bytes``, or less where the service
     refused smaller files before (learned in the journal)."""
-    from uprez.journal.jobs import open_journal
-
-    configured = int(config.get("limits.max_upload_bytes"))
+    configured = config.limits.max_upload_bytes
     journal = open_journal(config)
     if journal is None:
         return configured
@@ -81,11 +81,10 @@ def estimate(
     each segment's share of its bytes stays under ``plan_bytes`` (by default
     :data:`PLAN_SHARE` of the limit). A URL source goes whole: it
     is never uploaded, and one too long to go whole was refused by the check."""
-    from uprez.media.keyframes import keyframes
-    from uprez.step.run import check_source, price_rule
+    from uprez.media.keyframes import keyframes  # PyAV loads when a video is first looked at
 
     info = check_source(path, config)
-    max_seconds = float(config.get("limits.max_duration"))
+    max_seconds = config.limits.max_duration
     if isinstance(path, RemoteVideo):
         whole = plan_segments(
             frames=info.frames,
@@ -115,13 +114,6 @@ def estimate(
     return Estimate(path, info, plan, limit)
 
 
-def _limit(config: Config, key: str, override: Decimal | None) -> Decimal | None:
-    if override is not None:
-        return override
-    value = config.get(key)
-    return None if value is None else Decimal(str(value))
-
-
 def check_budget(
     estimates: Sequence[Estimate],
     config: Config,
@@ -130,8 +122,8 @@ def check_budget(
     per_run: Decimal | None = None,
 ) -> Decimal:
     """Refuse (``BudgetError``) a job or run over its limit; return the run's total cost."""
-    job_limit = _limit(config, "limits.max_cost_per_job", per_job)
-    run_limit = _limit(config, "limits.max_cost_per_run", per_run)
+    job_limit = per_job if per_job is not None else config.limits.max_cost_per_job
+    run_limit = per_run if per_run is not None else config.limits.max_cost_per_run
     total = sum((e.plan.cost for e in estimates), Decimal("0.00"))
     for item in estimates:
         if job_limit is not None and item.plan.cost > job_limit:
@@ -151,8 +143,8 @@ def check_budget(
 def check_funds(provider: Provider, cost: Decimal, config: Config) -> None:
     """Before the first upload of a run: refuse it if the account cannot pay its estimate
     (providers that know an account's balance say; others are not asked)."""
-    if isinstance(provider, FundedProvider):
-        provider.check_funds(cost, Decimal(str(config.get("limits.price_per_second"))))
+    if isinstance(provider, Funded):
+        provider.check_funds(cost, config.limits.price_per_second)
 
 
 def replan(job: Estimate, exc: UploadTooLarge, config: Config) -> Estimate:
@@ -161,8 +153,6 @@ def replan(job: Estimate, exc: UploadTooLarge, config: Config) -> Estimate:
     A refusal by the service (it has an HTTP status) lowers the service's limit, remembered in
     the journal; a cut over uprez's own limit (the source's bitrate is uneven) tightens this
     plan only."""
-    from uprez.journal.jobs import open_journal
-
     limit = job.max_bytes or upload_limit(config)
     if exc.status is not None:
         learned = min(limit, exc.size) * 9 // 10

@@ -18,7 +18,7 @@ from uprez.atomic import atomic_path
 from uprez.errors import InputError
 from uprez.journal.jobs import finished_before
 from uprez.media.remote import Source
-from uprez.records import Artifact, JobEvent
+from uprez.records import Artifact, JobEvent, UpscaleResult
 from uprez.step.segments import remove_work_dir
 from uprez.step.sidecar import sidecar_path, write_sidecar
 
@@ -58,7 +58,8 @@ def made_before(artifact: Artifact, target: Path, config: Config, folder: Path) 
         }
     remove_work_dir(folder)
     log.info("%s was made from %s by an earlier run: nothing to do", target, artifact.path)
-    return artifact.upscaled(target, metadata)
+    result = UpscaleResult.from_record(target, metadata, sidecar_path(target), reused=True)
+    return artifact.upscaled(result, metadata)
 
 
 def copy_earlier(
@@ -93,7 +94,8 @@ def copy_earlier(
             detail={"output": str(target)},
         )
     )
-    return artifact.upscaled(target, record)
+    result = UpscaleResult.from_record(target, record, sidecar_path(target), reused=True)
+    return artifact.upscaled(result, record)
 
 
 def _read_sidecar(path: Path) -> dict[str, Any]:

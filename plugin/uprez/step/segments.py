@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import inspect
 import json
 import logging
 import shutil
@@ -18,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from uprez.atomic import atomic_path, write_text_atomic
 from uprez.errors import MediaError, UploadTooLarge, UprezError, VerificationError
@@ -26,7 +25,8 @@ from uprez.interrupt import run_under
 from uprez.journal.tasks import TaskRecord
 from uprez.media.keyframes import VideoIndex
 from uprez.media.remote import RemoteVideo, Source
-from uprez.records import JobEvent, Provider, ProviderResult, Uploader
+from uprez.providers import Provider, ProviderResult, Uploader
+from uprez.records import JobEvent
 from uprez.step.plan import Plan, Segment
 
 log = logging.getLogger(__name__)
@@ -123,8 +123,6 @@ def run_segments(
 
     folder.mkdir(parents=True, exist_ok=True)
     total = len(plan.segments)
-    # Third-party providers need not know the journal: only those that take a record get one.
-    journaled = records is not None and "record" in inspect.signature(provider.run).parameters
     # One reading of the source's packets serves every cut (a URL source is never cut).
     index = None if plan.segments[0].whole or not isinstance(source, Path) else index_video(source)
     ups = {s.index: folder / f"seg-{s.index:03d}.up.mp4" for s in plan.segments}
@@ -142,7 +140,7 @@ def run_segments(
         cutting = [submit(_cut, source, s, folder, index) for s in todo]
         cuts = {s.index: cut.result() for s, cut in zip(todo, cutting, strict=True)}
         _check_sizes(cuts, todo, max_bytes, total)
-        if journaled and isinstance(provider, Uploader):
+        if records is not None and isinstance(provider, Uploader):
             assert records is not None
             uploads = [
                 submit(_upload_early, provider, cuts[s.index], records[s.index], tagger(s))
@@ -159,14 +157,8 @@ def run_segments(
                     "segment %d of %d: reusing task %s", segment.index + 1, total, done.task_id
                 )
                 return SegmentResult(segment, up, done, reused=True)
-            # A URL source only reaches an Uploader (the step sees to it), whose run() takes
-            # one though the Provider protocol speaks of files.
-            cut = cast(Path, cuts[segment.index])
-            if journaled:
-                assert records is not None
-                result = provider.run(cut, up, emit=tagger(segment), record=records[segment.index])  # type: ignore[call-arg]
-            else:
-                result = provider.run(cut, up, emit=tagger(segment))
+            record = records[segment.index] if records is not None else None
+            result = provider.run(cuts[segment.index], up, emit=tagger(segment), record=record)
             _check_segment(up, segment, total, result, plan.fps, strict)
             _save_finished(up, result)
             return SegmentResult(segment, up, result)
@@ -186,15 +178,14 @@ def run_segments(
             remove_work_dir(folder)
         segment = plan.segments[position]
         if total > 1:
-            first.args = (
+            # Notes, not a rewritten message: the notes added on the way up (what to rerun)
+            # stay, once each, and str() of an UprezError ends with all of them.
+            first.add_note(
                 f"segment {position + 1} of {total} ({segment.start:.2f}-{segment.end:.2f} s) "
-                f"failed: {first}"
-                + (
-                    f"; {done_count} finished segment(s) kept in {folder} for a rerun"
-                    if done_count
-                    else ""
-                ),
+                "failed"
             )
+            if done_count:
+                first.add_note(f"{done_count} finished segment(s) kept in {folder} for a rerun")
         raise first
     return [o for o in outcomes if isinstance(o, SegmentResult)]
 

@@ -9,19 +9,14 @@ from uprez.media.geometry import fit_within, parse_size
 if TYPE_CHECKING:
     from uprez.config import Config
     from uprez.media.probe import Probe
+    from uprez.providers import Provider
 
-DEFAULT_BOX = (3840, 2160)
 
-
-def target_box(config: Config, provider_name: str) -> tuple[int, int]:
-    """The box a result must fill: ``verify.target_size``, else the local server's box with the
-    ``local`` provider, else 4K UHD."""
-    explicit = config.get("verify.target_size")
-    if explicit:
-        return parse_size(str(explicit))
-    if provider_name == "local":
-        return parse_size(str(config.get("local.max_size")))
-    return DEFAULT_BOX
+def target_box(config: Config, provider: Provider) -> tuple[int, int]:
+    """The box a result must fill: ``verify.target_size``, else the one the provider says it
+    delivers."""
+    explicit = config.verify.target_size
+    return parse_size(explicit) if explicit else provider.box
 
 
 def mismatches(source: Probe, output: Probe, box: tuple[int, int]) -> list[str]:

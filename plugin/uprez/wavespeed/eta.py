@@ -12,10 +12,10 @@ import statistics
 import threading
 from collections import defaultdict, deque
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 from uprez.errors import MediaError
+from uprez.media.remote import RemoteVideo, Source, describe
 
 # Recent samples weigh in; older ones describe a service that may have changed.
 KEEP = 10
@@ -38,15 +38,13 @@ class Work:
     amount: float
 
 
-def work_of(source: Path) -> Work:
+def work_of(source: Source) -> Work:
     """The work ``source`` is: its duration if it is a readable video, else its size."""
-    from uprez.media.probe import probe  # PyAV, imported only once a job runs
-
     try:
-        seconds = probe(source).duration
+        seconds = describe(source).duration
     except MediaError:
         seconds = 0.0
-    if seconds > 0:
+    if seconds > 0 or isinstance(source, RemoteVideo):
         return Work("seconds", seconds)
     return Work("bytes", float(source.stat().st_size))
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
+from uprez.media.remote import Source
 from uprez.records import JobEvent
 
 
@@ -15,7 +15,7 @@ class Throttle:
         self,
         emit: Callable[[JobEvent], None],
         kind: str,
-        source: Path,
+        source: Source,
         task_id: str | None = None,
     ) -> None:
         self._emit, self._kind, self._source, self._task = emit, kind, source, task_id

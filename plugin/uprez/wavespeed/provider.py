@@ -17,7 +17,8 @@ from uprez import protocol
 from uprez.account import account_limits
 from uprez.errors import ConfigError, ServiceError, TaskFailed, TaskGone, TransferError
 from uprez.media.remote import RemoteVideo, Source
-from uprez.records import JobEvent, ProviderResult
+from uprez.providers import UHD, ProviderResult
+from uprez.records import JobEvent
 from uprez.wavespeed.answers import TaskState
 from uprez.wavespeed.client import WaveSpeedClient
 from uprez.wavespeed.eta import TaskTimes, work_of
@@ -53,7 +54,7 @@ def check_output_url(url: str, task_id: str, *, allow_insecure_http: bool = Fals
         )
 
 
-def _reporter(emit: Emit, source: Path) -> Callable[[TaskState], None]:
+def _reporter(emit: Emit, source: Source) -> Callable[[TaskState], None]:
     """Each state a task is seen in, as a ``processing`` event."""
 
     def report(state: TaskState) -> None:
@@ -152,12 +153,17 @@ class WaveSpeedProvider:
         """Which service this provider talks to (tasks are only found again there)."""
         return f"wavespeed {self.client.base_url}"
 
+    @property
+    def box(self) -> tuple[int, int]:
+        """RunwayML Upscale V1 delivers 4K UHD."""
+        return UHD
+
     def check_funds(self, cost: Decimal, price_per_second: Decimal | None = None) -> None:
         """Refuse a run the account cannot pay (see :func:`uprez.wavespeed.money.check_funds`)."""
         check_funds(self.client, self.model, self.inputs, cost, price_per_second)
 
     def run(
-        self, source: Path, target: Path, *, emit: Emit, record: TaskRecord | None = None
+        self, source: Source, target: Path, *, emit: Emit, record: TaskRecord | None = None
     ) -> ProviderResult:
         """Upscale ``source`` into ``target``; the file appears there whole or not at all.
 
@@ -227,7 +233,7 @@ class WaveSpeedProvider:
         )
 
     def _task_for(
-        self, source: Path, record: TaskRecord | None, deadline: float, emit: Emit
+        self, source: Source, record: TaskRecord | None, deadline: float, emit: Emit
     ) -> tuple[str, Poller, bool]:
         """The segment's task: the journal's, or a new one (uploading first unless a recent
         upload can be reused). Returns its id, the poller to wait with, and whether the
@@ -270,7 +276,7 @@ class WaveSpeedProvider:
         self._uploaded.add(video_url)
         return video_url
 
-    def _poller_for(self, source: Path, record: TaskRecord | None) -> Poller:
+    def _poller_for(self, source: Source, record: TaskRecord | None) -> Poller:
         """A poller for a task submitted just now, waiting for its end as history predicts."""
         store = record.journal if record is not None else None
         work = work_of(source)
@@ -299,7 +305,7 @@ class WaveSpeedProvider:
     def _service(self) -> str:
         return f"{self.identity} {self.model}"
 
-    def _download(self, url: str, task_id: str, target: Path, emit: Emit, source: Path) -> None:
+    def _download(self, url: str, task_id: str, target: Path, emit: Emit, source: Source) -> None:
         """Download an output; if its URL has expired (403/404/410), fetch the task again for a
         fresh one and try once more."""
         progress = Throttle(emit, "downloading", source, task_id)

@@ -87,7 +87,7 @@ def submit_once(
     except ServiceError as exc:
         # The service answered (4xx, 429) or was never reached: it made no task.
         record.release(maybe_created=False)
-        exc.args = (f"{exc.args[0]}; nothing was submitted: rerun the same command",)
+        exc.add_note("nothing was submitted: rerun the same command")
         raise
     record.submitted(task.id)
     return task.id, True

@@ -1,0 +1,13 @@
+"""Options that several sub-commands share."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """``--config`` and ``--provider``, shared by the commands that run jobs."""
+    parser.add_argument(
+        "--config", metavar="FILE", help="a TOML or JSON config file (default: $UPREZ_CONFIG)"
+    )
+    parser.add_argument("--provider", help="wavespeed, local, or a plugin's provider")

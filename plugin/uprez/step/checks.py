@@ -1,0 +1,97 @@
+"""What is refused before anything is spent: a source the service would refuse, and a batch
+whose outputs would collide or replace one of its own inputs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from uprez import protocol
+from uprez.billing import PriceRule
+from uprez.errors import InputError
+from uprez.media.remote import RemoteVideo, Source
+
+if TYPE_CHECKING:
+    from uprez.config import Config
+    from uprez.media.probe import Probe
+
+
+def where(source: Source) -> Source:
+    """How the journal and the batch checks know a source: a file by its absolute path, a
+    URL source as itself."""
+    return source.resolve() if isinstance(source, Path) else source
+
+
+def check_source(path: Source, config: Config) -> Probe:
+    """Probe ``path`` and refuse, before anything is spent, what the service would refuse.
+
+    Length is no reason to refuse a file: a video over the limit is planned as segments. A URL
+    source is refused when it is longer (see :func:`check_remote`).
+    """
+    from uprez.media.probe import probe  # PyAV loads when a video is first looked at
+
+    if isinstance(path, RemoteVideo):
+        return check_remote(path, config)
+    if not path.exists():
+        raise InputError(f"{path}: no such file", path=str(path))
+    if not path.is_file():
+        raise InputError(f"{path}: not a regular file", path=str(path))
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: not readable (check its permissions)", path=str(path))
+    if path.suffix.lower() not in protocol.VIDEO_EXTENSIONS:
+        known = ", ".join(sorted(protocol.VIDEO_EXTENSIONS))
+        raise InputError(f"{path}: the service takes {known} files", path=str(path))
+    return probe(path)
+
+
+def check_remote(video: RemoteVideo, config: Config) -> Probe:
+    """Probe a URL source over HTTP and refuse what the service would refuse: a URL that is not
+    plain http(s), a video FFmpeg cannot describe from it or whose length it cannot tell, and
+    one over ``limits.max_duration`` (it goes whole: cutting it would mean downloading it).
+    ``provider.connect_timeout`` bounds opening it (connection and headers), and
+    ``provider.read_timeout`` each read after that."""
+    video.check()
+    info = video.probe(timeout=config.provider.timeouts)
+    limit = config.limits.max_duration
+    seconds = max(info.duration, float(info.frames / info.fps))
+    if seconds > limit:
+        raise InputError(
+            f"{video}: {seconds:.1f} s of video, over the service's limit of {limit:g} s "
+            "(limits.max_duration); a URL source cannot be cut into segments without "
+            "downloading it: download it and upscale the file instead",
+            path=str(video),
+        )
+    return info
+
+
+def price_rule(config: Config) -> PriceRule:
+    """The billing rule from the config's ``limits`` section."""
+    return PriceRule(
+        per_second=config.limits.price_per_second,
+        minimum_seconds=config.limits.minimum_seconds,
+    )
+
+
+def check_batch(sources: Sequence[Source], targets: Sequence[Path]) -> None:
+    """Refuse, before anything is spent, a batch where two inputs would make one output (the
+    second would replace the first's result, paid for) or an output is another input of the
+    batch (``x.mp4 x_4k.mp4 --overwrite`` would destroy the second input)."""
+    inputs = {where(s): s for s in sources}
+    made: dict[Path, Source] = {}
+    for source, target in zip(sources, targets, strict=True):
+        resolved = target.resolve()
+        if resolved in made:
+            raise InputError(
+                f"{made[resolved]} and {source} would both be upscaled into {target}: "
+                "give them different names or outputs",
+                path=str(target),
+            )
+        if resolved in inputs and inputs[resolved] != source:
+            raise InputError(
+                f"{target}, the output of {source}, is another input of this run: it would be "
+                "replaced; choose another output",
+                path=str(target),
+            )
+        made[resolved] = source

@@ -1,0 +1,114 @@
+"""Hand a finished job's result over: verify it against its source, write its sidecar, mark
+the journal, and move it into place whole."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from uprez.errors import InputError, VerificationError
+from uprez.records import Artifact, JobEvent, UpscaleResult
+from uprez.step.output import STEP
+from uprez.step.segments import SegmentResult, remove_work_dir
+from uprez.step.sidecar import build_sidecar, write_sidecar
+from uprez.step.verify import mismatches, target_box
+from uprez.wavespeed.redact import redact_url
+
+if TYPE_CHECKING:
+    from uprez.config import Config
+    from uprez.journal.jobs import JobLog
+    from uprez.providers import Provider
+    from uprez.step.estimate import Estimate
+
+
+def hand_off(
+    artifact: Artifact,
+    target: Path,
+    job: Estimate,
+    parts: list[SegmentResult],
+    merged: Path,
+    *,
+    elapsed: float,
+    config: Config,
+    provider: Provider,
+    emit: Callable[[JobEvent], None],
+    folder: Path,
+    job_log: JobLog | None = None,
+) -> Artifact:
+    """Verify ``merged`` and make it ``target``; return the result's :class:`Artifact`.
+
+    A result that does not match its source is an error (``verify.on_mismatch = "error"``)
+    and stays in the work folder; with ``"warn"`` each mismatch is logged and the result goes.
+    """
+    from uprez.media.probe import probe  # PyAV loads when a video is first looked at
+
+    first = parts[0].result
+    try:
+        out_info = probe(merged)
+    except InputError as exc:
+        merged.unlink(missing_ok=True)
+        emit(JobEvent("failed", artifact.path, task_id=first.task_id, message=str(exc)))
+        raise VerificationError(
+            f"the service returned an unreadable video: {exc}", task_id=first.task_id
+        ) from exc
+    problems = mismatches(job.probe, out_info, target_box(config, provider))
+    if problems and config.verify.strict:
+        message = (
+            f"the result does not match its source ({'; '.join(problems)}); it was not "
+            f'handed over and waits in {merged} (verify.on_mismatch = "warn" accepts it)'
+        )
+        emit(JobEvent("failed", artifact.path, task_id=first.task_id, message=message))
+        raise VerificationError(message, task_id=first.task_id)
+    for problem in problems:
+        logging.getLogger(__name__).warning("%s: %s", target, problem)
+    rule = job.plan.rule
+    record = build_sidecar(
+        step=STEP,
+        source={
+            "path": str(artifact.path),
+            "size_bytes": job.probe.size_bytes,
+            "probe": job.probe.to_dict(),
+        },
+        output={
+            "path": str(target),
+            "size_bytes": out_info.size_bytes,
+            # Probed in the work folder, before the move: the probe names where it will be.
+            "probe": {**out_info.to_dict(), "path": str(target)},
+        },
+        provider=provider.name,
+        model=first.model,
+        task_id=first.task_id,
+        output_url=redact_url(first.output_url),
+        billed_seconds=job.plan.billed_seconds,
+        cost=str(job.plan.cost),
+        segments=[
+            {**p.segment.to_json(rule), "task_id": p.result.task_id, "reused": p.reused}
+            for p in parts
+        ],
+        verification={"ok": not problems, "problems": problems},
+        has_nsfw_contents=[flag for p in parts for flag in p.result.nsfw],
+        timings={**first.timings, "total_s": round(elapsed, 3), "inference_ms": first.inference_ms},
+    )
+    # Sidecar, then the journal's "done", then the move: a crash between any two leaves a
+    # state the next run completes (the output appears last, and whole).
+    sidecar = write_sidecar(target, record) if config.output.sidecar else None
+    if job_log is not None:
+        job_log.done(str(job.plan.cost))
+    os.replace(merged, target)
+    remove_work_dir(folder)
+    emit(
+        JobEvent("completed", artifact.path, task_id=first.task_id, detail={"output": str(target)})
+    )
+    result = UpscaleResult(
+        output=target,
+        task_id=first.task_id,
+        billed_seconds=job.plan.billed_seconds,
+        cost=job.plan.cost,
+        segments=len(parts),
+        sidecar=sidecar,
+        reused=all(p.reused for p in parts),
+    )
+    return artifact.upscaled(result, record)
