@@ -13,6 +13,7 @@ from uprez.media.remote import RemoteVideo
 from uprez.plugins import PluginManager, get_plugin_manager
 from uprez.providers import Provider, ProviderInfo
 from uprez.records import Artifact, PostExportContext, StepInfo
+from uprez.wavespeed.provider import WaveSpeedProvider
 
 
 def _upscale(
@@ -25,8 +26,6 @@ def _upscale(
 
 
 def _wavespeed(config: Config) -> Provider:
-    from uprez.wavespeed.provider import WaveSpeedProvider  # requests loads when used
-
     return WaveSpeedProvider.from_config(config)
 
 
@@ -91,7 +90,7 @@ def uprez_post_export(artifact: Artifact, context: PostExportContext) -> list[Ar
     video when there are no rules), the result placed in the context's ``folder``; return
     what they produced."""
     from uprez.step.prepare import prepare  # the step's modules load when a step runs
-    from uprez.step.run import run
+    from uprez.step.run import run  # PyAV loads with the step's modules
 
     pm = context.pm if isinstance(context.pm, PluginManager) else get_plugin_manager()
     config = context.config or load_config(fragments=pm.config_fragments())

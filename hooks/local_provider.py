@@ -12,8 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from uprez.media.geometry import parse_size
 from uprez.media.remote import Source
 from uprez.providers import ProviderResult
+from uprez.standin.settings import ServerSettings
 from uprez.wavespeed.provider import Emit, WaveSpeedProvider
 
 if TYPE_CHECKING:
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 
     from uprez.config import Config
     from uprez.journal.tasks import TaskRecord
-    from uprez.standin.runner import LocalServer
+    from uprez.standin.runner import LocalServer  # werkzeug loads when the local provider is used
 
 
 class LocalProvider:
@@ -31,9 +33,7 @@ class LocalProvider:
 
     def __init__(self, config: Config) -> None:
         # PyAV and werkzeug load only when the local provider is used.
-        from uprez.media.geometry import parse_size
         from uprez.standin.runner import LocalServer
-        from uprez.standin.settings import ServerSettings
 
         settings = ServerSettings(
             max_size=parse_size(config.local.max_size),
@@ -86,6 +86,3 @@ class LocalProvider:
         if self._server is not None:
             self._server.stop()
             self._server = None
-
-
-

@@ -17,6 +17,9 @@ from uprez.standin.app import ServiceApp
 from uprez.standin.faults import Fault
 from uprez.standin.runner import LocalServer
 
+#: The tests folder (support files: contract/, standins/) and the checkout it belongs to.
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
 TEST_KEY = "test-key-for-the-local-server"
 # Small enough that a test upscale takes a fraction of a second on two cores.
 TEST_BOX = (256, 144)

@@ -27,6 +27,13 @@ def uprez_steps() -> list[StepInfo]:
 
     Example::
 
+        from uprez import Artifact, StepInfo, hookimpl
+
+        def add_grain(artifact, *, config, pm, **options):
+            grained = artifact.path.with_name(f"{artifact.path.stem}_grain.mp4")
+            ...  # write the grained copy
+            return [Artifact(grained, tags=artifact.tags | {"grain"}, source=artifact.path)]
+
         @hookimpl
         def uprez_steps():
             return [StepInfo("grain", "add film grain", run=add_grain)]
@@ -40,6 +47,21 @@ def uprez_providers() -> list[ProviderInfo]:
     The config's ``provider.name`` chooses one by name; names must be unique.
 
     Example::
+
+        from uprez import Provider, ProviderInfo, ProviderResult, hookimpl
+
+        class InHouse(Provider):  # the contract's defaults: identity = name, box = 4K UHD
+            name = "inhouse"
+
+            def __init__(self, config):
+                self.config = config
+
+            def run(self, source, target, *, emit, record=None):
+                ...  # upscale source into target
+                return ProviderResult(task_id="farm-1", model="farm/x", output_url="")
+
+            def close(self):
+                pass
 
         @hookimpl
         def uprez_providers():
@@ -60,6 +82,10 @@ def uprez_output_path(
 
     Example::
 
+        from pathlib import Path
+
+        from uprez import hookimpl
+
         @hookimpl(tryfirst=True)
         def uprez_output_path(artifact, step, config, folder):
             return Path("/publish/4k") / artifact.path.name
@@ -72,9 +98,13 @@ def uprez_job_event(event: JobEvent) -> None:
 
     Example::
 
+        import logging
+
+        from uprez import hookimpl
+
         @hookimpl
         def uprez_job_event(event):
-            tracker.note(event.source, event.kind, event.task_id)
+            logging.getLogger("studio.tracker").info("%s %s", event.kind, event.source)
     """
 
 
@@ -87,8 +117,14 @@ def uprez_post_export(artifact: Artifact, context: PostExportContext) -> list[Ar
     config's ``rules`` choose. :meth:`uprez.plugins.PluginManager.post_export` calls this hook
     and flattens the answers into one list.
 
-    Example::
+    Example (a host, after it exported ``shot.mp4``)::
+
+        from pathlib import Path
+
+        import uprez
 
         pm = uprez.get_plugin_manager()
-        results = pm.post_export(Artifact(Path("shot.mp4")), PostExportContext(host="nuke"))
+        context = uprez.PostExportContext(host="nuke", folder=Path("renders/4k"))
+        for made in pm.post_export(uprez.Artifact(Path("shot.mp4")), context):
+            print(made.path, made.result.cost)
     """

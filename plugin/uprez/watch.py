@@ -166,7 +166,7 @@ class Watcher:
         """Prepare and run ``path`` as a post-export: the config's rules choose its steps, and
         ``uprez_output_path`` places the result in the matching folder under OUT_DIR."""
         from uprez.step.prepare import prepare  # the step's modules load when a file is ready
-        from uprez.step.run import run
+        from uprez.step.run import run  # PyAV loads with the step's modules
 
         folder = self.out_dir / path.relative_to(self.in_dir).parent
         entry: dict[str, Any] = {"source": str(path), "output": None}

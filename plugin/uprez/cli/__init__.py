@@ -10,6 +10,9 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from uprez import __version__
+
+# One module per sub-command, named as the command.
+from uprez.cli import blender, config, demo, estimate, jobs, plugins, serve, upscale, watch
 from uprez.cli.exits import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -45,9 +48,6 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
-    # One module per sub-command, named as the command.
-    from uprez.cli import blender, config, demo, estimate, jobs, plugins, serve, upscale, watch
-
     parser = _Parser(
         prog="uprez", description="An upscale export step for render and publish pipelines."
     )
@@ -76,9 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         words = sys.argv[1:] if argv is None else list(argv)
         if "upscale" in words and "--json" in words:  # a farm reads stdout: it gets an answer
-            from uprez.cli.upscale import print_outcome  # imported by build_parser already
-
-            print_outcome([], exc)
+            upscale.print_outcome([], exc)
         raise
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="uprez: %(levelname)s %(name)s: %(message)s")

@@ -7,6 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from uprez.config import load_config
+from uprez.plugins import get_plugin_manager
+
 
 def register(commands: Any) -> None:
     """Add the ``config`` sub-command and its two actions."""
@@ -23,8 +26,6 @@ def register(commands: Any) -> None:
 
 def validate(args: argparse.Namespace) -> int:
     """Print each problem with its JSON path; exit 2 if there are any."""
-    from uprez.config import load_config
-    from uprez.plugins import get_plugin_manager
 
     pm = get_plugin_manager()
     # A ConfigError lists every problem, a rule naming a step no plugin offers included.
@@ -35,8 +36,6 @@ def validate(args: argparse.Namespace) -> int:
 
 def show_config(args: argparse.Namespace) -> int:
     """Print the merged config (defaults < file < environment < flags) as JSON."""
-    from uprez.config import load_config
-    from uprez.plugins import get_plugin_manager
 
     pm = get_plugin_manager()
     config = load_config(

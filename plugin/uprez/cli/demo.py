@@ -7,6 +7,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from uprez.cli.progress import TerminalProgress
+from uprez.cli.upscale import compare_png
+from uprez.config import load_config
+from uprez.plugins import get_plugin_manager
+from uprez.records import Artifact
+
 
 def register(commands: Any) -> None:
     """Add the ``demo`` sub-command."""
@@ -31,13 +37,8 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Make the clip, upscale it with the ``local`` provider, print both paths."""
-    from uprez.cli.progress import TerminalProgress
-    from uprez.cli.upscale import compare_png
-    from uprez.config import load_config
-    from uprez.media.synth import make_clip
-    from uprez.plugins import get_plugin_manager
-    from uprez.records import Artifact
-    from uprez.step.run import run_upscale
+    from uprez.media.synth import make_clip  # PyAV
+    from uprez.step.run import run_upscale  # PyAV loads with the step's modules
 
     args.dir.mkdir(parents=True, exist_ok=True)
     clip = args.dir / "uprez-demo.mp4"

@@ -7,14 +7,17 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from uprez.cli.options import add_config_options
+from uprez.config import load_config
+from uprez.media.remote import as_source
+from uprez.plugins import get_plugin_manager
+from uprez.records import Artifact
 
 if TYPE_CHECKING:
-    from uprez.step.prepare import Batch
+    from uprez.step.prepare import Batch  # PyAV loads with the step's modules
 
 
 def register(commands: Any) -> None:
     """Add the ``estimate`` sub-command."""
-    from uprez.media.remote import as_source
 
     parser: argparse.ArgumentParser = commands.add_parser(
         "estimate",
@@ -58,10 +61,7 @@ def report(batch: Batch, as_json: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Prepare every input as ``uprez upscale`` would, and print the batch."""
-    from uprez.config import load_config
-    from uprez.plugins import get_plugin_manager
-    from uprez.records import Artifact
-    from uprez.step.prepare import prepare
+    from uprez.step.prepare import prepare  # PyAV loads with the step's modules
 
     pm = get_plugin_manager()
     config = load_config(

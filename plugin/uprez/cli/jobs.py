@@ -7,10 +7,13 @@ import json
 from datetime import datetime
 from typing import Any
 
+from uprez.cli.options import add_config_options
+from uprez.config import load_config
+from uprez.journal.jobs import open_journal
+
 
 def register(commands: Any) -> None:
     """Add the ``jobs`` sub-command."""
-    from uprez.cli.options import add_config_options
 
     parser: argparse.ArgumentParser = commands.add_parser(
         "jobs", help="list recent jobs from the journal (status, cost, paths, task ids)"
@@ -23,8 +26,6 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the newest jobs first."""
-    from uprez.config import load_config
-    from uprez.journal.jobs import open_journal
 
     config = load_config(args.config, overrides={"provider.name": args.provider})
     journal = open_journal(config)

@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from uprez.plugins import get_plugin_manager
+
 
 def register(commands: Any) -> None:
     """Add the ``plugins`` sub-command."""
@@ -18,7 +20,6 @@ def register(commands: Any) -> None:
 
 def describe() -> dict[str, Any]:
     """Loaded plugins with their hooks, the steps and providers offered, and broken plugins."""
-    from uprez.plugins import get_plugin_manager
 
     pm = get_plugin_manager()
     plugins = []

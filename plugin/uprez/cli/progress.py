@@ -17,7 +17,7 @@ class TerminalProgress:
         self._phase = ""
 
     def _open(self, phase: str, source: str, unit: str, total: float | None) -> None:
-        from tqdm import tqdm
+        from tqdm import tqdm  # tqdm loads when a terminal shows progress
 
         self.close()
         self._phase = phase

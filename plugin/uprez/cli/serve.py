@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from uprez.errors import ConfigError
+from uprez.media.geometry import parse_size
+from uprez.protocol import DEFAULT_MODEL
 from uprez.standin.faults import Fault
 from uprez.standin.limits import LEVELS
-from uprez.standin.settings import MAX_UPLOAD_BYTES, MODES
+from uprez.standin.settings import MAX_UPLOAD_BYTES, MODES, ServerSettings, random_key
 
 
 def register(commands: Any) -> None:
@@ -168,10 +170,7 @@ def read_faults(inline: list[str], file: Path | None) -> list[Fault]:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
-    from uprez.media.geometry import parse_size
-    from uprez.protocol import DEFAULT_MODEL
-    from uprez.standin.runner import LocalServer
-    from uprez.standin.settings import ServerSettings, random_key
+    from uprez.standin.runner import LocalServer  # werkzeug
 
     try:
         max_size = parse_size(args.max_size)

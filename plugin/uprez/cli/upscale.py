@@ -11,10 +11,15 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from uprez.cli.estimate import report
 from uprez.cli.exits import describe, exit_code
 from uprez.cli.options import add_config_options
+from uprez.cli.progress import TerminalProgress
+from uprez.config import load_config
 from uprez.errors import InputError, UprezError, message
 from uprez.media.remote import RemoteVideo, Source, as_source
+from uprez.plugins import get_plugin_manager
+from uprez.records import Artifact
 
 if TYPE_CHECKING:
     from uprez.records import Artifact
@@ -96,7 +101,7 @@ def _money(text: str) -> Decimal:
 
 def compare_png(source: Source, result: Source) -> Path:
     """Write ``<result>.compare.png``: the same frames of source and result side by side."""
-    from uprez.media.compare import write_comparison
+    from uprez.media.compare import write_comparison  # PyAV
 
     output = _comparable(result)
     return write_comparison(
@@ -174,13 +179,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, results: list[dict[str, Any]]) -> int:
     """:func:`run`, with each input's entry added to ``results`` as it ends."""
-    from uprez.cli.estimate import report
-    from uprez.cli.progress import TerminalProgress
-    from uprez.config import load_config
-    from uprez.plugins import get_plugin_manager
-    from uprez.records import Artifact
-    from uprez.step.prepare import prepare
-    from uprez.step.run import Outcome, run
+    from uprez.step.prepare import prepare  # PyAV loads with the step's modules
+    from uprez.step.run import Outcome, run  # PyAV loads with the step's modules
 
     pm = get_plugin_manager()
     config = load_config(
@@ -199,9 +199,7 @@ def _run(args: argparse.Namespace, results: list[dict[str, Any]]) -> int:
         for artifact in artifacts:
             _comparable(artifact.path)
     # Every input checked, planned, priced and placed before a single byte is sent.
-    batch = prepare(
-        artifacts, config=config, pm=pm, folder=folder, output=output, rules=args.rules
-    )
+    batch = prepare(artifacts, config=config, pm=pm, folder=folder, output=output, rules=args.rules)
     for skipped in batch.skipped:
         print(f"uprez: {skipped.path}: skipped: no rule chooses a step for it", file=sys.stderr)
     if args.dry_run:

@@ -7,12 +7,15 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from uprez.cli.options import add_config_options
+from uprez.config import load_config
 from uprez.errors import ConfigError
+from uprez.plugins import get_plugin_manager
+from uprez.watch import Watcher
 
 
 def register(commands: Any) -> None:
     """Add the ``watch`` sub-command."""
-    from uprez.cli.options import add_config_options
 
     parser: argparse.ArgumentParser = commands.add_parser(
         "watch",
@@ -38,10 +41,6 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Watch until interrupted (Ctrl-C or SIGTERM), or once with ``--once``."""
-    from uprez.config import load_config
-    from uprez.plugins import get_plugin_manager
-    from uprez.watch import Watcher
-
     if not args.in_dir.is_dir():
         raise ConfigError(f"IN_DIR {args.in_dir} is not a folder")
     args.out_dir.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,7 @@ from av.container import InputContainer
 from av.stream import Stream
 
 from uprez.errors import MediaError
+from uprez.media.mp4index import sample_table
 from uprez.media.probe import is_cover_art
 
 __all__ = [
@@ -248,8 +249,6 @@ def skip_other_streams(container: InputContainer, *wanted: Stream) -> None:
 def _listed(target: str, stream: Stream) -> list[tuple[int, bool]] | None:
     """The decode order from the file's MP4 sample tables (see :mod:`uprez.media.mp4index`),
     if it agrees with the packets actually read at the start and from the last keyframe on."""
-    from uprez.media.mp4index import sample_table
-
     listed = sample_table(target, stream.index)
     if not listed or (stream.frames and len(listed) != stream.frames):
         return None

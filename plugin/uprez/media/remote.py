@@ -17,8 +17,12 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, TypeAlias
 from urllib.parse import unquote, urlsplit
 
+import requests
+
 from uprez.errors import InputError
 from uprez.wavespeed.redact import redact_url
+from uprez.wavespeed.transfers import download
+from uprez.wavespeed.urls import parse_strict
 
 if TYPE_CHECKING:
     from uprez.media.probe import Probe
@@ -74,8 +78,6 @@ class RemoteVideo:
     def check(self) -> None:
         """Refuse (:class:`InputError`) anything but a plain http(s) URL with a host, and URLs
         that two parsers could read as different hosts (``user@host``, backslashes)."""
-        from uprez.wavespeed.urls import parse_strict
-
         try:
             parse_strict(self.url, str(self))
         except ValueError as exc:
@@ -107,10 +109,6 @@ class RemoteVideo:
     def fetch(self, target: Path, timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> Path:
         """Download the video to ``target`` (atomically) and return it. Only done when the
         service's result lost the sound that must be copied back from the source."""
-        import requests
-
-        from uprez.wavespeed.transfers import download
-
         with requests.Session() as session:
             download(session, self.url, target, timeout=timeout)
         return target

@@ -39,9 +39,10 @@ from uprez.standin.faults import Fault
 from uprez.standin.runner import LocalServer
 from uprez.wavespeed.answers import parse_prediction, read_envelope
 
+import support
 from support import SECRET_KEY, upload, wait_for
 
-CONTRACT = Path(__file__).parent / "contract"
+CONTRACT = support.TESTS / "contract"
 CALLS = sorted(p.stem for p in CONTRACT.glob("*.json") if p.stem != "webhook_vectors")
 SOURCE_TAGS = ("[doc]", "[sdk]", "[guess]")
 API = "https://api.wavespeed.ai"

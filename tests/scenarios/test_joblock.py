@@ -12,6 +12,7 @@ from filelock import FileLock
 
 from uprez.step.lock import _lock_file, job_lock, lock_folder
 
+import support
 from support import fast_config
 
 
@@ -44,7 +45,7 @@ HOLDER = (
 
 def hold(journal: Path, target: Path, seconds: float) -> subprocess.Popen[str]:
     """Start a process holding ``target``'s lock; return once it holds it."""
-    tests = str(Path(__file__).parent)
+    tests = str(support.TESTS)
     other = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(journal), str(target), str(seconds)],
         stdout=subprocess.PIPE,

@@ -40,11 +40,12 @@ from uprez.records import Artifact, PostExportContext
 from uprez.step.sidecar import sidecar_path
 from uprez.watch import STATE_FILE, Watcher
 
+import support
 from support import write_entry_points
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = support.ROOT
 ADDON = ROOT / "hooks" / "blender_adapter.py"
-STANDINS = Path(__file__).resolve().parent / "standins"
+STANDINS = support.TESTS / "standins"
 BOX = (256, 144)
 
 #: The third-party plugin; ``{calls}`` is the file where it notes each call (one JSON a line).

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +18,9 @@ from werkzeug.datastructures import Headers
 from uprez.errors import UprezError, WebhookError
 from uprez.wavespeed.webhooks import verify
 
-CONTRACT = Path(__file__).parent / "contract"
+import support
+
+CONTRACT = support.TESTS / "contract"
 VECTORS: dict[str, Any] = json.loads((CONTRACT / "webhook_vectors.json").read_text("utf-8"))
 BY_NAME = {vector["name"]: vector for vector in VECTORS["vectors"]}
 

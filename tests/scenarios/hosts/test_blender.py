@@ -34,9 +34,11 @@ from uprez.errors import ConfigError, UprezError
 from uprez.media.probe import probe
 from uprez.media.synth import make_clip
 
-ROOT = Path(__file__).resolve().parents[1]
+import support
+
+ROOT = support.ROOT
 ADDON = ROOT / "hooks" / "blender_adapter.py"
-STANDINS = Path(__file__).resolve().parent / "standins"
+STANDINS = support.TESTS / "standins"
 ADAPTER_ENV = ("UPREZ_BLENDER_AUTO", "UPREZ_BLENDER_ARGS", "UPREZ_EXECUTABLE", "UPREZ_CONFIG")
 
 
