@@ -111,10 +111,6 @@ class TaskRecord:
             error=message[:500],
         )
 
-    def failed(self, message: str) -> None:
-        """The segment failed; a rerun will look at what is recorded and go on from there."""
-        self.journal.update_segment(self.job_key, self.index, error=message[:500])
-
     def wait_for_other(self, deadline: float) -> str:
         """Wait while another process submits this segment; return the task id it got."""
         while time.monotonic() < deadline:

@@ -136,17 +136,6 @@ def test_forgetting_a_task_starts_the_segment_over(record: TaskRecord) -> None:
     assert (row.upload_url, row.uploaded_at) == (None, None)
 
 
-def test_a_segment_failure_is_noted_without_changing_its_state(record: TaskRecord) -> None:
-    record.submitted("t-0")
-
-    record.failed("download failed: " + "y" * 900)
-
-    row = record.row()
-    assert (row.state, row.task_id) == ("submitted", "t-0")
-    assert row.error is not None and len(row.error) == 500
-    assert row.error.startswith("download failed: ")
-
-
 # -- who submits ----------------------------------------------------------------------------------
 
 
