@@ -9,6 +9,7 @@ model and its inputs, and the segment plan: the same work, asked again, finds it
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import json
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from uprez.errors import ConfigError, StorageError
+from uprez.errors import ConfigError, StorageError, UprezError
 from uprez.media.remote import Source
 
 _SCHEMA = """
@@ -76,6 +77,47 @@ def _retry_busy(action: Callable[[], object], seconds: float = 30.0) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+# Errors that mean the file's content is not a journal any more (SQLite's primary codes).
+_DAMAGED = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+# OSError numbers that mean there is no room to write.
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def journal_error(path: Path, exc: OSError | sqlite3.Error, *, opening: bool) -> UprezError:
+    """The error to report when the journal at ``path`` failed with ``exc``.
+
+    A damaged file is a :class:`ConfigError` naming ``$.journal.path`` (moving the file away
+    fixes it; rerunning does not), a full disk a :class:`StorageError` (freeing space fixes
+    it). They are told apart by SQLite's result code, not by words in its message: a damaged
+    file's message is "database disk image is malformed", which names the disk too.
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    text = str(exc).lower()
+    if primary in _DAMAGED or "malformed" in text or "not a database" in text:
+        return ConfigError(
+            f"$.journal.path: cannot {'open' if opening else 'use'} {path}: it is damaged "
+            f"({exc}); move it away and rerun, and uprez starts a new journal (keep the old "
+            "file: it names the tasks already paid for)"
+        )
+    full = (
+        primary == sqlite3.SQLITE_FULL
+        or "database or disk is full" in text
+        or (isinstance(exc, OSError) and exc.errno in _NO_ROOM)
+    )
+    if full:
+        return StorageError(
+            f"cannot write the journal {path}: {exc}; the disk is full: free some space and "
+            "rerun (nothing paid for is lost)"
+        )
+    if opening:
+        return ConfigError(f"$.journal.path: cannot open {path}: {exc}")
+    return StorageError(
+        f"cannot write the journal {path}: {exc}; nothing paid for is lost: rerun once it "
+        "can be written"
+    )
 
 
 def default_path() -> Path:
@@ -157,12 +199,7 @@ class Journal:
             _retry_busy(self._enable_wal)
             _retry_busy(lambda: self._db.executescript(_SCHEMA))
         except (OSError, sqlite3.Error) as exc:
-            text = str(exc).lower()
-            if "disk" in text or "full" in text or "too large" in text:
-                raise StorageError(
-                    f"cannot write the journal {path}: {exc} (is the disk full?)"
-                ) from exc
-            raise ConfigError(f"$.journal.path: cannot open {path}: {exc}") from exc
+            raise journal_error(path, exc, opening=True) from exc
         self._lock = threading.RLock()
 
     def _enable_wal(self) -> None:
@@ -184,7 +221,7 @@ class Journal:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise self._storage_error(exc) from exc
+                raise journal_error(self.path, exc, opening=False) from exc
             try:
                 yield self._db
                 self._db.execute("COMMIT")
@@ -192,14 +229,8 @@ class Journal:
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
-                    raise self._storage_error(exc) from exc
+                    raise journal_error(self.path, exc, opening=False) from exc
                 raise
-
-    def _storage_error(self, exc: sqlite3.Error) -> StorageError:
-        return StorageError(
-            f"cannot write the journal {self.path}: {exc} (is the disk full?); nothing paid for "
-            "is lost: free some space and rerun"
-        )
 
     # -- jobs ----------------------------------------------------------------------------------
 

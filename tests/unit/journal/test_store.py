@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import sqlite3
@@ -15,7 +16,14 @@ from typing import Any
 import pytest
 
 from uprez.errors import ConfigError, StorageError
-from uprez.journal.store import Journal, default_path, file_hash, job_key, pid_alive
+from uprez.journal.store import (
+    Journal,
+    default_path,
+    file_hash,
+    job_key,
+    journal_error,
+    pid_alive,
+)
 
 # -- where it lives, what it holds ----------------------------------------------------------------
 
@@ -76,13 +84,6 @@ def test_a_journal_under_a_plain_file_is_a_config_error_naming_journal_path(
         Journal(tmp_path / "plain" / "journal.sqlite3")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=StorageError,
-    reason="a damaged journal (SQLite: 'database disk image is malformed') is reported as a "
-    "StorageError 'is the disk full?', because any error text with 'disk' in it is taken for "
-    "a full disk; it is a bad journal.path, not a full disk",
-)
 def test_a_damaged_sqlite_journal_is_a_config_error_not_a_full_disk(
     journal_path: Path, add_job: Any
 ) -> None:
@@ -93,8 +94,48 @@ def test_a_damaged_sqlite_journal_is_a_config_error_not_a_full_disk(
     data[100:] = b"\xab" * (len(data) - 100)  # SQLite's header kept, every page damaged
     journal_path.write_bytes(bytes(data))
 
-    with pytest.raises(ConfigError, match=r"\$\.journal\.path"):
+    with pytest.raises(ConfigError, match=r"\$\.journal\.path") as caught:
         Journal(journal_path)
+
+    assert "malformed" in str(caught.value)
+    assert "move it away" in str(caught.value)
+    assert "full" not in str(caught.value)
+
+
+def test_a_full_disk_while_writing_is_a_storage_error_saying_so(
+    journal: Journal, add_job: Any
+) -> None:
+    add_job(journal, "job-0")
+    # SQLite's own way to run out of room: the file may not grow past the pages it has.
+    (pages,) = journal._db.execute("PRAGMA page_count").fetchone()
+    journal._db.execute(f"PRAGMA max_page_count = {pages}")
+
+    with pytest.raises(StorageError, match="the disk is full: free some space") as caught:
+        for number in range(1, 200):
+            add_job(journal, f"job-{number}", segments=20)
+
+    assert "database or disk is full" in str(caught.value)
+    assert journal.job("job-0") is not None  # what was written before stays
+
+
+@pytest.mark.parametrize(
+    ("problem", "expected", "says"),
+    [
+        (sqlite3.DatabaseError("database disk image is malformed"), ConfigError, "move it away"),
+        (sqlite3.DatabaseError("file is not a database"), ConfigError, "move it away"),
+        (sqlite3.OperationalError("database or disk is full"), StorageError, "the disk is full"),
+        (OSError(errno.ENOSPC, "No space left on device"), StorageError, "the disk is full"),
+        (sqlite3.OperationalError("disk I/O error"), StorageError, "once it can be written"),
+    ],
+    ids=["malformed", "not-a-database", "sqlite-full", "no-space", "io-error"],
+)
+def test_journal_errors_are_told_apart_by_what_fixes_them(
+    tmp_path: Path, problem: OSError | sqlite3.Error, expected: type[Exception], says: str
+) -> None:
+    error = journal_error(tmp_path / "j.sqlite3", problem, opening=False)
+
+    assert type(error) is expected
+    assert says in str(error)
 
 
 # -- keys and hashes ------------------------------------------------------------------------------
