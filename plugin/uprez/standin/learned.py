@@ -43,7 +43,7 @@ from av.video.reformatter import ColorRange, VideoReformatter
 from uprez.errors import ConfigError
 
 if TYPE_CHECKING:
-    import numpy as np
+    import numpy as np  # numpy comes with the learned extra
     from numpy.typing import NDArray
 
 __all__ = ["MODEL", "LearnedScaler", "cnn_passes", "load_backend"]
@@ -136,7 +136,7 @@ class LearnedScaler:
 
         ``full_range``: the plane spans 0..255 (JPEG range) rather than video's 16..235.
         """
-        import numpy as np
+        import numpy as np  # numpy comes with the learned extra
 
         low, span = (0.0, 255.0) if full_range else (16.0, 219.0)
         plane = (luma.astype(np.float32) - low) / span
@@ -162,7 +162,7 @@ class LearnedScaler:
 
     def _double(self, luma: NDArray[np.float32]) -> NDArray[np.float32]:
         """One x2 pass over a 0..1 plane, strip by strip (see the module's docstring for why)."""
-        import numpy as np
+        import numpy as np  # numpy comes with the learned extra
 
         height, width = luma.shape
         rows = max(16, _STRIP_PIXELS // width)
@@ -178,7 +178,7 @@ class LearnedScaler:
 
 def _plane_view(frame: av.VideoFrame, index: int) -> NDArray[np.uint8]:
     """A writable rows x columns view of one 8-bit plane (without its row padding)."""
-    import numpy as np
+    import numpy as np  # numpy comes with the learned extra
 
     plane = frame.planes[index]
     rows = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(-1, plane.line_size)
@@ -187,7 +187,7 @@ def _plane_view(frame: av.VideoFrame, index: int) -> NDArray[np.uint8]:
 
 def _resize_plane(plane: NDArray[np.uint8], size: tuple[int, int]) -> NDArray[np.uint8]:
     """``plane`` resized to ``size`` (width, height) by swscale's Lanczos, as the lanczos mode."""
-    import numpy as np
+    import numpy as np  # numpy comes with the learned extra
 
     width, height = size
     if plane.shape == (height, width):

@@ -102,8 +102,8 @@ class Processor:
 
     def _process(self, pred: Prediction, workdir: Path) -> None:
         started = time.monotonic()
-        from uprez.media.probe import probe
-        from uprez.standin.upscale import upscale_file
+        from uprez.media.probe import probe  # PyAV
+        from uprez.standin.upscale import upscale_file  # PyAV
 
         settings = self._settings
         if pred.forced_code is not None:

@@ -112,7 +112,7 @@ class ServerSettings:
             raise ConfigError("models must name at least one model id")
         self.models = tuple(m.strip("/") for m in self.models)
         if self.mode == "learned":
-            from uprez.standin.learned import load_backend
+            from uprez.standin.learned import load_backend  # the learned extra, if installed
 
             load_backend()
 
