@@ -206,6 +206,7 @@ class ExtractUpscale(pyblish.api.InstancePlugin):  # type: ignore[misc]
     def process(self, instance: Any) -> None:
         from uprez.step.prepare import prepare  # the step's modules load when a publish runs
         from uprez.step.run import run  # PyAV loads with the step's modules
+
         pm = get_plugin_manager()
         config = type(self).config or _load(pm)
         tag = config.pyblish.tag

@@ -24,6 +24,8 @@ from uprez.standin.outbound import session_for
 from uprez.standin.signing import sign
 
 log = logging.getLogger(__name__)
+
+
 class WebhookSender:
     """Delivers signed webhooks in the background; ``delivered`` and ``failed`` count them."""
 
