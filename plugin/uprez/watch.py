@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from uprez.account import concurrency
+from uprez.atomic import write_text_atomic
 from uprez.errors import UprezError, message
 from uprez.media.remote import Source
 from uprez.records import Artifact
@@ -65,9 +66,7 @@ class WatchState:
         """Remember how a file ended, and save the record."""
         with self._lock:
             self._items[key] = entry
-            temp = self.path.with_name(f"{self.path.name}.{os.getpid()}.part")
-            temp.write_text(json.dumps(self._items, indent=2), encoding="utf-8")
-            os.replace(temp, self.path)
+            write_text_atomic(self.path, json.dumps(self._items, indent=2))
 
     def entries(self) -> dict[str, dict[str, Any]]:
         """A copy of the record."""

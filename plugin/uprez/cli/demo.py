@@ -37,6 +37,7 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Make the clip, upscale it with the ``local`` provider, print both paths."""
+    from uprez.media.probe import probe  # PyAV
     from uprez.media.synth import make_clip  # PyAV
     from uprez.step.run import run_upscale  # PyAV loads with the step's modules
 
@@ -59,10 +60,10 @@ def run(args: argparse.Namespace) -> int:
     picture = compare_png(clip, result.path)
     made = result.result
     assert made is not None, "the upscale step returns its result"
-    probe = result.metadata["output"]["probe"]
+    info = probe(made.output)
     print(
-        f"upscaled  {result.path} ({probe['width']}x{probe['height']}, "
-        f"{probe['frames']} frames, task {made.task_id})"
+        f"upscaled  {made.output} ({info.width}x{info.height}, "
+        f"{info.frames} frames, task {made.task_id})"
     )
     print(f"compare   {picture} (source and result side by side, and a 1:1 crop)")
     print(f"sidecar   {made.sidecar} (on WaveSpeed this would cost ${made.cost})")
