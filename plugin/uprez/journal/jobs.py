@@ -82,7 +82,6 @@ def open_job(
         source_hash=source_hash,
         output=target,
         model=model,
-        inputs=inputs,
         plan=[s.to_json(plan.rule) for s in plan.segments],
     )
     if status != "new":

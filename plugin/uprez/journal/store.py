@@ -2,7 +2,7 @@
 
 One SQLite file (WAL, so readers never block the writer), by default in the user's data folder.
 Each side effect is written down before and after it happens: the upload's URL, "submitting",
-the task id, the outputs, the downloaded file. A job is keyed by the source's content hash, the
+the task id, "completed", "downloaded". A job is keyed by the source's content hash, the
 model and its inputs, and the segment plan: the same work, asked again, finds its record.
 """
 
@@ -26,16 +26,18 @@ from typing import Any
 from uprez.errors import ConfigError, StorageError, UprezError
 from uprez.media.remote import Source
 
+# Every column here is read by something (a rerun, `uprez jobs`, the estimate). Journals made
+# by older versions have more columns (jobs.inputs; segments.outputs, file, size, error and
+# updated; upload_limits.at): they stay in those files, unwritten (see _retired_columns).
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     key TEXT PRIMARY KEY, source TEXT NOT NULL, source_hash TEXT NOT NULL, output TEXT,
-    model TEXT NOT NULL, inputs TEXT NOT NULL, plan TEXT NOT NULL, status TEXT NOT NULL,
+    model TEXT NOT NULL, plan TEXT NOT NULL, status TEXT NOT NULL,
     cost TEXT, error TEXT, created REAL NOT NULL, updated REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS segments (
     job_key TEXT NOT NULL, idx INTEGER NOT NULL, state TEXT NOT NULL,
     upload_url TEXT, uploaded_at REAL, submit_pid INTEGER, submit_at REAL, task_id TEXT,
-    outputs TEXT, file TEXT, size INTEGER, error TEXT, updated REAL NOT NULL,
     PRIMARY KEY (job_key, idx)
 );
 CREATE TABLE IF NOT EXISTS task_rates (
@@ -43,24 +45,14 @@ CREATE TABLE IF NOT EXISTS task_rates (
 );
 CREATE INDEX IF NOT EXISTS task_rates_by_service ON task_rates (service, kind, at);
 CREATE TABLE IF NOT EXISTS upload_limits (
-    service TEXT PRIMARY KEY, max_bytes INTEGER NOT NULL, at REAL NOT NULL
+    service TEXT PRIMARY KEY, max_bytes INTEGER NOT NULL
 );
 """
+_TABLES = ("jobs", "segments", "task_rates", "upload_limits")
 # Segments this process is submitting right now (another thread may ask about them).
 _SUBMITTING: set[tuple[str, int]] = set()
 _SEGMENT_FIELDS = frozenset(
-    {
-        "state",
-        "upload_url",
-        "uploaded_at",
-        "submit_pid",
-        "submit_at",
-        "task_id",
-        "outputs",
-        "file",
-        "size",
-        "error",
-    }
+    {"state", "upload_url", "uploaded_at", "submit_pid", "submit_at", "task_id"}
 )
 
 
@@ -77,6 +69,39 @@ def _retry_busy(action: Callable[[], object], seconds: float = 30.0) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+@functools.cache
+def _schema_columns() -> dict[str, frozenset[str]]:
+    """Each table's columns as :data:`_SCHEMA` makes them (read from a scratch database, so
+    the schema text is the only list of them)."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(_SCHEMA)
+        return {table: frozenset(_columns(db, table)) for table in _TABLES}
+    finally:
+        db.close()
+
+
+def _columns(db: sqlite3.Connection, table: str) -> dict[str, bool]:
+    """A table's columns, each with whether a row needs a value for it (NOT NULL, no default)."""
+    # PRAGMA table_info rows: (cid, name, type, notnull, dflt_value, pk)
+    rows = db.execute(f"PRAGMA table_info({table})").fetchall()
+    return {row[1]: bool(row[3]) and row[4] is None for row in rows}
+
+
+def _retired_columns(db: sqlite3.Connection) -> dict[str, tuple[str, ...]]:
+    """Per table, the columns an older version made NOT NULL that this one no longer has: a
+    journal file from then still needs a value in them for every new row (a placeholder 0)."""
+    current = _schema_columns()
+    return {
+        table: tuple(
+            name
+            for name, required in _columns(db, table).items()
+            if required and name not in current[table]
+        )
+        for table in _TABLES
+    }
 
 
 # Errors that mean the file's content is not a journal any more (SQLite's primary codes).
@@ -164,10 +189,6 @@ class SegmentRow:
     submit_pid: int | None
     submit_at: float | None
     task_id: str | None
-    outputs: list[str]
-    file: str | None
-    size: int | None
-    error: str | None
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -198,6 +219,7 @@ class Journal:
             self._db.execute("PRAGMA synchronous=NORMAL")
             _retry_busy(self._enable_wal)
             _retry_busy(lambda: self._db.executescript(_SCHEMA))
+            self._retired = _retired_columns(self._db)
         except (OSError, sqlite3.Error) as exc:
             raise journal_error(path, exc, opening=True) from exc
         self._lock = threading.RLock()
@@ -232,6 +254,16 @@ class Journal:
                     raise journal_error(self.path, exc, opening=False) from exc
                 raise
 
+    def _insert(
+        self, db: sqlite3.Connection, table: str, row: dict[str, Any], then: str = ""
+    ) -> None:
+        """Insert ``row`` into ``table`` (``then``: an ON CONFLICT clause), with a placeholder
+        in each retired column an older journal file still requires."""
+        names = [*row, *self._retired[table]]
+        values = [*row.values(), *(0 for _ in self._retired[table])]
+        marks = ", ".join("?" for _ in names)
+        db.execute(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks}) {then}", values)
+
     # -- jobs ----------------------------------------------------------------------------------
 
     def open_job(
@@ -242,7 +274,6 @@ class Journal:
         source_hash: str,
         output: Path,
         model: str,
-        inputs: dict[str, Any],
         plan: list[dict[str, Any]],
     ) -> str:
         """Record a job (or find it); return its status (``new`` when it was not known)."""
@@ -256,25 +287,20 @@ class Journal:
                     (now, str(source), str(output), key),
                 )
                 return str(row[0])
-            db.execute(
-                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, 'running', NULL, NULL, ?, ?)",
-                (
-                    key,
-                    str(source),
-                    source_hash,
-                    str(output),
-                    model,
-                    json.dumps(inputs),
-                    json.dumps(plan),
-                    now,
-                    now,
-                ),
-            )
+            job = {
+                "key": key,
+                "source": str(source),
+                "source_hash": source_hash,
+                "output": str(output),
+                "model": model,
+                "plan": json.dumps(plan),
+                "status": "running",
+                "created": now,
+                "updated": now,
+            }
+            self._insert(db, "jobs", job)
             for number in range(len(plan)):
-                db.execute(
-                    "INSERT INTO segments (job_key, idx, state, updated) VALUES (?, ?, 'new', ?)",
-                    (key, number, now),
-                )
+                self._insert(db, "segments", {"job_key": key, "idx": number, "state": "new"})
             return "new"
 
     def finish_job(
@@ -372,11 +398,12 @@ class Journal:
     def learn_upload_limit(self, service: str, max_bytes: int) -> None:
         """Remember that ``service`` refuses uploads over ``max_bytes`` (only ever lowered)."""
         with self._write() as db:
-            db.execute(
-                "INSERT INTO upload_limits (service, max_bytes, at) VALUES (?, ?, ?) "
+            self._insert(
+                db,
+                "upload_limits",
+                {"service": service, "max_bytes": max_bytes},
                 "ON CONFLICT (service) DO UPDATE SET "
-                "max_bytes = min(max_bytes, excluded.max_bytes), at = excluded.at",
-                (service, max_bytes, time.time()),
+                "max_bytes = min(max_bytes, excluded.max_bytes)",
             )
 
     # -- segments ------------------------------------------------------------------------------
@@ -387,18 +414,18 @@ class Journal:
             return self._row(self._db, key, idx)
 
     def update_segment(self, key: str, idx: int, **fields: Any) -> None:
-        """Write fields of a segment's record (``outputs`` as a list)."""
+        """Write fields of a segment's record."""
         done_submitting = "task_id" in fields or fields.get("state") not in (None, "submitting")
         unknown = set(fields) - _SEGMENT_FIELDS
         if unknown:
             raise ValueError(f"unknown segment fields {sorted(unknown)}")
-        if "outputs" in fields:
-            fields["outputs"] = json.dumps(fields["outputs"])
+        if not fields:
+            raise ValueError("no segment fields to write")
         names = ", ".join(f"{name} = ?" for name in fields)
         with self._write() as db:
             db.execute(
-                f"UPDATE segments SET {names}, updated = ? WHERE job_key = ? AND idx = ?",
-                (*fields.values(), time.time(), key, idx),
+                f"UPDATE segments SET {names} WHERE job_key = ? AND idx = ?",
+                (*fields.values(), key, idx),
             )
         if done_submitting:  # only once the record says so may another thread look
             _SUBMITTING.discard((key, idx))
@@ -407,10 +434,10 @@ class Journal:
         """Note an upload's URL without undoing a later state (another worker may be ahead)."""
         with self._write() as db:
             db.execute(
-                "UPDATE segments SET upload_url = ?, uploaded_at = ?, updated = ?, "
+                "UPDATE segments SET upload_url = ?, uploaded_at = ?, "
                 "state = CASE WHEN state = 'new' THEN 'uploaded' ELSE state END "
                 "WHERE job_key = ? AND idx = ?",
-                (url, time.time(), time.time(), key, idx),
+                (url, time.time(), key, idx),
             )
 
     def release_claim(self, key: str, idx: int, *, reset: bool) -> None:
@@ -419,9 +446,9 @@ class Journal:
         if reset:
             with self._write() as db:
                 db.execute(
-                    "UPDATE segments SET state = 'uploaded', submit_pid = NULL, updated = ? "
+                    "UPDATE segments SET state = 'uploaded', submit_pid = NULL "
                     "WHERE job_key = ? AND idx = ? AND task_id IS NULL",
-                    (time.time(), key, idx),
+                    (key, idx),
                 )
 
     def claim_submit(self, key: str, idx: int) -> tuple[str, SegmentRow]:
@@ -443,20 +470,18 @@ class Journal:
                 return "lost", row
             _SUBMITTING.add((key, idx))
             db.execute(
-                "UPDATE segments SET state = 'submitting', submit_pid = ?, submit_at = ?, "
-                "updated = ? WHERE job_key = ? AND idx = ?",
-                (os.getpid(), time.time(), time.time(), key, idx),
+                "UPDATE segments SET state = 'submitting', submit_pid = ?, submit_at = ? "
+                "WHERE job_key = ? AND idx = ?",
+                (os.getpid(), time.time(), key, idx),
             )
             return "submit", self._row(db, key, idx)
 
     def _row(self, db: sqlite3.Connection, key: str, idx: int) -> SegmentRow:
         row = db.execute(
             "SELECT job_key, idx, state, upload_url, uploaded_at, submit_pid, submit_at, "
-            "task_id, outputs, file, size, error FROM segments WHERE job_key = ? AND idx = ?",
+            "task_id FROM segments WHERE job_key = ? AND idx = ?",
             (key, idx),
         ).fetchone()
         if row is None:
             raise KeyError(f"no segment {idx} of job {key}")
-        values = list(row)
-        values[8] = json.loads(values[8]) if values[8] else []
-        return SegmentRow(*values)
+        return SegmentRow(*row)

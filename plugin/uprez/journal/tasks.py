@@ -61,7 +61,6 @@ class TaskRecord:
             state="new",
             task_id=None,
             submit_pid=None,
-            outputs=[],
             upload_url=None,
             uploaded_at=None,
         )
@@ -90,25 +89,21 @@ class TaskRecord:
         self.journal.update_segment(self.job_key, self.index, state="submitted", task_id=task_id)
 
     def completed(self, outputs: list[str]) -> None:
-        """The task finished with these outputs."""
-        self.journal.update_segment(self.job_key, self.index, state="completed", outputs=outputs)
+        """The task finished. Its ``outputs`` are not kept: a rerun asks the service for the
+        task again, which gives fresh URLs (the parameter stays for the callers)."""
+        self.journal.update_segment(self.job_key, self.index, state="completed")
 
     def downloaded(self, path: str, size: int) -> None:
-        """The result is on disk."""
-        self.journal.update_segment(
-            self.job_key, self.index, state="downloaded", file=path, size=size
-        )
+        """The result is on disk. Where, and how large, is not kept here: the work folder's
+        record of a finished segment (:mod:`uprez.step.segments`) is what a rerun trusts, and
+        it is written only once the segment is verified (the parameters stay for the callers)."""
+        self.journal.update_segment(self.job_key, self.index, state="downloaded")
 
     def task_failed(self, message: str) -> None:
-        """The task ended without a result (the service refunds it): a rerun submits anew."""
+        """The task ended without a result (the service refunds it): a rerun submits anew.
+        The ``message`` is not kept: it reaches the user in the error the caller raises."""
         self.journal.update_segment(
-            self.job_key,
-            self.index,
-            state="uploaded",
-            task_id=None,
-            submit_pid=None,
-            outputs=[],
-            error=message[:500],
+            self.job_key, self.index, state="uploaded", task_id=None, submit_pid=None
         )
 
     def wait_for_other(self, deadline: float) -> str:

@@ -114,7 +114,6 @@ def _add_job(
         source_hash=source_hash,
         output=output,
         model="runwayml/upscale-v1",
-        inputs={"level": 2},
         plan=[{"index": i} for i in range(segments)],
     )
 

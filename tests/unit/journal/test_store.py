@@ -224,7 +224,7 @@ def test_a_new_job_is_recorded_running_with_one_new_segment_per_planned_part(
     assert job["status"] == "running"
     assert job["source"] == "/renders/shot.mp4"
     assert job["output"] == "/renders/shot_4k.mp4"
-    assert job["inputs"] == '{"level": 2}'
+    assert "inputs" not in job  # part of the key; nothing reads them back
     assert [journal.segment("job-1", i).state for i in range(3)] == ["new"] * 3
     with pytest.raises(KeyError):
         journal.segment("job-1", 3)
@@ -338,23 +338,31 @@ def test_an_upload_limit_is_unknown_until_learned_then_only_ever_lowered(
 # -- segments -------------------------------------------------------------------------------------
 
 
-def test_update_segment_writes_fields_and_outputs_round_trip(
-    journal: Journal, add_job: Any
-) -> None:
+def test_update_segment_writes_fields_that_round_trip(journal: Journal, add_job: Any) -> None:
     add_job(journal, "job-1")
 
     journal.update_segment(
-        "job-1", 1, state="completed", task_id="t-1", outputs=["https://x/a.mp4"], size=42
+        "job-1", 1, state="submitted", task_id="t-1", submit_pid=4321, submit_at=12.5
     )
 
     row = journal.segment("job-1", 1)
-    assert (row.state, row.task_id, row.outputs, row.size) == (
-        "completed",
+    assert (row.state, row.task_id, row.submit_pid, row.submit_at) == (
+        "submitted",
         "t-1",
-        ["https://x/a.mp4"],
-        42,
+        4321,
+        12.5,
     )
     assert journal.segment("job-1", 0).state == "new"  # the other segment is untouched
+
+
+@pytest.mark.parametrize("retired", ["outputs", "file", "size", "error", "updated"])
+def test_update_segment_refuses_the_fields_nothing_reads(
+    journal: Journal, add_job: Any, retired: str
+) -> None:
+    add_job(journal, "job-1")
+
+    with pytest.raises(ValueError, match=retired):
+        journal.update_segment("job-1", 0, **{retired: 1})
 
 
 def test_update_segment_refuses_an_unknown_field_and_writes_nothing(
