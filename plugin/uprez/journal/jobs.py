@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from uprez.journal.store import Journal, default_path, file_hash, job_key
+from uprez.journal.keys import file_hash, job_key
+from uprez.journal.store import Journal, default_path
 from uprez.journal.tasks import TaskRecord
 from uprez.media.remote import RemoteVideo, Source
 

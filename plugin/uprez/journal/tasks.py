@@ -8,7 +8,8 @@ import time
 
 from uprez import interrupt
 from uprez.errors import AmbiguousSubmit
-from uprez.journal.store import Journal, SegmentRow, pid_alive
+from uprez.journal.segments_table import SegmentRow, pid_alive
+from uprez.journal.store import Journal
 
 log = logging.getLogger(__name__)
 # An upload older than this may be gone: uploads are kept 7 days, but how long a ticket's

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from uprez.journal import store
+from uprez.journal import segments_table
 from uprez.journal.store import Journal
 
 # Another process: opens the journal sys.argv[1], claims segment sys.argv[3] of job sys.argv[2]
@@ -65,7 +65,7 @@ def no_claims_left_over() -> Iterator[None]:
     """The segments this process is submitting are process-wide: a test that fails while it
     holds a claim must not make the next test's claim "busy"."""
     yield
-    store._SUBMITTING.clear()
+    segments_table._SUBMITTING.clear()
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ import pytest
 from uprez.billing import PriceRule
 from uprez.config import Config, load_config
 from uprez.journal.jobs import JobLog, content_hash, finished_before, open_job, open_journal
-from uprez.journal.store import Journal, default_path, file_hash
+from uprez.journal.keys import file_hash
+from uprez.journal.store import Journal, default_path
 from uprez.media.probe import probe
 from uprez.step.plan import Plan, plan_segments
 from uprez.wavespeed.provider import WaveSpeedProvider
