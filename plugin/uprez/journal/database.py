@@ -72,8 +72,7 @@ def journal_error(path: Path, exc: OSError | sqlite3.Error, *, opening: bool) ->
     if opening:
         return ConfigError(f"$.journal.path: cannot open {path}: {exc}")
     return StorageError(
-        f"cannot write the journal {path}: {exc}; nothing paid for is lost: rerun once it "
-        "can be written"
+        f"cannot use the journal {path}: {exc}; nothing paid for is lost: rerun once it works again"
     )
 
 
@@ -106,6 +105,16 @@ class Database:
         """Close the database."""
         with self._lock:
             self._db.close()
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """The connection, to read from: a damaged page is often met only here, and is
+        reported like any other failure of the journal (:func:`journal_error`)."""
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
+                raise journal_error(self.path, exc, opening=False) from exc
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

@@ -64,24 +64,24 @@ class JobTable(Database):
 
     def job(self, key: str) -> dict[str, Any] | None:
         """A job's record, or None."""
-        with self._lock:
-            cursor = self._db.execute("SELECT * FROM jobs WHERE key = ?", (key,))
+        with self._read() as db:
+            cursor = db.execute("SELECT * FROM jobs WHERE key = ?", (key,))
             row = cursor.fetchone()
             names = [d[0] for d in cursor.description]
         return dict(zip(names, row, strict=True)) if row else None
 
     def task_ids(self, key: str) -> list[str | None]:
         """Each segment's task id, in order."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._read() as db:
+            rows = db.execute(
                 "SELECT task_id FROM segments WHERE job_key = ? ORDER BY idx", (key,)
             ).fetchall()
         return [row[0] for row in rows]
 
     def done_job_for(self, source: Source, output: Path) -> dict[str, Any] | None:
         """The newest successful job that wrote ``output`` from ``source``, or None."""
-        with self._lock:
-            cursor = self._db.execute(
+        with self._read() as db:
+            cursor = db.execute(
                 "SELECT * FROM jobs WHERE source = ? AND output = ? AND status = 'done' "
                 "ORDER BY updated DESC LIMIT 1",
                 (str(source), str(output)),
@@ -92,8 +92,8 @@ class JobTable(Database):
 
     def recent(self, limit: int = 20) -> list[dict[str, Any]]:
         """The latest jobs, newest first, each with its segments' task ids and states."""
-        with self._lock:
-            cursor = self._db.execute(
+        with self._read() as db:
+            cursor = db.execute(
                 "SELECT key, source, output, model, status, cost, error, created, updated "
                 "FROM jobs ORDER BY updated DESC LIMIT ?",
                 (limit,),
@@ -101,7 +101,7 @@ class JobTable(Database):
             names = [d[0] for d in cursor.description]
             jobs = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
             for job in jobs:
-                rows = self._db.execute(
+                rows = db.execute(
                     "SELECT idx, state, task_id FROM segments WHERE job_key = ? ORDER BY idx",
                     (job["key"],),
                 ).fetchall()

@@ -13,8 +13,8 @@ class Learned(Database):
 
     def task_rates(self, service: str, kind: str, limit: int) -> list[float]:
         """The latest ``limit`` rates (service seconds per unit of work), oldest first."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._read() as db:
+            rows = db.execute(
                 "SELECT rate FROM task_rates WHERE service = ? AND kind = ? "
                 "ORDER BY at DESC LIMIT ?",
                 (service, kind, limit),
@@ -37,8 +37,8 @@ class Learned(Database):
 
     def upload_limit(self, service: str) -> int | None:
         """The upload size limit learned from ``service``'s refusals, if any."""
-        with self._lock:
-            row = self._db.execute(
+        with self._read() as db:
+            row = db.execute(
                 "SELECT max_bytes FROM upload_limits WHERE service = ?", (service,)
             ).fetchone()
         return int(row[0]) if row else None

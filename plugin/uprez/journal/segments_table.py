@@ -52,8 +52,8 @@ class SegmentTable(Database):
 
     def segment(self, key: str, idx: int) -> SegmentRow:
         """A segment's record."""
-        with self._lock:
-            return self._row(self._db, key, idx)
+        with self._read() as db:
+            return self._row(db, key, idx)
 
     def update_segment(self, key: str, idx: int, **fields: Any) -> None:
         """Write fields of a segment's record."""

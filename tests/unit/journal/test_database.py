@@ -72,6 +72,31 @@ def test_a_damaged_sqlite_journal_is_a_config_error_not_a_full_disk(
     assert "full" not in str(caught.value)
 
 
+def test_a_journal_damaged_past_its_first_pages_is_a_config_error_when_read(
+    journal_path: Path, add_job: Any
+) -> None:
+    made = Journal(journal_path)
+    for number in range(300):
+        add_job(made, f"job-{number}", segments=4)
+    made._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every page in the file itself
+    (page,) = made._db.execute("PRAGMA page_size").fetchone()
+    made.close()
+    data = bytearray(journal_path.read_bytes())
+    data[6 * page :] = b"\xab" * (len(data) - 6 * page)  # the schema's pages kept: it opens
+    journal_path.write_bytes(bytes(data))
+    journal = Journal(journal_path)
+    try:
+        for read in (
+            lambda: journal.job("job-299"),
+            lambda: journal.recent(),
+            lambda: journal.segment("job-299", 0),
+        ):
+            with pytest.raises(ConfigError, match=r"\$\.journal\.path: cannot use .*malformed"):
+                read()
+    finally:
+        journal.close()
+
+
 def test_a_full_disk_while_writing_is_a_storage_error_saying_so(
     journal: Journal, add_job: Any
 ) -> None:
@@ -95,7 +120,7 @@ def test_a_full_disk_while_writing_is_a_storage_error_saying_so(
         (sqlite3.DatabaseError("file is not a database"), ConfigError, "move it away"),
         (sqlite3.OperationalError("database or disk is full"), StorageError, "the disk is full"),
         (OSError(errno.ENOSPC, "No space left on device"), StorageError, "the disk is full"),
-        (sqlite3.OperationalError("disk I/O error"), StorageError, "once it can be written"),
+        (sqlite3.OperationalError("disk I/O error"), StorageError, "once it works again"),
     ],
     ids=["malformed", "not-a-database", "sqlite-full", "no-space", "io-error"],
 )
