@@ -96,7 +96,7 @@ class TaskRecord:
 
     def downloaded(self, path: str, size: int) -> None:
         """The result is on disk. Where, and how large, is not kept here: the work folder's
-        record of a finished segment (:mod:`uprez.step.segments`) is what a rerun trusts, and
+        record of a finished segment (:mod:`uprez.step.finished`) is what a rerun trusts, and
         it is written only once the segment is verified (the parameters stay for the callers)."""
         self.journal.update_segment(self.job_key, self.index, state="downloaded")
 

@@ -1,33 +1,32 @@
 """Running a plan: each segment cut, upscaled and downloaded, several at once; then merged.
 
 Finished segments are kept in a work folder beside the output (``.uprez-work/``) until the job
-succeeds, so a rerun after a failure redoes only what did not finish.
+succeeds, so a rerun after a failure redoes only what did not finish: what is finished is what
+has a finished record there (:mod:`uprez.step.finished`, the one truth of it, journal or not).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import shutil
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
-from uprez.atomic import atomic_path, write_text_atomic
+from uprez.atomic import atomic_path
 from uprez.errors import MediaError, UploadTooLarge, UprezError, VerificationError
-from uprez.interrupt import run_under
 from uprez.journal.tasks import TaskRecord
 from uprez.media.keyframes import VideoIndex
 from uprez.media.remote import RemoteVideo, Source
 from uprez.providers import Provider, ProviderResult, Uploader
 from uprez.records import JobEvent
+from uprez.step.finished import load_finished, save_finished
 from uprez.step.plan import Plan, Segment
+from uprez.step.segment_checks import check_segment, check_sizes
+from uprez.step.workers import workers
 
 log = logging.getLogger(__name__)
 WORK_FOLDER = ".uprez-work"
@@ -61,25 +60,6 @@ def remove_work_dir(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
     with contextlib.suppress(OSError):  # other jobs' folders are still there
         folder.parent.rmdir()
-
-
-def _record_path(up: Path) -> Path:
-    return up.with_suffix(".json")
-
-
-def _load_finished(up: Path) -> ProviderResult | None:
-    record = _record_path(up)
-    if not (up.exists() and record.exists()):
-        return None
-    try:
-        data = json.loads(record.read_text(encoding="utf-8"))
-        return ProviderResult(**data)
-    except (OSError, ValueError, TypeError):
-        return None
-
-
-def _save_finished(up: Path, result: ProviderResult) -> None:
-    write_text_atomic(_record_path(up), json.dumps(asdict(result)))
 
 
 def _cut(source: Source, segment: Segment, folder: Path, index: VideoIndex | None) -> Source:
@@ -126,7 +106,7 @@ def run_segments(
     # One reading of the source's packets serves every cut (a URL source is never cut).
     index = None if plan.segments[0].whole or not isinstance(source, Path) else index_video(source)
     ups = {s.index: folder / f"seg-{s.index:03d}.up.mp4" for s in plan.segments}
-    finished = {i: _load_finished(up) for i, up in ups.items()}
+    finished = {i: load_finished(up) for i, up in ups.items()}
     todo = [s for s in plan.segments if finished[s.index] is None]
 
     def tagger(segment: Segment) -> Callable[[JobEvent], None]:
@@ -136,10 +116,10 @@ def run_segments(
 
         return tagged
 
-    with _workers(concurrency) as submit:
+    with workers(concurrency) as submit:
         cutting = [submit(_cut, source, s, folder, index) for s in todo]
         cuts = {s.index: cut.result() for s, cut in zip(todo, cutting, strict=True)}
-        _check_sizes(cuts, todo, max_bytes, total)
+        check_sizes(cuts, todo, max_bytes, total)
         if records is not None and isinstance(provider, Uploader):
             assert records is not None
             uploads = [
@@ -159,8 +139,8 @@ def run_segments(
                 return SegmentResult(segment, up, done, reused=True)
             record = records[segment.index] if records is not None else None
             result = provider.run(cuts[segment.index], up, emit=tagger(segment), record=record)
-            _check_segment(up, segment, total, result, plan.fps, strict)
-            _save_finished(up, result)
+            check_segment(up, segment, total, result, plan.fps, strict)
+            save_finished(up, result)
             return SegmentResult(segment, up, result)
 
         futures = [submit(one, segment) for segment in plan.segments]
@@ -190,63 +170,6 @@ def run_segments(
     return [o for o in outcomes if isinstance(o, SegmentResult)]
 
 
-# Seconds an interrupted run gives its workers to notice: one in the middle of a request ends
-# it and records what it got (a task id) in the journal, for the rerun.
-_GRACE = 1.0
-
-
-@contextlib.contextmanager
-def _workers(count: int) -> Iterator[Callable[..., Future[Any]]]:
-    """A pool of ``count`` segment workers, as a ``submit(action, *args)`` function.
-
-    Left normally or by an error, it waits for what it started (a task may be paid for and its
-    result on the way). Left by Ctrl-C (``KeyboardInterrupt`` reaches the main thread only),
-    it stops at once: the workers' waits and transfers end on the run's stop event
-    (:mod:`uprez.interrupt`), what has not started is dropped, and the workers get
-    ``_GRACE`` seconds to notice. Submitted tasks stay in the journal for a rerun.
-    """
-    stop = threading.Event()
-    pool = ThreadPoolExecutor(max_workers=max(1, count), thread_name_prefix="uprez-segment")
-    started: list[Future[Any]] = []
-
-    def submit(action: Callable[..., Any], *args: object) -> Future[Any]:
-        future = pool.submit(run_under, stop, action, *args)
-        started.append(future)
-        return future
-
-    interrupted = False
-    try:
-        yield submit
-    except KeyboardInterrupt:
-        interrupted = True
-        stop.set()
-        pool.shutdown(wait=False, cancel_futures=True)
-        wait(started, timeout=_GRACE)
-        raise
-    finally:
-        if not interrupted:
-            pool.shutdown(wait=True)
-
-
-def _check_sizes(
-    cuts: dict[int, Source], todo: Sequence[Segment], max_bytes: int | None, total: int
-) -> None:
-    """Refuse, before any upload, a cut over the upload limit (the largest one is named).
-    A URL source is not uploaded: the service reads it where it is."""
-    if max_bytes is None:
-        return
-    sizes = {s.index: path.stat().st_size for s in todo if isinstance(path := cuts[s.index], Path)}
-    over = [i for i, size in sizes.items() if size > max_bytes]
-    if over:
-        worst = max(over, key=lambda i: sizes[i])
-        raise UploadTooLarge(
-            f"segment {worst + 1} of {total} is {sizes[worst]} bytes once cut, over the upload "
-            f"limit of {max_bytes} bytes",
-            size=sizes[worst],
-            status=None,
-        )
-
-
 def _upload_early(
     provider: Uploader, cut: Source, record: TaskRecord, emit: Callable[[JobEvent], None]
 ) -> None:
@@ -258,41 +181,6 @@ def _upload_early(
         raise
     except UprezError as exc:
         log.info("early upload of %s failed (%s); its run will try again", cut.name, exc)
-
-
-def _check_segment(
-    up: Path, segment: Segment, total: int, result: ProviderResult, fps: Fraction, strict: bool
-) -> None:
-    """Verify a downloaded segment before it is kept: a video (else deleted, so a rerun fetches
-    it again) with the segment's frames at its frame rate (else an error, or with ``strict``
-    off a warning; the merged result is verified again)."""
-    from uprez.media.probe import probe
-
-    try:
-        info = probe(up)
-    except MediaError as exc:
-        up.unlink(missing_ok=True)
-        raise VerificationError(
-            f"segment {segment.index + 1} of {total}: the service returned an unreadable video "
-            f"({exc}); it was deleted: rerun to download it again",
-            task_id=result.task_id,
-        ) from exc
-    problems = []
-    if info.frames != segment.stop - segment.first:
-        problems.append(f"{info.frames} frames, expected {segment.stop - segment.first}")
-    if info.fps != fps:
-        problems.append(f"frame rate {info.fps}, expected {fps}")
-    if not problems:
-        return
-    message = (
-        f"segment {segment.index + 1} of {total} does not match its source ({'; '.join(problems)})"
-    )
-    if strict:
-        raise VerificationError(
-            f'{message}; it waits in {up} (verify.on_mismatch = "warn" accepts it)',
-            task_id=result.task_id,
-        )
-    log.warning("%s (task %s)", message, result.task_id)
 
 
 def assemble(
