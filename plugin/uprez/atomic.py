@@ -16,7 +16,11 @@ The temporary name is ``.<target name>.<pid>.<random>.part``:
 * it ends in ``.part``, never in the target's suffix, so a leftover after a hard kill is plainly
   unfinished and nothing takes it for a finished ``.mp4``, ``.py`` or ``.json``. The writers
   that care about a container (PyAV) are given the format explicitly (``format="mp4"``); none
-  depends on the suffix.
+  depends on the suffix;
+* a long target name is cut short in it, so any name the file system takes can be written.
+
+A replaced file keeps its permissions, and with ``fsync`` the rename itself is made durable too
+(the folder is synced after it).
 """
 
 from __future__ import annotations
@@ -30,9 +34,15 @@ from pathlib import Path
 __all__ = ["atomic_path", "temporary_path", "write_bytes_atomic", "write_text_atomic"]
 
 
+# The longest file name most file systems take (NAME_MAX), and what the temporary name adds.
+_NAME_MAX = 255
+_ADDED = len(".") + 1 + 10 + 1 + 8 + len(".part")
+
+
 def temporary_path(target: Path) -> Path:
     """A fresh temporary name beside ``target``, unique to this call (see the module's notes)."""
-    return target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+    name = target.name[: _NAME_MAX - _ADDED]
+    return target.with_name(f".{name}.{os.getpid()}.{secrets.token_hex(4)}.part")
 
 
 @contextlib.contextmanager
@@ -50,10 +60,14 @@ def atomic_path(target: Path, *, fsync: bool = False) -> Iterator[Path]:
     temp = temporary_path(target)
     try:
         yield temp
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(temp, os.stat(target).st_mode & 0o7777)  # a replaced file keeps its mode
         if fsync:
             with open(temp, "r+b") as handle:
                 os.fsync(handle.fileno())
         os.replace(temp, target)
+        if fsync:
+            _sync_folder(target.parent)
     except BaseException:
         # The original failure is what matters: a temporary file that cannot be removed either
         # (its folder gone, say) must not hide it.
@@ -74,3 +88,18 @@ def write_text_atomic(
     """Write ``text`` to ``target`` whole or not at all (see :func:`atomic_path`)."""
     with atomic_path(target, fsync=fsync) as temp:
         temp.write_text(text, encoding=encoding)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where the platform can open a folder to sync it)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # Windows cannot open a folder; its renames are made durable by the file system
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass  # some file systems refuse to sync a folder: the file itself is synced already
+    finally:
+        os.close(handle)
+

@@ -247,13 +247,6 @@ def test_a_missing_folder_fails_and_creates_nothing(tmp_path: Path) -> None:
     assert entries(tmp_path) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OSError,
-    reason="the temporary name adds ~23 characters to the target's name, so a target whose "
-    "name is legal (under NAME_MAX, 255) but longer than ~232 characters cannot be written: "
-    "ENAMETOOLONG on the temporary file",
-)
 def test_a_target_with_a_long_but_legal_name_can_be_written(tmp_path: Path) -> None:
     target = tmp_path / ("n" * 240 + ".mp4")
     target.write_bytes(b"old")  # the name itself is fine on this file system
@@ -261,6 +254,18 @@ def test_a_target_with_a_long_but_legal_name_can_be_written(tmp_path: Path) -> N
     write_bytes_atomic(target, b"new")
 
     assert target.read_bytes() == b"new"
+    assert entries(tmp_path) == [target.name]
+
+
+def test_a_replaced_file_keeps_its_permissions(tmp_path: Path) -> None:
+    target = tmp_path / "private.json"
+    target.write_text("old")
+    target.chmod(0o600)
+
+    write_text_atomic(target, "new", fsync=True)
+
+    assert target.read_text() == "new"
+    assert target.stat().st_mode & 0o777 == 0o600
 
 
 # -- two writers at once ---------------------------------------------------------------------------
