@@ -1,13 +1,13 @@
-"""The WaveSpeed service adapter: upload, submit, wait and download, on one HTTP session.
+"""The WaveSpeed service adapter: upload, submit, wait and download, on one HTTP connection.
 
-Every leg uses the same :class:`requests.Session`, so proxies and ``REQUESTS_CA_BUNDLE`` apply
-everywhere; the API key is sent to the API's host only, never to upload or output hosts.
+A façade: each leg lives in a module of its own that takes the
+:class:`~uprez.wavespeed.connection.Connection` (the session, key, timeouts and retries), and this
+class ties them together for callers. The legs never import it, so the imports run one way.
 """
 
 from __future__ import annotations
 
 import logging
-import platform
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -16,46 +16,23 @@ from typing import Any
 
 import requests
 
-from uprez import __version__, interrupt, protocol
-from uprez.errors import (
-    ConfigError,
-    RateLimited,
-    ServiceError,
-    TaskGone,
-)
+from uprez.errors import RateLimited
 from uprez.wavespeed import money
-from uprez.wavespeed.answers import TaskState, parse_prediction, read_envelope
+from uprez.wavespeed.answers import TaskState
+from uprez.wavespeed.connection import Connection
 from uprez.wavespeed.lookup import find_task
 from uprez.wavespeed.pacing import SubmitPacer
-from uprez.wavespeed.redact import install_log_redaction, redact_url
-from uprez.wavespeed.retry import RetryPolicy, parse_retry_after
+from uprez.wavespeed.reading import read_task
+from uprez.wavespeed.retry import RetryPolicy
 from uprez.wavespeed.submit_answer import post_submit
 from uprez.wavespeed.transfers import ByteProgress, download
 from uprez.wavespeed.uploading import upload_file
-from uprez.wavespeed.urls import host_of, parse_strict
 from uprez.wavespeed.waiting import wait_for_task
 
 log = logging.getLogger(__name__)
-install_log_redaction()
 
 #: Called with each new :class:`TaskState` while waiting.
 StateCallback = Callable[[TaskState], None]
-
-#: Sent with every API request, as the official clients do.
-CLIENT_HEADERS = {
-    "X-Client-Name": "uprez",
-    "X-Client-Version": __version__,
-    "X-Client-OS": f"{platform.system().lower() or 'unknown'}-{platform.machine().lower()}",
-}
-
-
-def check_key(api_key: str) -> None:
-    """Refuse a key that cannot be sent in a header as it is (a config error, not an outage)."""
-    if not api_key or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in api_key):
-        raise ConfigError(
-            "$.provider.api_key: the API key is empty or holds spaces or control characters "
-            "(a stray newline from a file?); set WAVESPEED_API_KEY to the key alone"
-        )
 
 
 class WaveSpeedClient:
@@ -80,107 +57,56 @@ class WaveSpeedClient:
         read_timeout: float = 60.0,
         upload_timeout: float = 300.0,
     ) -> None:
-        try:
-            parse_strict(base_url, "$.provider.base_url")
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-        check_key(api_key)
-        self.base_url = base_url.rstrip("/")
-        self._key = api_key
-        self.api_host = host_of(self.base_url)
-        self.session = session or _pooled_session()
-        self.retry = retry or RetryPolicy()
+        self.connection = Connection(
+            base_url,
+            api_key,
+            session=session,
+            retry=retry,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            upload_timeout=upload_timeout,
+        )
         self.pacer = pacer or SubmitPacer(None)
-        self.timeout = (connect_timeout, read_timeout)
-        self.upload_timeout = (connect_timeout, upload_timeout)
-        # Cut short when the run is interrupted (Ctrl-C): polls, pacing and retries all wait here.
-        self._sleep: Callable[[float], None] = interrupt.sleep
 
     def __repr__(self) -> str:
         return f"WaveSpeedClient({self.base_url!r}, api_key=<redacted>)"
 
-    # -- plumbing ------------------------------------------------------------------------------
+    # -- the connection's parts callers use --------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The service's root URL, without a trailing slash."""
+        return self.connection.base_url
+
+    @property
+    def session(self) -> requests.Session:
+        """The HTTP session every leg uses (callers add hooks to it, and close it)."""
+        return self.connection.session
 
     def api_url(self, path: str) -> str:
         """The URL of an API path such as ``/predictions``."""
-        return f"{self.base_url}{protocol.API_PREFIX}{path}"
+        return self.connection.api_url(path)
 
     def api_headers(self, url: str) -> dict[str, str]:
         """The key and client headers, for the API's own host only (never storage or a CDN)."""
-        if host_of(url) != self.api_host:
-            return {}
-        return {"Authorization": f"Bearer {self._key}", **CLIENT_HEADERS}
-
-    def get_url(self, url: str, what: str, task_id: str | None = None) -> requests.Response:
-        """GET with retries on 429, 5xx and connection errors (GETs are idempotent)."""
-        return self._idempotent("GET", url, what, task_id)
-
-    def post_json(self, url: str, body: dict[str, Any], what: str) -> requests.Response:
-        """A POST that only reads (the listing, a price), retried like a GET."""
-        return self._idempotent("POST", url, what, None, body)
-
-    def _idempotent(
-        self,
-        method: str,
-        url: str,
-        what: str,
-        task_id: str | None,
-        body: dict[str, Any] | None = None,
-    ) -> requests.Response:
-        """One request the caller vouches is idempotent, retried by a
-        :class:`~uprez.wavespeed.retry.PolicyRetry`.
-
-        A ``Retry-After`` longer than ``retry.retry_after_cap`` stops at once (waiting that long
-        is the caller's decision), which Retry cannot say, so that check stays here.
-        """
-        retry = self.retry.retrying(method, self._sleep)
-        shown = redact_url(url)
-        while True:
-            attempt = len(retry.history) + 1
-            answer: requests.Response | None = None
-            error: requests.RequestException | None = None
-            retry_after: float | None = None
-            try:
-                answer = self.session.request(
-                    method, url, json=body, headers=self.api_headers(url), timeout=self.timeout
-                )
-            except requests.RequestException as exc:
-                error = exc
-                log.debug("%s: %s (attempt %d)", what, type(exc).__name__, attempt)
-            else:
-                if not retry.is_retry(method, answer.status_code):
-                    return answer
-                retry_after = parse_retry_after(answer.headers.get("Retry-After"))
-                if retry_after is not None and retry_after > self.retry.retry_after_cap:
-                    raise RateLimited(
-                        f"{what}: the service asks to wait {retry_after:.0f} s",
-                        retry_after=retry_after,
-                        status=answer.status_code,
-                        task_id=task_id,
-                    )
-                log.debug("%s: HTTP %d (attempt %d)", what, answer.status_code, attempt)
-            following = retry.next_try(method, shown, answer=answer, error=error)
-            if following is None:
-                raise _gave_up(what, task_id, answer, error, retry_after) from error
-            retry = following
-            retry.sleep_after(answer)
+        return self.connection.api_headers(url)
 
     # -- money ---------------------------------------------------------------------------------
 
     def balance(self) -> Decimal:
         """The account's balance in US dollars (see :func:`uprez.wavespeed.money.balance`)."""
-        return money.balance(self)
+        return money.balance(self.connection)
 
     def price(self, model: str, inputs: dict[str, Any]) -> Decimal | None:
         """The service's price for ``model`` (see :func:`uprez.wavespeed.money.quoted_price`)."""
-        return money.quoted_price(self, model, inputs)
+        return money.quoted_price(self.connection, model, inputs)
 
     # -- upload --------------------------------------------------------------------------------
 
     def upload(self, path: Path, progress: ByteProgress | None = None) -> str:
         """Upload a local file; return the URL the service reads it from (see
         :mod:`uprez.wavespeed.uploading`)."""
-        return upload_file(self, path, progress)
+        return upload_file(self.connection, path, progress)
 
     # -- tasks ---------------------------------------------------------------------------------
 
@@ -196,16 +122,19 @@ class WaveSpeedClient:
         deadline = deadline if deadline is not None else time.monotonic() + 600.0
         while True:
             try:
-                self.pacer.wait_turn(deadline, self._sleep)
+                self.pacer.wait_turn(deadline, self.connection.sleep)
             except TimeoutError:
                 raise RateLimited(
                     "submit: the account's submits per minute are used up until after the "
                     "job's deadline; nothing was submitted"
                 ) from None
             try:
-                state = post_submit(self, model, inputs)
+                state = post_submit(self.connection, model, inputs)
             except RateLimited as exc:
-                if exc.retry_after is not None and exc.retry_after > self.retry.retry_after_cap:
+                if (
+                    exc.retry_after is not None
+                    and exc.retry_after > self.connection.retry.retry_after_cap
+                ):
                     raise RateLimited(
                         f"submit: the service asks to wait {exc.retry_after:.0f} s, longer than "
                         "retry.retry_after_cap; nothing was submitted",
@@ -228,26 +157,16 @@ class WaveSpeedClient:
         """The task of ``model`` for ``video_url`` created since ``since`` (unix seconds),
         found through the listing; None when none is found or the listing fails."""
         return find_task(
-            self, model, video_url, since=since, until=until if until is not None else time.time()
+            self.connection,
+            model,
+            video_url,
+            since=since,
+            until=until if until is not None else time.time(),
         )
 
     def get(self, task_id: str) -> TaskState:
-        """The task's current state (``/result``, or the bare path where that is missing).
-
-        Raises :class:`TaskGone` when the service does not know the task (any more)."""
-        what = f"task {task_id}"
-        answer = self.get_url(self.api_url(f"/predictions/{task_id}/result"), what, task_id)
-        if answer.status_code == 404:
-            answer = self.get_url(self.api_url(f"/predictions/{task_id}"), what, task_id)
-        if answer.status_code == 404:
-            raise TaskGone(
-                f"the service does not know task {task_id} (tasks are kept 7 days, and a "
-                "restarted local server forgets its own); nothing was submitted again: rerun "
-                "with --resubmit to pay for a new task",
-                status=404,
-                task_id=task_id,
-            )
-        return parse_prediction(read_envelope(answer, what, task_id), what, task_id)
+        """The task's current state; see :func:`uprez.wavespeed.reading.read_task`."""
+        return read_task(self.connection, task_id)
 
     def wait(
         self,
@@ -258,46 +177,18 @@ class WaveSpeedClient:
         poller: Any = None,
     ) -> TaskState:
         """Poll until the task is terminal; see :func:`uprez.wavespeed.waiting.wait_for_task`."""
-        return wait_for_task(self, task_id, deadline=deadline, on_state=on_state, poller=poller)
+        return wait_for_task(
+            self.connection, task_id, deadline=deadline, on_state=on_state, poller=poller
+        )
 
     def download(self, url: str, target: Path, progress: ByteProgress | None = None) -> int:
         """Download an output into ``target`` atomically; return its size in bytes."""
+        connection = self.connection
         return download(
-            self.session, url, target, timeout=self.timeout, progress=progress, retry=self.retry
+            connection.session,
+            url,
+            target,
+            timeout=connection.timeout,
+            progress=progress,
+            retry=connection.retry,
         )
-
-
-def _gave_up(
-    what: str,
-    task_id: str | None,
-    answer: requests.Response | None,
-    error: requests.RequestException | None,
-    retry_after: float | None,
-) -> ServiceError:
-    """The error an idempotent request ends with when its tries are used up: the last
-    answer's status (429 as :class:`RateLimited`), or the service out of reach."""
-    if answer is None:
-        return ServiceError(
-            f"{what}: the service could not be reached ({type(error).__name__})", task_id=task_id
-        )
-    if answer.status_code == 429:
-        return RateLimited(
-            f"{what}: still rate limited after retries", retry_after=retry_after, task_id=task_id
-        )
-    return ServiceError(
-        f"{what}: HTTP {answer.status_code}", status=answer.status_code, task_id=task_id
-    )
-
-
-# Connections kept open per host. requests keeps 10, so a watch folder or farm node running more
-# jobs than that at once would drop connections and open new ones (a TLS handshake each).
-POOL_SIZE = 64
-
-
-def _pooled_session() -> requests.Session:
-    """A session that keeps a connection per concurrent job, for every job of a process."""
-    session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=POOL_SIZE)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 
 from uprez.errors import ServiceError
 from uprez.wavespeed.answers import TaskState, parse_prediction, read_envelope
+from uprez.wavespeed.reading import read_task
 
 if TYPE_CHECKING:
-    from uprez.wavespeed.client import WaveSpeedClient
+    from uprez.wavespeed.connection import Connection
 
 log = logging.getLogger(__name__)
 # Clocks of this machine and the service differ: the window is widened by this much each side.
@@ -33,7 +34,7 @@ def iso(moment: float) -> str:
 
 
 def find_task(
-    client: WaveSpeedClient,
+    connection: Connection,
     model: str,
     video_url: str,
     *,
@@ -45,18 +46,20 @@ def find_task(
     (unix seconds, widened by :data:`CLOCK_SLACK`), or None if none is found or the service
     cannot say."""
     try:
-        return _search(client, model, video_url, since - CLOCK_SLACK, until + CLOCK_SLACK, pages)
+        return _search(
+            connection, model, video_url, since - CLOCK_SLACK, until + CLOCK_SLACK, pages
+        )
     except ServiceError as exc:
         log.warning("could not list recent tasks to look for a lost submit: %s", exc)
         return None
 
 
 def _search(
-    client: WaveSpeedClient, model: str, video_url: str, since: float, until: float, pages: int
+    connection: Connection, model: str, video_url: str, since: float, until: float, pages: int
 ) -> TaskState | None:
     candidates: list[TaskState] = []
     for page in range(1, pages + 1):
-        items = _page(client, model, page, since, until)
+        items = _page(connection, model, page, since, until)
         for item in items:
             try:
                 state = parse_prediction(item, "recent tasks")
@@ -73,7 +76,7 @@ def _search(
             break
     for state in candidates[:MAX_CANDIDATES]:
         try:
-            full = client.get(state.id)
+            full = read_task(connection, state.id)
         except ServiceError as exc:
             log.debug("task %s unreadable while looking for a lost submit: %s", state.id, exc)
             continue
@@ -83,10 +86,10 @@ def _search(
 
 
 def _page(
-    client: WaveSpeedClient, model: str, page: int, since: float, until: float
+    connection: Connection, model: str, page: int, since: float, until: float
 ) -> list[object]:
     """One page of the listing: the documented POST, or the older GET where POST is absent."""
-    url = client.api_url("/predictions")
+    url = connection.api_url("/predictions")
     body = {
         "page": page,
         "page_size": PAGE_SIZE,
@@ -94,9 +97,9 @@ def _page(
         "created_after": iso(since),
         "created_before": iso(until),
     }
-    answer = client.post_json(url, body, "recent tasks")
+    answer = connection.post_json(url, body, "recent tasks")
     if answer.status_code in (404, 405):
-        answer = client.get_url(f"{url}?page={page}&page_size={PAGE_SIZE}", "recent tasks")
+        answer = connection.get_url(f"{url}?page={page}&page_size={PAGE_SIZE}", "recent tasks")
     data = read_envelope(answer, "recent tasks")
     items = data.get("items") if isinstance(data, dict) else data
     return list(items) if isinstance(items, list) else []

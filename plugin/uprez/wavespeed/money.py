@@ -10,29 +10,29 @@ from uprez.errors import BudgetError, ServiceError
 from uprez.wavespeed.answers import read_envelope
 
 if TYPE_CHECKING:
-    from uprez.wavespeed.client import WaveSpeedClient
+    from uprez.wavespeed.connection import Connection
 
 log = logging.getLogger(__name__)
 
 
-def balance(client: WaveSpeedClient) -> Decimal:
+def balance(connection: Connection) -> Decimal:
     """The account's balance in US dollars (``GET /api/v3/balance``)."""
-    data = read_envelope(client.get_url(client.api_url("/balance"), "balance"), "balance")
+    data = read_envelope(connection.get_url(connection.api_url("/balance"), "balance"), "balance")
     amount = decimal_of(data.get("balance") if isinstance(data, dict) else data)
     if amount is None:
         raise ServiceError("balance: the answer has no amount")
     return amount
 
 
-def quoted_price(client: WaveSpeedClient, model: str, inputs: dict[str, Any]) -> Decimal | None:
+def quoted_price(connection: Connection, model: str, inputs: dict[str, Any]) -> Decimal | None:
     """What the service says a task of ``model`` costs, or None if it will not say.
 
     The reference documents ``POST /api/v3/model/pricing`` (``unit_price``); the official CLI
     calls ``/model/price`` (``price``, ``discounted_price``): both are asked."""
     for path in ("/model/pricing", "/model/price"):
         try:
-            answer = client.post_json(
-                client.api_url(path), {"model_id": model, "inputs": inputs}, "price"
+            answer = connection.post_json(
+                connection.api_url(path), {"model_id": model, "inputs": inputs}, "price"
             )
             data = read_envelope(answer, "price")
         except ServiceError as exc:
@@ -58,7 +58,7 @@ def decimal_of(value: object) -> Decimal | None:
 
 
 def check_funds(
-    client: WaveSpeedClient,
+    connection: Connection,
     model: str,
     inputs: dict[str, Any],
     cost: Decimal,
@@ -68,7 +68,7 @@ def check_funds(
     before anything is uploaded; say so when the service quotes another price than the one
     estimates use. A balance that cannot be read is logged, not fatal."""
     try:
-        held = balance(client)
+        held = balance(connection)
     except ServiceError as exc:
         log.warning("could not read the account's balance (%s); going on", exc)
     else:
@@ -80,7 +80,7 @@ def check_funds(
         log.debug("balance $%s covers the estimate of $%s", held, cost)
     if price_per_second is None:
         return
-    quoted = quoted_price(client, model, inputs)
+    quoted = quoted_price(connection, model, inputs)
     if quoted is not None and quoted != price_per_second:
         log.warning(
             "the service quotes $%s for %s where uprez estimates with $%s per second "

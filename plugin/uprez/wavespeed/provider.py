@@ -160,7 +160,7 @@ class WaveSpeedProvider:
 
     def check_funds(self, cost: Decimal, price_per_second: Decimal | None = None) -> None:
         """Refuse a run the account cannot pay (see :func:`uprez.wavespeed.money.check_funds`)."""
-        check_funds(self.client, self.model, self.inputs, cost, price_per_second)
+        check_funds(self.client.connection, self.model, self.inputs, cost, price_per_second)
 
     def run(
         self, source: Source, target: Path, *, emit: Emit, record: TaskRecord | None = None

@@ -18,27 +18,27 @@ from uprez.errors import AmbiguousSubmit, ServiceError
 from uprez.wavespeed.answers import TaskState, envelope_data, parse_prediction, read_envelope
 
 if TYPE_CHECKING:
-    from uprez.wavespeed.client import WaveSpeedClient
+    from uprez.wavespeed.connection import Connection
 
 log = logging.getLogger(__name__)
 
 
-def post_submit(client: WaveSpeedClient, model: str, inputs: dict[str, Any]) -> TaskState:
+def post_submit(connection: Connection, model: str, inputs: dict[str, Any]) -> TaskState:
     """Send the submit POST once and read what came back: a task (any answer with a
     ``data.id``), a refusal (:class:`ServiceError`: no task exists), or
     :class:`AmbiguousSubmit` when a task may exist unseen."""
-    url = client.api_url("/" + model.strip("/"))
+    url = connection.api_url("/" + model.strip("/"))
     ambiguous = "the task may have been created, so it was not sent again"
     try:
-        answer = client.session.post(
-            url, json=inputs, headers=client.api_headers(url), timeout=client.timeout
+        answer = connection.session.post(
+            url, json=inputs, headers=connection.api_headers(url), timeout=connection.timeout
         )
     except requests.ConnectTimeout as exc:
-        raise ServiceError(f"submit: could not connect to {client.api_host}") from exc
+        raise ServiceError(f"submit: could not connect to {connection.api_host}") from exc
     except requests.ConnectionError as exc:
         if _never_connected(exc):
             raise ServiceError(
-                f"submit: could not connect to {client.api_host}; nothing was sent"
+                f"submit: could not connect to {connection.api_host}; nothing was sent"
             ) from exc
         raise AmbiguousSubmit(f"submit: no answer ({type(exc).__name__}); {ambiguous}") from exc
     except requests.RequestException as exc:

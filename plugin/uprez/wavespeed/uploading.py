@@ -18,7 +18,7 @@ from uprez.wavespeed.transfers import ByteProgress, MultipartFile, ProgressReade
 from uprez.wavespeed.urls import host_of
 
 if TYPE_CHECKING:
-    from uprez.wavespeed.client import WaveSpeedClient
+    from uprez.wavespeed.connection import Connection
 
 log = logging.getLogger(__name__)
 _SIZE_WORDS = ("too large", "too big", "exceed", "size limit", "file size", "413")
@@ -28,15 +28,15 @@ class _TryBinary(Exception):
     """The ticket flow failed in a way the binary route may not: the reason, for the log."""
 
 
-def upload_file(client: WaveSpeedClient, path: Path, progress: ByteProgress | None) -> str:
+def upload_file(connection: Connection, path: Path, progress: ByteProgress | None) -> str:
     """Upload ``path``; return the URL the service reads it from."""
     size = path.stat().st_size
     ctype = guess_type(path)
     try:
-        return _ticket_flow(client, path, size, ctype, progress)
+        return _ticket_flow(connection, path, size, ctype, progress)
     except _TryBinary as reason:
         log.info("ticket upload of %s failed (%s); using upload/binary", path.name, reason)
-    return _binary_flow(client, path, size, ctype, progress)
+    return _binary_flow(connection, path, size, ctype, progress)
 
 
 def size_refusal(status: int, message: str, size: int, what: str) -> UploadTooLarge | None:
@@ -61,15 +61,15 @@ def _refused(answer: requests.Response, size: int, what: str) -> UploadTooLarge 
 
 
 def _ticket_flow(
-    client: WaveSpeedClient, path: Path, size: int, ctype: str, progress: ByteProgress | None
+    connection: Connection, path: Path, size: int, ctype: str, progress: ByteProgress | None
 ) -> str:
-    url = client.api_url("/media/uploads")
+    url = connection.api_url("/media/uploads")
     try:
-        answer = client.session.post(
+        answer = connection.session.post(
             url,
             json={"filename": path.name, "size": size, "content_type": ctype},
-            headers=client.api_headers(url),
-            timeout=client.timeout,
+            headers=connection.api_headers(url),
+            timeout=connection.timeout,
         )
     except requests.RequestException as exc:
         raise _TryBinary(type(exc).__name__) from exc
@@ -89,13 +89,13 @@ def _ticket_flow(
     log.debug("uploading %s (%d bytes) to %s", path.name, size, host_of(put_url))
     try:
         with path.open("rb") as handle:
-            put = client.session.put(
+            put = connection.session.put(
                 put_url,
                 # An empty body as bytes: requests would send an empty iterable chunked,
                 # and storage PUT URLs want a Content-Length.
                 data=ProgressReader(handle, size, progress) if size else b"",
                 headers=headers,  # only what the ticket says: never the key
-                timeout=client.upload_timeout,
+                timeout=connection.upload_timeout,
             )
     except requests.RequestException as exc:
         raise _TryBinary(f"PUT: {type(exc).__name__}") from exc
@@ -126,16 +126,16 @@ def _instruction(data: Any) -> tuple[str, dict[str, str], str]:
 
 
 def _binary_flow(
-    client: WaveSpeedClient, path: Path, size: int, ctype: str, progress: ByteProgress | None
+    connection: Connection, path: Path, size: int, ctype: str, progress: ByteProgress | None
 ) -> str:
-    url = client.api_url("/media/upload/binary")
+    url = connection.api_url("/media/upload/binary")
     body = MultipartFile(path, "file", ctype, progress)
     try:
-        answer = client.session.post(
+        answer = connection.session.post(
             url,
             data=body,
-            timeout=client.upload_timeout,
-            headers={"Content-Type": body.content_type, **client.api_headers(url)},
+            timeout=connection.upload_timeout,
+            headers={"Content-Type": body.content_type, **connection.api_headers(url)},
         )
     except requests.RequestException as exc:
         raise TransferError(f"upload of {path.name}: {type(exc).__name__}") from exc

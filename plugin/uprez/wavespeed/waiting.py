@@ -17,9 +17,10 @@ from uprez import protocol
 from uprez.errors import AuthError, JobTimeout, RateLimited, ServiceError, TaskFailed, TaskGone
 from uprez.wavespeed.answers import TaskState
 from uprez.wavespeed.polling import Poller, PollSchedule
+from uprez.wavespeed.reading import read_task
 
 if TYPE_CHECKING:
-    from uprez.wavespeed.client import WaveSpeedClient
+    from uprez.wavespeed.connection import Connection
 
 log = logging.getLogger(__name__)
 # How long to wait before looking again at a task that says it completed without outputs.
@@ -34,7 +35,7 @@ def _passing(exc: ServiceError) -> bool:
 
 
 def wait_for_task(
-    client: WaveSpeedClient,
+    connection: Connection,
     task_id: str,
     *,
     deadline: float,
@@ -49,7 +50,7 @@ def wait_for_task(
     or completed twice without outputs) or :class:`JobTimeout` (with the task id).
     """
     poller = poller or Poller(PollSchedule())
-    sleep = client._sleep
+    sleep = connection.sleep
     last_status = ""
     trouble = 0
     rechecked = False
@@ -58,14 +59,14 @@ def wait_for_task(
         sleep(min(first, max(0.0, deadline - time.monotonic())))
     while True:
         try:
-            state = client.get(task_id)
+            state = read_task(connection, task_id)
         except ServiceError as exc:
             if not _passing(exc):
                 raise
             trouble += 1
-            wait = client.retry.delay(min(trouble, 8))
+            wait = connection.retry.delay(min(trouble, 8))
             if isinstance(exc, RateLimited) and exc.retry_after is not None:
-                wait = max(wait, min(exc.retry_after, client.retry.retry_after_cap))
+                wait = max(wait, min(exc.retry_after, connection.retry.retry_after_cap))
             if trouble == 1 or trouble % 10 == 0:
                 log.warning(
                     "task %s: %s; still waiting (the task goes on at the service)", task_id, exc
