@@ -14,22 +14,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from uprez import protocol
-from uprez.account import account_limits
-from uprez.errors import ConfigError, ServiceError, TaskFailed, TaskGone, TransferError
+from uprez.errors import ServiceError, TaskFailed, TaskGone, TransferError
 from uprez.media.remote import RemoteVideo, Source
 from uprez.providers import UHD, ProviderResult
 from uprez.records import JobEvent
 from uprez.wavespeed.answers import TaskState
 from uprez.wavespeed.client import WaveSpeedClient
+from uprez.wavespeed.configured import client_from_config, schedule_from_config
 from uprez.wavespeed.eta import TaskTimes, work_of
+from uprez.wavespeed.fetch_output import fetch_output
 from uprez.wavespeed.money import check_funds
-from uprez.wavespeed.pacing import account_fingerprint, pacer_for
 from uprez.wavespeed.polling import Poller, PollSchedule
 from uprez.wavespeed.progress import Throttle
-from uprez.wavespeed.redact import redact_url
-from uprez.wavespeed.retry import RetryPolicy
 from uprez.wavespeed.submitting import submit_once
-from uprez.wavespeed.urls import parse_strict, plain_http_allowed
 
 if TYPE_CHECKING:
     from uprez.config import Config
@@ -37,21 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 Emit = Callable[[JobEvent], None]
-
-
-def check_output_url(url: str, task_id: str, *, allow_insecure_http: bool = False) -> None:
-    """Refuse an output URL that is not a plain HTTPS URL (loopback aside) unless plain HTTP
-    is allowed; user information and backslashes are refused always."""
-    try:
-        parts = parse_strict(url, f"task {task_id}'s output")
-    except ValueError as exc:
-        raise TransferError(f"{exc}: refused", task_id=task_id) from None
-    if not plain_http_allowed(parts, allow_insecure_http):
-        raise TransferError(
-            f"task {task_id}'s output is at {redact_url(url)}, not an HTTPS URL: refused "
-            "(set provider.allow_insecure_http = true to accept it)",
-            task_id=task_id,
-        )
 
 
 def _reporter(emit: Emit, source: Source) -> Callable[[TaskState], None]:
@@ -98,53 +80,16 @@ class WaveSpeedProvider:
         api_key: str | None = None,
         paced: bool = True,
     ) -> WaveSpeedProvider:
-        """Build the provider from ``config``; refuses a missing or malformed key, and a base
-        URL that is not HTTPS (loopback aside) or that hides its host (``user@host``, ``\\``).
-        ``paced`` off skips the per-minute pacing (an in-process server does not limit it)."""
-        settings, retry, polling = config.provider, config.retry, config.polling
-        base = base_url or settings.base_url
-        key = api_key or config.api_key()
-        if not key:
-            raise ConfigError(
-                "no API key: set WAVESPEED_API_KEY in the environment (or provider.api_key in "
-                "the config), or run with --provider local to use the local server"
-            )
-        try:
-            parts = parse_strict(base, "$.provider.base_url")
-        except ValueError as exc:
-            raise ConfigError(f"{exc}; write it as https://host[:port]") from None
-        if not plain_http_allowed(parts, settings.allow_insecure_http):
-            raise ConfigError(
-                f"$.provider.base_url: {base} is not HTTPS; the key would travel in clear. "
-                "Use https://, or set provider.allow_insecure_http = true if you mean it"
-            )
-        per_minute, _ = account_limits(config)
-        client = WaveSpeedClient(
-            base,
-            key,
-            retry=RetryPolicy(
-                attempts=retry.attempts,
-                base=retry.backoff_base,
-                cap=retry.backoff_cap,
-                retry_after_cap=retry.retry_after_cap,
-            ),
-            pacer=pacer_for(account_fingerprint(base, key), per_minute if paced else None),
-            connect_timeout=settings.connect_timeout,
-            read_timeout=settings.read_timeout,
-            upload_timeout=settings.upload_timeout,
-        )
-        schedule = PollSchedule(
-            first=polling.first_interval,
-            factor=polling.factor,
-            max=polling.max_interval,
-            jitter=polling.jitter,
-        )
+        """Build the provider from ``config``; the client's checks and ``paced`` are
+        :func:`uprez.wavespeed.configured.client_from_config`'s."""
+        settings = config.provider
+        client = client_from_config(config, base_url=base_url, api_key=api_key, paced=paced)
         return cls(
             client,
             model=settings.model,
             inputs=dict(settings.inputs),
-            schedule=schedule,
-            deadline=polling.deadline,
+            schedule=schedule_from_config(config),
+            deadline=config.polling.deadline,
             allow_insecure_http=settings.allow_insecure_http,
         )
 
@@ -210,7 +155,14 @@ class WaveSpeedProvider:
         self._learn(poller, processed, done.inference_ms, record)
         emit(JobEvent("downloading", source, task_id=task_id, fraction=0.0))
         try:
-            self._download(done.outputs[0], task_id, target, emit, source)
+            fetch_output(
+                self.client,
+                done.outputs[0],
+                task_id,
+                target,
+                Throttle(emit, "downloading", source, task_id),
+                allow_insecure_http=self.allow_insecure_http,
+            )
         except TransferError as exc:
             # The task is done and paid for: say which, so the result can be fetched again.
             exc.task_id = task_id
@@ -304,26 +256,6 @@ class WaveSpeedProvider:
     @property
     def _service(self) -> str:
         return f"{self.identity} {self.model}"
-
-    def _download(self, url: str, task_id: str, target: Path, emit: Emit, source: Source) -> None:
-        """Download an output; if its URL has expired (403/404/410), fetch the task again for a
-        fresh one and try once more."""
-        progress = Throttle(emit, "downloading", source, task_id)
-        self._check_output_url(url, task_id)
-        try:
-            self.client.download(url, target, progress=progress)
-        except TransferError as exc:
-            if exc.status not in (403, 404, 410):
-                raise
-            fresh = self.client.get(task_id)
-            if not fresh.outputs:
-                raise
-            log.info("output URL of task %s expired; fetched a fresh one", task_id)
-            self._check_output_url(fresh.outputs[0], task_id)
-            self.client.download(fresh.outputs[0], target, progress=progress)
-
-    def _check_output_url(self, url: str, task_id: str) -> None:
-        check_output_url(url, task_id, allow_insecure_http=self.allow_insecure_http)
 
     def close(self) -> None:
         """Close the HTTP session."""

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from uprez.errors import AuthError, RateLimited, ServiceError, TransferError, UprezError
 from uprez.wavespeed.answers import TaskState, parse_prediction, read_envelope
+from uprez.wavespeed.fetch_output import check_output_url
 from uprez.wavespeed.polling import PollSchedule
-from uprez.wavespeed.provider import check_output_url
 from uprez.wavespeed.redact import redact_url
 from uprez.wavespeed.retry import RetryPolicy, parse_retry_after
 

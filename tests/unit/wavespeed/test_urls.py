@@ -6,7 +6,8 @@ import pytest
 
 from uprez.errors import ConfigError, TransferError
 from uprez.wavespeed.client import WaveSpeedClient
-from uprez.wavespeed.provider import WaveSpeedProvider, check_output_url
+from uprez.wavespeed.fetch_output import check_output_url
+from uprez.wavespeed.provider import WaveSpeedProvider
 
 from support import fast_config
 
