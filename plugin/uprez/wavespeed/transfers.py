@@ -1,19 +1,20 @@
-"""Moving files: streamed uploads, and downloads that land atomically or not at all."""
+"""Downloads that land atomically or not at all, resuming a cut transfer where it stopped.
+
+Also the home of :data:`ByteProgress`, the progress callback of a transfer either way; the
+bodies uploads stream from disk are in :mod:`uprez.wavespeed.upload_bodies`.
+"""
 
 from __future__ import annotations
 
 import ctypes
 import functools
-import io
 import logging
-import mimetypes
 import os
-import secrets
 import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import BinaryIO
 
 import requests
 
@@ -29,98 +30,11 @@ log = logging.getLogger(__name__)
 # CPU per byte. Each chunk is a new object, and 1 MiB ones (fresh memory each time, too big to
 # stay in the CPU's cache on their way to the file) took two and a half times the system time.
 CHUNK = 128 * 1024
-# Bytes read from an upload's file per send, into one reused buffer: 1 MiB cost the least CPU per
-# byte (64 KiB, as curl sends, about a quarter more). urllib3 would send 16 KiB at a time.
-SEND_CHUNK = 1024 * 1024
 # A download's bytes are handed to the disk every this many bytes as they arrive (Linux), so the
 # fsync that ends it has little left to wait for.
 WRITEBACK_STEP = 8 * 1024 * 1024
-#: Called as ``progress(bytes_done, bytes_total_or_None)``.
+#: Called as ``progress(bytes_done, bytes_total_or_None)``, by uploads and downloads alike.
 ByteProgress = Callable[[int, int | None], None]
-
-
-def guess_type(path: Path) -> str:
-    """The content type of a file, by its name."""
-    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-
-
-def _file_chunks(
-    handle: io.BufferedIOBase, size: int, name: object, progress: ByteProgress | None
-) -> Iterator[bytes]:
-    """``size`` bytes of ``handle`` in ``SEND_CHUNK``-sized views of one reused buffer.
-
-    Each view is sent before the next is asked for (requests and urllib3 send an iterable body
-    chunk by chunk), so one buffer serves the whole file. They are views, not ``bytes``: socket
-    ``sendall`` takes any buffer; requests' stubs only say bytes. A file that ends early raises.
-    """
-    buffer = memoryview(bytearray(SEND_CHUNK))
-    done = 0
-    while done < size:
-        count = handle.readinto(buffer[: min(SEND_CHUNK, size - done)])
-        if not count:
-            raise TransferError(f"{name} changed while it was being uploaded")
-        interrupt.check()  # Ctrl-C: stop sending
-        done += count
-        if progress is not None:
-            progress(done, size)
-        yield cast(bytes, buffer[:count])
-
-
-class ProgressReader:
-    """A file as an upload body: sent ``SEND_CHUNK`` bytes at a time, with progress reported.
-
-    It is iterable and has a ``len`` (not ``read``), so requests sends it with a Content-Length
-    in the chunks it yields, instead of urllib3 reading it 16 KiB at a time. The file's size is
-    taken once; the body is exactly that many bytes.
-    """
-
-    def __init__(self, handle: io.BufferedIOBase, size: int, progress: ByteProgress | None) -> None:
-        self._handle = handle
-        self._size = size
-        self._progress = progress
-
-    def __len__(self) -> int:
-        return self._size
-
-    def __iter__(self) -> Iterator[bytes]:
-        name = getattr(self._handle, "name", "the file")
-        return _file_chunks(self._handle, self._size, name, self._progress)
-
-
-class MultipartFile:
-    """A ``multipart/form-data`` body of one file field, streamed from disk, of known length.
-
-    Iterable with a ``len``, like :class:`ProgressReader`, for the same reason.
-    """
-
-    def __init__(
-        self, path: Path, field: str, content_type: str, progress: ByteProgress | None = None
-    ) -> None:
-        self.boundary = "uprez-" + secrets.token_hex(16)
-        safe_name = path.name.replace('"', "_").replace("\r", "_").replace("\n", "_")
-        self._head = (
-            f"--{self.boundary}\r\n"
-            f'Content-Disposition: form-data; name="{field}"; filename="{safe_name}"\r\n'
-            f"Content-Type: {content_type}\r\n\r\n"
-        ).encode()
-        self._tail = f"\r\n--{self.boundary}--\r\n".encode()
-        self._size = path.stat().st_size
-        self._path = path
-        self._progress = progress
-
-    @property
-    def content_type(self) -> str:
-        return f"multipart/form-data; boundary={self.boundary}"
-
-    def __len__(self) -> int:
-        return len(self._head) + self._size + len(self._tail)
-
-    def __iter__(self) -> Iterator[bytes]:
-        """The head, then the file, then the closing boundary."""
-        yield self._head
-        with self._path.open("rb") as handle:
-            yield from _file_chunks(handle, self._size, self._path, self._progress)
-        yield self._tail
 
 
 def download(

@@ -14,7 +14,8 @@ import requests
 
 from uprez.errors import ServiceError, TransferError, UploadTooLarge
 from uprez.wavespeed.answers import read_envelope
-from uprez.wavespeed.transfers import ByteProgress, MultipartFile, ProgressReader, guess_type
+from uprez.wavespeed.transfers import ByteProgress
+from uprez.wavespeed.upload_bodies import MultipartFile, ProgressReader, guess_type
 from uprez.wavespeed.urls import host_of
 
 if TYPE_CHECKING:

@@ -14,7 +14,8 @@ from uprez.errors import TransferError
 from uprez.standin.faults import Fault
 from uprez.standin.runner import LocalServer
 from uprez.wavespeed.client import WaveSpeedClient
-from uprez.wavespeed.transfers import SEND_CHUNK, WRITEBACK_STEP, ProgressReader
+from uprez.wavespeed.transfers import WRITEBACK_STEP
+from uprez.wavespeed.upload_bodies import SEND_CHUNK, ProgressReader
 
 from support import TEST_KEY
 
