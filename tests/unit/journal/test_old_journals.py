@@ -139,10 +139,32 @@ def test_rates_and_upload_limits_are_written_into_the_old_tables(journal: Journa
     assert (journal.upload_limit("svc"), journal.upload_limit("other")) == (800, 500)
 
 
-def test_a_journal_made_now_has_only_the_columns_something_reads(tmp_path: Path) -> None:
+def test_a_journal_made_now_keeps_the_retired_columns_for_older_versions(tmp_path: Path) -> None:
+    # Machines sharing one journal are upgraded one by one: an older uprez must still write
+    # its rows (naming the columns it knew) in a file this version made.
     path = tmp_path / "journal.sqlite3"
     Journal(path).close()
+    db = sqlite3.connect(path)
+    try:
+        db.execute(
+            "INSERT INTO jobs (key, source, source_hash, output, model, inputs, plan, status,"
+            " cost, error, created, updated) VALUES ('k', 's', 'h', 'o', 'm', '{}', '[]',"
+            " 'running', NULL, NULL, 1, 1)"
+        )
+        db.execute(
+            "INSERT INTO segments (job_key, idx, state, outputs, file, size, error, updated)"
+            " VALUES ('k', 0, 'pending', '[]', NULL, NULL, NULL, 1)"
+        )
+        db.execute("INSERT INTO upload_limits (service, max_bytes, at) VALUES ('svc', 9, 1)")
+        db.commit()
+    finally:
+        db.close()
 
-    assert "inputs" not in columns(path, "jobs")
-    assert not {"outputs", "file", "size", "error", "updated"} & set(columns(path, "segments"))
-    assert columns(path, "upload_limits") == ["service", "max_bytes"]
+    journal = Journal(path)
+    try:
+        assert journal.upload_limit("svc") == 9
+        journal.learn_upload_limit("other", 500)  # this version leaves the retired ones out
+        assert journal.upload_limit("other") == 500
+    finally:
+        journal.close()
+    assert {"outputs", "file", "size", "error", "updated"} <= set(columns(path, "segments"))
