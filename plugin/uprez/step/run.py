@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from uprez.account import concurrency
-from uprez.errors import InputError, StorageError, UploadTooLarge, UprezError
+from uprez.errors import ConfigError, InputError, StorageError, UploadTooLarge, UprezError
 from uprez.journal.jobs import open_job, open_journal
 from uprez.media.remote import RemoteVideo
 from uprez.providers import Provider, Uploader
@@ -216,8 +216,9 @@ def _run_planned(
             if job_log is not None:
                 try:
                     job_log.failed(str(exc))
-                except StorageError as also:
-                    # The first failure is the one to report; what the journal already holds
+                except (StorageError, ConfigError) as also:
+                    # The first failure is the one to report (a full disk or a damaged journal
+                    # met while noting it must not replace it); what the journal already holds
                     # (task ids) is enough for the rerun.
                     log.info("could not record the failure in the journal: %s", also)
             emit(
