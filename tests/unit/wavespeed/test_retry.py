@@ -80,13 +80,6 @@ def test_retry_after_http_date_in_the_past_is_no_wait() -> None:
     assert parse_retry_after(formatdate(NOW - 600, usegmt=True), now=NOW) == 0.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="an asctime HTTP-date (RFC 9110 5.6.7: recipients MUST accept it, and it is GMT) "
-    "parses to a naive datetime, which .timestamp() reads as local time: off by the local "
-    "zone's offset (5 h in New York)",
-)
 def test_retry_after_asctime_http_date_is_gmt_whatever_the_local_zone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
