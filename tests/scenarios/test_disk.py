@@ -25,10 +25,10 @@ import requests
 from uprez.errors import TransferError
 from uprez.media.probe import probe
 from uprez.media.synth import make_clip
+from uprez.net import transfers
+from uprez.net.retry import RetryPolicy
 from uprez.standin.runner import LocalServer
 from uprez.standin.settings import ServerSettings
-from uprez.wavespeed import transfers
-from uprez.wavespeed.retry import RetryPolicy
 
 from support import service_env, stats, upload, wait_for
 

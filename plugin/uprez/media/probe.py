@@ -19,7 +19,7 @@ from av.container import InputContainer
 from av.stream import Disposition, Stream
 
 from uprez.errors import MediaError
-from uprez.wavespeed.redact import redact_url
+from uprez.net.redact import redact_url
 
 __all__ = ["STILL_IMAGE_CODECS", "Probe", "is_cover_art", "probe", "probe_url"]
 

@@ -20,9 +20,9 @@ from urllib.parse import unquote, urlsplit
 import requests
 
 from uprez.errors import InputError
-from uprez.wavespeed.redact import redact_url
-from uprez.wavespeed.transfers import download
-from uprez.wavespeed.urls import parse_strict
+from uprez.net.redact import redact_url
+from uprez.net.transfers import download
+from uprez.net.urls import parse_strict
 
 if TYPE_CHECKING:
     from uprez.media.probe import Probe

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from uprez.errors import InputError, VerificationError
+from uprez.net.redact import redact_url
 from uprez.records import Artifact, JobEvent, UpscaleResult
 from uprez.step.output import STEP
 from uprez.step.segments import SegmentResult, remove_work_dir
 from uprez.step.sidecar import build_sidecar, write_sidecar
 from uprez.step.verify import mismatches, target_box
-from uprez.wavespeed.redact import redact_url
 
 if TYPE_CHECKING:
     from uprez.config import Config

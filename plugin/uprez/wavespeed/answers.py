@@ -14,7 +14,7 @@ import requests
 
 from uprez import protocol
 from uprez.errors import AuthError, RateLimited, ServiceError
-from uprez.wavespeed.retry import parse_retry_after
+from uprez.net.retry import parse_retry_after
 
 _MAX_MESSAGE = 300
 

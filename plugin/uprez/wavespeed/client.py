@@ -17,15 +17,15 @@ from typing import Any
 import requests
 
 from uprez.errors import RateLimited
+from uprez.net.retry import RetryPolicy
+from uprez.net.transfers import ByteProgress, download
 from uprez.wavespeed import money
 from uprez.wavespeed.answers import TaskState
 from uprez.wavespeed.connection import Connection
 from uprez.wavespeed.lookup import find_task
 from uprez.wavespeed.pacing import SubmitPacer
 from uprez.wavespeed.reading import read_task
-from uprez.wavespeed.retry import RetryPolicy
 from uprez.wavespeed.submit_answer import post_submit
-from uprez.wavespeed.transfers import ByteProgress, download
 from uprez.wavespeed.uploading import upload_file
 from uprez.wavespeed.waiting import wait_for_task
 

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 
 from uprez.account import account_limits
 from uprez.errors import ConfigError
+from uprez.net.retry import RetryPolicy
+from uprez.net.urls import parse_strict, plain_http_allowed
 from uprez.wavespeed.client import WaveSpeedClient
 from uprez.wavespeed.pacing import account_fingerprint, pacer_for
 from uprez.wavespeed.polling import PollSchedule
-from uprez.wavespeed.retry import RetryPolicy
-from uprez.wavespeed.urls import parse_strict, plain_http_allowed
 
 if TYPE_CHECKING:
     from uprez.config import Config

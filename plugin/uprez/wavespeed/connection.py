@@ -21,9 +21,9 @@ import requests
 
 from uprez import __version__, interrupt, protocol
 from uprez.errors import ConfigError, RateLimited, ServiceError
-from uprez.wavespeed.redact import install_log_redaction, redact_url
-from uprez.wavespeed.retry import RetryPolicy, parse_retry_after
-from uprez.wavespeed.urls import host_of, parse_strict
+from uprez.net.redact import install_log_redaction, redact_url
+from uprez.net.retry import RetryPolicy, parse_retry_after
+from uprez.net.urls import host_of, parse_strict
 
 log = logging.getLogger(__name__)
 install_log_redaction()
@@ -109,7 +109,7 @@ class Connection:
         body: dict[str, Any] | None = None,
     ) -> requests.Response:
         """One request the caller vouches is idempotent, retried by a
-        :class:`~uprez.wavespeed.retry.PolicyRetry`.
+        :class:`~uprez.net.retry.PolicyRetry`.
 
         A ``Retry-After`` longer than ``retry.retry_after_cap`` stops at once (waiting that long
         is the caller's decision), which Retry cannot say, so that check stays here.

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from uprez.errors import TransferError
-from uprez.wavespeed.redact import redact_url
-from uprez.wavespeed.urls import parse_strict, plain_http_allowed
+from uprez.net.redact import redact_url
+from uprez.net.urls import parse_strict, plain_http_allowed
 
 if TYPE_CHECKING:
+    from uprez.net.transfers import ByteProgress
     from uprez.wavespeed.client import WaveSpeedClient
-    from uprez.wavespeed.transfers import ByteProgress
 
 log = logging.getLogger(__name__)
 # What an output URL that has expired answers: worth asking the task for a fresh one.

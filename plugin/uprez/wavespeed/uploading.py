@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from uprez.errors import ServiceError, TransferError, UploadTooLarge
+from uprez.net.transfers import ByteProgress
+from uprez.net.upload_bodies import MultipartFile, ProgressReader, guess_type
+from uprez.net.urls import host_of
 from uprez.wavespeed.answers import read_envelope
-from uprez.wavespeed.transfers import ByteProgress
-from uprez.wavespeed.upload_bodies import MultipartFile, ProgressReader, guess_type
-from uprez.wavespeed.urls import host_of
 
 if TYPE_CHECKING:
     from uprez.wavespeed.connection import Connection

@@ -35,6 +35,9 @@ from uprez.errors import (
     UprezError,
 )
 from uprez.media.probe import probe
+from uprez.net.redact import redact_url
+from uprez.net.retry import RetryPolicy
+from uprez.net.transfers import CHUNK
 from uprez.plugins import PluginManager
 from uprez.records import Artifact
 from uprez.standin.faults import Fault
@@ -43,9 +46,6 @@ from uprez.step.sidecar import sidecar_path
 from uprez.wavespeed.client import WaveSpeedClient
 from uprez.wavespeed.pacing import SubmitPacer
 from uprez.wavespeed.provider import WaveSpeedProvider
-from uprez.wavespeed.redact import redact_url
-from uprez.wavespeed.retry import RetryPolicy
-from uprez.wavespeed.transfers import CHUNK
 
 from support import SECRET_KEY, TEST_BOX, Service, fast_config, service_env, upload
 

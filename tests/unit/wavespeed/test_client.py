@@ -16,11 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from uprez.errors import AuthError, RateLimited, ServiceError, TransferError, UprezError
+from uprez.net.redact import redact_url
+from uprez.net.retry import RetryPolicy, parse_retry_after
 from uprez.wavespeed.answers import TaskState, parse_prediction, read_envelope
 from uprez.wavespeed.fetch_output import check_output_url
 from uprez.wavespeed.polling import PollSchedule
-from uprez.wavespeed.redact import redact_url
-from uprez.wavespeed.retry import RetryPolicy, parse_retry_after
 
 NOW = 1_800_000_000.0
 

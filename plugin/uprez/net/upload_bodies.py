@@ -16,7 +16,7 @@ from typing import cast
 
 from uprez import interrupt
 from uprez.errors import TransferError
-from uprez.wavespeed.transfers import ByteProgress
+from uprez.net.transfers import ByteProgress
 
 # Bytes read from an upload's file per send, into one reused buffer: 1 MiB cost the least CPU per
 # byte (64 KiB, as curl sends, about a quarter more). urllib3 would send 16 KiB at a time.

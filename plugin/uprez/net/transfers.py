@@ -1,7 +1,7 @@
 """Downloads that land atomically or not at all, resuming a cut transfer where it stopped.
 
 Also the home of :data:`ByteProgress`, the progress callback of a transfer either way; the
-bodies uploads stream from disk are in :mod:`uprez.wavespeed.upload_bodies`.
+bodies uploads stream from disk are in :mod:`uprez.net.upload_bodies`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import requests
 from uprez import interrupt
 from uprez.atomic import atomic_path
 from uprez.errors import TransferError
-from uprez.wavespeed.redact import redact_url
-from uprez.wavespeed.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
+from uprez.net.redact import redact_url
+from uprez.net.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Retrying idempotent API requests (uprez.wavespeed.retry): Retry-After, backoff, which
+"""Retrying idempotent API requests (uprez.net.retry): Retry-After, backoff, which
 methods and statuses are retried, how often, and the waits, first on their own and then through
 the client against real HTTP servers on 127.0.0.1."""
 
@@ -19,9 +19,9 @@ import requests
 
 from uprez import interrupt
 from uprez.errors import AmbiguousSubmit, RateLimited, ServiceError
+from uprez.net.retry import RETRY_STATUSES, PolicyRetry, RetryPolicy, parse_retry_after
 from uprez.standin.faults import Fault
 from uprez.wavespeed.client import WaveSpeedClient
-from uprez.wavespeed.retry import RETRY_STATUSES, PolicyRetry, RetryPolicy, parse_retry_after
 
 from support import SECRET_KEY, Service
 

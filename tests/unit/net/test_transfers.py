@@ -11,11 +11,11 @@ import pytest
 import requests
 
 from uprez.errors import TransferError
+from uprez.net.transfers import WRITEBACK_STEP
+from uprez.net.upload_bodies import SEND_CHUNK, ProgressReader
 from uprez.standin.faults import Fault
 from uprez.standin.runner import LocalServer
 from uprez.wavespeed.client import WaveSpeedClient
-from uprez.wavespeed.transfers import WRITEBACK_STEP
-from uprez.wavespeed.upload_bodies import SEND_CHUNK, ProgressReader
 
 from support import TEST_KEY
 
