@@ -164,7 +164,7 @@ def one_job(
             source=source,
             target=target,
             plan=plan,
-            provider=provider,
+            service=provider.identity,
             model=provider.model,
             inputs=provider.inputs,
         )

@@ -79,9 +79,7 @@ Progress and what uprez logs (``uprez.*`` loggers) appear in the plugin's log re
 from __future__ import annotations
 
 import dataclasses
-import os
-from collections.abc import Iterable, Mapping, Sequence
-from copy import deepcopy
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -92,10 +90,11 @@ except ImportError as _missing:  # pragma: no cover - exercised by a test that h
         "uprez.hooks.pyblish_adapter needs pyblish-base: pip install 'uprez[pyblish]'"
     ) from _missing
 
-from uprez import protocol
 from uprez.config import Config, load_config
 from uprez.plugins import PluginManager, get_plugin_manager
 from uprez.records import Artifact
+
+from .pyblish_movies import Movie, find_movies, free_name, made_by_us, ours, same_file
 
 __all__ = ["ExtractUpscale", "configure", "deregister", "register"]
 
@@ -105,92 +104,8 @@ DEFAULT_FAMILIES = ["review"]
 COPIED_KEYS = ("fps", "frameStart", "frameEnd")
 
 
-@dataclasses.dataclass(frozen=True)
-class Movie:
-    """A movie found on an instance: where it is, where its result goes, what it came from."""
-
-    path: Path
-    staging_dir: Path
-    in_staging: bool
-    representation: Mapping[str, Any] | None = None
-
-
-def _is_video_ext(ext: object) -> bool:
-    return isinstance(ext, str) and f".{ext.lstrip('.').lower()}" in protocol.VIDEO_EXTENSIONS
-
-
-def _same(a: Path, b: Path) -> bool:
-    return os.path.normcase(os.path.abspath(a)) == os.path.normcase(os.path.abspath(b))
-
-
-def _ours(representations: Sequence[Mapping[str, Any]], tag: str) -> list[Mapping[str, Any]]:
-    return [r for r in representations if tag in (r.get("tags") or [])]
-
-
-def _done(ours: Iterable[Mapping[str, Any]]) -> tuple[list[Path], list[Path]]:
-    """The files our representations hold, and the sources they were made from."""
-    outputs: list[Path] = []
-    sources: list[Path] = []
-    for rep in ours:
-        files, staging = rep.get("files"), rep.get("stagingDir")
-        if isinstance(files, str) and staging:
-            outputs.append(Path(staging) / files)
-        meta = rep.get("uprez")
-        if isinstance(meta, Mapping) and meta.get("source"):
-            sources.append(Path(str(meta["source"])))
-    return outputs, sources
-
-
-def find_movies(data: Mapping[str, Any], tag: str) -> tuple[list[Movie], list[Path]]:
-    """The movies of an instance's ``data`` still to upscale, and those already done."""
-    representations: list[Mapping[str, Any]] = list(data.get("representations") or [])
-    outputs, sources = _done(_ours(representations, tag))
-    candidates: list[Movie] = []
-    for rep in representations:
-        files, staging = rep.get("files"), rep.get("stagingDir")
-        if tag in (rep.get("tags") or []) or not _is_video_ext(rep.get("ext")):
-            continue
-        if isinstance(files, str) and files and staging:
-            candidates.append(Movie(Path(staging) / files, Path(staging), True, rep))
-    if not candidates:
-        base = data.get("stagingDir")
-        listed = data.get("files") or []
-        for item in [listed] if isinstance(listed, str | os.PathLike) else listed:
-            path = Path(item)
-            if not path.is_absolute() and base:
-                path = Path(base) / path
-            if path.suffix.lower() in protocol.VIDEO_EXTENSIONS:
-                in_staging = bool(base) and _same(path.parent, Path(str(base)))
-                candidates.append(Movie(path, path.parent, in_staging))
-    todo: list[Movie] = []
-    skipped: list[Path] = []
-    for movie in candidates:
-        is_result = any(_same(movie.path, out) for out in outputs)
-        made = any(_same(movie.path, s) for s in sources)
-        if is_result or made:
-            skipped.append(movie.path)
-        else:
-            todo.append(movie)
-    return todo, skipped
-
-
-def _free_name(base: str, taken: set[str]) -> str:
-    name, n = base, 1
-    while name in taken:
-        n += 1
-        name = f"{base}_{n}"
-    taken.add(name)
-    return name
-
-
 def _load(pm: PluginManager) -> Config:
     return load_config(fragments=pm.config_fragments())
-
-
-def _with_overwrite(config: Config) -> Config:
-    data = deepcopy(config.data)
-    data.setdefault("output", {})["overwrite"] = True
-    return dataclasses.replace(config, data=data)
 
 
 class ExtractUpscale(pyblish.api.InstancePlugin):  # type: ignore[misc]
@@ -226,8 +141,8 @@ class ExtractUpscale(pyblish.api.InstancePlugin):  # type: ignore[misc]
             folders=[m.staging_dir for m in movies],
             rules=True,
         )
-        outputs, _ = _done(_ours(instance.data.get("representations") or [], tag))
-        jobs = [j for j in batch.jobs if not any(_same(j.target, out) for out in outputs)]
+        outputs, _ = made_by_us(ours(instance.data.get("representations") or [], tag))
+        jobs = [j for j in batch.jobs if not any(same_file(j.target, out) for out in outputs)]
         batch = dataclasses.replace(batch, jobs=tuple(jobs))
         self.log.info("upscaling %d movie(s), estimated $%s", len(jobs), batch.total)
         for job in jobs:
@@ -249,7 +164,7 @@ class ExtractUpscale(pyblish.api.InstancePlugin):  # type: ignore[misc]
     def _representation(
         self, movie: Movie, made: Artifact, config: Config, taken: set[str]
     ) -> dict[str, Any]:
-        name = _free_name(config.pyblish.representation, taken)
+        name = free_name(config.pyblish.representation, taken)
         result = made.result
         sidecar = None if result is None else result.sidecar
         output = made.path

@@ -9,8 +9,6 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from uprez import __version__
-
 # One module per sub-command, named as the command.
 from uprez.cli import blender, config, demo, estimate, jobs, plugins, serve, upscale, watch
 from uprez.cli.exits import (
@@ -23,6 +21,7 @@ from uprez.cli.exits import (
     exit_code,
 )
 from uprez.errors import UprezError
+from uprez.version import __version__
 
 __all__ = [
     "EXIT_INTERRUPTED",

@@ -18,7 +18,6 @@ from uprez.media.remote import RemoteVideo, Source
 
 if TYPE_CHECKING:
     from uprez.config import Config
-    from uprez.providers import Provider
     from uprez.step.plan import Plan
 
 log = logging.getLogger(__name__)
@@ -67,15 +66,15 @@ def open_job(
     source: Source,
     target: Path,
     plan: Plan,
-    provider: Provider,
+    service: str,
     model: str,
     inputs: dict[str, Any],
 ) -> JobLog:
-    """Find or create the record of this job."""
-    identity = provider.identity
+    """Find or create the record of this job. ``service`` is where its tasks live (the
+    provider's ``identity``): a rerun never waits on a task of another place."""
     source_hash = content_hash(source)
     cuts = [(s.first, s.stop) for s in plan.segments]
-    key = job_key(source_hash, f"{identity}|{model}", inputs, cuts)
+    key = job_key(source_hash, f"{service}|{model}", inputs, cuts)
     earlier = journal.job(key)
     status = journal.open_job(
         key,

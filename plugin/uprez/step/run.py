@@ -189,7 +189,7 @@ def _run_planned(
                 source=where(source),
                 target=target.resolve(),
                 plan=plan,
-                provider=provider,
+                service=provider.identity,
                 model=config.provider.model,
                 inputs=dict(config.provider.inputs),
             )

@@ -9,9 +9,9 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from uprez import __version__
 from uprez.atomic import write_text_atomic
 from uprez.schema_files import load_schema
+from uprez.version import __version__
 
 
 def sidecar_path(output: Path) -> Path:

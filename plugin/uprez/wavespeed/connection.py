@@ -19,11 +19,12 @@ from typing import Any
 
 import requests
 
-from uprez import __version__, interrupt, protocol
+from uprez import interrupt, protocol
 from uprez.errors import ConfigError, RateLimited, ServiceError
 from uprez.net.redact import install_log_redaction, redact_url
 from uprez.net.retry import RetryPolicy, parse_retry_after
 from uprez.net.urls import host_of, parse_strict
+from uprez.version import __version__
 
 log = logging.getLogger(__name__)
 install_log_redaction()

@@ -75,7 +75,7 @@ def job(journal: Journal, provider: WaveSpeedProvider) -> Callable[..., JobLog]:
             source=source,
             target=target,
             plan=options.get("plan") or plan_of(source),
-            provider=options.get("provider", provider),
+            service=options.get("provider", provider).identity,
             model=options.get("model", MODEL),
             inputs=options.get("inputs", {}),
         )
@@ -307,7 +307,7 @@ def finished(tmp_path: Path, source: Path, provider: WaveSpeedProvider) -> tuple
             source=source,
             target=target,
             plan=plan_of(source, max_seconds=0.5),
-            provider=provider,
+            service=provider.identity,
             model=MODEL,
             inputs={},
         )
@@ -383,7 +383,7 @@ def test_finished_before_ignores_a_job_that_failed(
             source=source,
             target=target,
             plan=plan_of(source),
-            provider=provider,
+            service=provider.identity,
             model=MODEL,
             inputs={},
         )
