@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import platformdirs
+
 from uprez.journal.jobs_table import JobTable
 from uprez.journal.learned import Learned
 from uprez.journal.segments_table import SegmentTable
@@ -18,8 +20,6 @@ from uprez.journal.segments_table import SegmentTable
 
 def default_path() -> Path:
     """``<user data dir>/uprez/journal.sqlite3``."""
-    import platformdirs
-
     return Path(platformdirs.user_data_dir("uprez")) / "journal.sqlite3"
 
 

@@ -41,7 +41,7 @@ def check_segment(
     """Verify a downloaded segment before it is kept: a video (else deleted, so a rerun fetches
     it again) with the segment's frames at its frame rate (else an error, or with ``strict``
     off a warning; the merged result is verified again)."""
-    from uprez.media.probe import probe
+    from uprez.media.probe import probe  # PyAV
 
     try:
         info = probe(up)

@@ -64,7 +64,7 @@ def remove_work_dir(folder: Path) -> None:
 
 def _cut(source: Source, segment: Segment, folder: Path, index: VideoIndex | None) -> Source:
     """The segment as its own file (the source itself when the plan sends it whole)."""
-    from uprez.media.segments import cut_segment
+    from uprez.media.segments import cut_segment  # PyAV
 
     if segment.whole:
         return source
@@ -99,7 +99,7 @@ def run_segments(
     once all have ended, the first failure is raised, its message naming the segment and the
     folder where the finished ones wait for a rerun.
     """
-    from uprez.media.keyframes import index_video
+    from uprez.media.keyframes import index_video  # PyAV
 
     folder.mkdir(parents=True, exist_ok=True)
     total = len(plan.segments)
@@ -189,8 +189,8 @@ def assemble(
     """One file from the upscaled parts: joined by stream copy with the source's audio, or the
     single part as it is when it kept all the audio. The audio of a URL source that the
     service dropped is read from a copy of it, downloaded into ``folder``."""
-    from uprez.media.probe import probe
-    from uprez.media.segments import concat_with_source_audio
+    from uprez.media.probe import probe  # PyAV
+    from uprez.media.segments import concat_with_source_audio  # PyAV
 
     if len(parts) == 1 and probe(parts[0].path).audio_streams >= source_audio:
         return parts[0].path
