@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from uprez.providers import Provider
     from uprez.step.estimate import Estimate
 
+log = logging.getLogger(__name__)
+
 
 def hand_off(
     artifact: Artifact,
@@ -63,7 +65,7 @@ def hand_off(
         emit(JobEvent("failed", artifact.path, task_id=first.task_id, message=message))
         raise VerificationError(message, task_id=first.task_id)
     for problem in problems:
-        logging.getLogger(__name__).warning("%s: %s", target, problem)
+        log.warning("%s: %s", target, problem)
     rule = job.plan.rule
     record = build_sidecar(
         step=STEP,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from uprez.records import Artifact
 from uprez.rules import select_steps
 from uprez.step.checks import check_batch
-from uprez.step.estimate import Estimate, check_budget, estimate
+from uprez.step.estimate import Estimate, check_budget, estimate, upload_limit
 from uprez.step.output import STEP, Placement, place
 
 if TYPE_CHECKING:
@@ -88,25 +88,27 @@ def prepare(
     those chosen for ``upscale`` become jobs; other steps are kept for :func:`run`."""
     if output is not None and len(artifacts) != 1:
         raise ValueError("an output file names the result of one input")
-    destination = dict(zip(map(id, artifacts), folders or [folder] * len(artifacts), strict=True))
-    chosen: list[Artifact] = []
+    places = folders if folders is not None else [folder] * len(artifacts)
+    chosen: list[tuple[Artifact, Path | None]] = []
     others: list[tuple[Artifact, str]] = []
     skipped: list[Artifact] = []
     known = set(pm.steps()) if rules else set()
-    for artifact in artifacts:
+    for artifact, place_in in zip(artifacts, places, strict=True):
         steps = select_steps(artifact, config, known) if rules else [STEP]
         if not steps:
             skipped.append(artifact)
         if STEP in steps:
-            chosen.append(artifact)
+            chosen.append((artifact, place_in))
         others.extend((artifact, name) for name in steps if name != STEP)
+    # The service's upload limit is read (from the journal) once for the batch, not per input.
+    limit = upload_limit(config) if chosen else None
     jobs = tuple(
         Job(
             artifact,
-            estimate(artifact.path, config),
-            place(artifact, config, pm, folder=destination[id(artifact)], output=output),
+            estimate(artifact.path, config, max_bytes=limit),
+            place(artifact, config, pm, folder=place_in, output=output),
         )
-        for artifact in chosen
+        for artifact, place_in in chosen
     )
     check_batch([job.artifact.path for job in jobs], [job.target for job in jobs])
     check_budget([job.estimate for job in jobs if not job.placement.made_before], config)

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from uprez.atomic import atomic_path
 from uprez.errors import InputError
 from uprez.journal.jobs import finished_before
-from uprez.media.remote import Source
 from uprez.records import Artifact, JobEvent, UpscaleResult
+from uprez.step.checks import where
 from uprez.step.segments import remove_work_dir
 from uprez.step.sidecar import sidecar_path, write_sidecar
 
@@ -28,16 +28,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _where(source: Source) -> Source:
-    """How the journal knows a source: a file by its absolute path, a URL source as itself."""
-    return source.resolve() if isinstance(source, Path) else source
-
-
 def made_before(artifact: Artifact, target: Path, config: Config, folder: Path) -> Artifact:
     """The result an earlier run of this very job made: its sidecar, or what the journal
     knows when the sidecar is missing (the run stopped just after the move, or sidecars are
     off); what that run left in the work folder goes."""
-    job = finished_before(config, _where(artifact.path), target.resolve())
+    job = finished_before(config, where(artifact.path), target.resolve())
     if job is None:
         raise InputError(
             f"{target} exists; set output.overwrite = true (or --overwrite) to replace it",
