@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
@@ -14,6 +16,10 @@ from uprez.standin.runner import LocalServer
 from uprez.standin.settings import ServerSettings
 
 from support import SECRET_KEY, TEST_BOX, TEST_KEY, TEST_LEVEL, Service, stats, task_ids
+
+if TYPE_CHECKING:
+    # Imported where used: the rest of the suite runs without the PostgreSQL driver.
+    from postgres import PostgresServer
 
 
 @pytest.fixture(autouse=True)
@@ -104,3 +110,26 @@ def pm() -> PluginManager:
 def clip(make_clip: Callable[..., Path]) -> Path:
     """A 1 s, 12 fps, 64x36 clip with sound, named shot.mp4."""
     return make_clip("shot.mp4", seconds=1, fps=12, width=64, height=36, audio=True)
+
+
+_DATABASES = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server of the session's own on 127.0.0.1, started on first use and
+    stopped (its folder removed) when the session ends."""
+    from postgres import PostgresServer
+
+    with PostgresServer() as running:
+        yield running
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The URL of a new, empty database on the session's server, for this test alone; it is
+    dropped after the test."""
+    words = re.sub(r"[^a-z0-9]+", "_", request.node.name.lower()).strip("_")
+    name = f"t{next(_DATABASES)}_{words}"[:63]
+    yield postgres_server.fresh_database(name)
+    postgres_server.drop_database(name)
