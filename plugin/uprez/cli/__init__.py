@@ -10,7 +10,18 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 # One module per sub-command, named as the command.
-from uprez.cli import blender, config, demo, estimate, jobs, plugins, serve, upscale, watch
+from uprez.cli import (
+    blender,
+    config,
+    demo,
+    estimate,
+    jobs,
+    plugins,
+    serve,
+    spend,
+    upscale,
+    watch,
+)
 from uprez.cli.exits import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -61,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(commands)
     watch.register(commands)
     jobs.register(commands)
+    spend.register(commands)
     blender.register(commands)
     plugins.register(commands)
     config.register(commands)
