@@ -7,12 +7,29 @@ are a guess, and ``custom`` with explicit numbers is the way to state an account
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from uprez.errors import ConfigError
 
 if TYPE_CHECKING:
     from uprez.config import Config
+
+
+@dataclass(frozen=True)
+class AccountLimits:
+    """One account, named by a fingerprint of its key (never the key), and what it allows
+    (None: no limit); shared through the ledger by every process that uses the account."""
+
+    fingerprint: str
+    per_minute: int | None = None
+    at_once: int | None = None
+
+    @property
+    def limited(self) -> bool:
+        """True when the account limits submits or tasks at all."""
+        return self.per_minute is not None or self.at_once is not None
+
 
 #: Submits per minute and tasks at once of each account level.
 ACCOUNT_LEVELS: dict[str, tuple[int, int]] = {

@@ -33,6 +33,10 @@ class Artifact:
     source: Source | None = None
     #: What the upscale step made, typed (a result of the upscale step; None otherwise).
     result: UpscaleResult | None = None
+    #: The project (show) and user its tasks are charged to; None: ``--project`` or
+    #: ``UPREZ_PROJECT``, and ``UPREZ_USER`` or the login name (budgets, ``uprez spend``).
+    project: str | None = None
+    user: str | None = None
 
     def __post_init__(self) -> None:
         self.path = as_source(self.path)
@@ -47,6 +51,8 @@ class Artifact:
             metadata=record,
             source=self.path,
             result=result,
+            project=self.project,
+            user=self.user,
         )
 
 

@@ -149,35 +149,42 @@ def test_after_a_download_failure_a_rerun_downloads_without_uploading_or_submitt
 # -- (d) a lost submit that cannot be found --------------------------------------------------------
 
 
-def test_a_lost_submit_that_cannot_be_found_needs_resubmit_and_then_submits_once(
+def test_a_lost_submit_not_listed_a_lease_after_it_is_submitted_again_once(
     clip: Path, service: Service, pm: PluginManager
 ) -> None:
     # Dropped before the handler: no task exists, so the lookup cannot find one.
     service.inject(Fault("submit", "drop"))
 
-    fails(AmbiguousSubmit, clip, service, pm)
+    first = fails(AmbiguousSubmit, clip, service, pm)
 
+    assert "--resubmit" in str(first)
     assert service.spent() == (1, 0)
     # The journal keeps the claim: "submitting", no task id, so no rerun sends blindly.
     journal = Journal(default_path())
     try:
         [job] = journal.recent()
+        [charge] = journal.charges()
     finally:
         journal.close()
     assert job["status"] == "failed"
     assert job["segments"] == [{"index": 0, "state": "submitting", "task_id": None}]
+    assert charge.state == "submitting"  # counted against budgets until shown unmade
     service.reset()
 
-    again = fails(AmbiguousSubmit, clip, service, pm)
+    # The rerun looks; the listing answers, and still shows no task once the lost claim is a
+    # lease old (time enough for a made task to be listed): none was made, so it submits.
+    started = time.monotonic()
+    result = upscale(clip, service, pm, {"journal.lease_seconds": 1.5})
 
-    assert "--resubmit" in str(again)
-    assert service.spent() == (0, 0)  # looked, did not send
-    assert not (clip.parent / "shot_4k.mp4").exists()
-
-    result = upscale(clip, service, pm, resubmit=True)
-
-    assert service.spent() == (0, 1)  # exactly one deliberate submission, from the same upload
+    assert time.monotonic() - started >= 1.0  # it waited for the claim to be a lease old
+    assert service.spent() == (0, 1)  # exactly one submission, from the same upload
     assert_correct(result, clip)
+    journal = Journal(default_path())
+    try:
+        states = sorted(c.state for c in journal.charges())
+    finally:
+        journal.close()
+    assert states == ["refunded", "submitted"]  # the lost attempt costs nothing
 
 
 # -- a submit answered after the read timeout ------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 from uprez.config.environment import Environment
 from uprez.config.sections import (
     AccountSection,
+    Budget,
     JournalSection,
     LimitsSection,
     LocalSection,
@@ -30,11 +31,13 @@ from uprez.config.sections import (
     WatchSection,
     read_sections,
 )
+from uprez.errors import ConfigError
 
 __all__ = ["Config"]
 
 _SECRET_KEY = re.compile(r"(?i)(^|_)(api_?key|key|token|secret|password|passwd)$")
 _MISSING: Any = object()
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,26 @@ class Config:
         """Each plugin's options, as its own schema validated them."""
         return self._sections.plugins
 
+    @property
+    def budgets(self) -> tuple[Budget, ...]:
+        return self._sections.budgets
+
+    def ledger_url(self) -> str | None:
+        """The shared ledger's URL (``journal.url``, read from its variable when it names
+        one); None for the SQLite file. A reference to an unset variable is a ConfigError."""
+        value = self.journal.url
+        if isinstance(value, Mapping):
+            name = str(value.get("$env", ""))
+            url = self._env.get(name)
+            if not url:
+                raise ConfigError(
+                    f"$.journal.url: the environment variable {name} is not set; set it to "
+                    "postgresql://user:password@host:5432/database, or remove journal.url to "
+                    "keep the ledger on this machine"
+                )
+            return url
+        return value
+
     def get(self, key: str, default: Any = _MISSING) -> Any:
         """The value at a dotted key: ``config.get("provider.model")``.
 
@@ -138,6 +161,8 @@ class Config:
 
 
 def _redact(value: Any, key: str = "") -> Any:
+    if key == "url" and isinstance(value, str):  # journal.url may carry a password
+        return _URL_PASSWORD.sub(r"\1<redacted>@", value)
     if _SECRET_KEY.search(key) and value is not None:
         is_reference = isinstance(value, Mapping) and set(value) == {"$env"}
         return copy.deepcopy(dict(value)) if is_reference else "<redacted>"

@@ -8,7 +8,7 @@ of uprez reads ``config.limits.max_duration`` (a float) instead of casting
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
@@ -126,6 +126,19 @@ class JournalSection:
 
     path: Path | None
     enabled: bool
+    #: ``journal.url`` as written: a postgresql:// URL, ``{"$env": NAME}``, or None (see
+    #: :meth:`uprez.config.Config.ledger_url` for the URL itself).
+    url: str | Mapping[str, str] | None = field(default=None, repr=False)
+    lease_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class Budget:
+    """One of ``budgets``: a limit in dollars for a project (``*``: each) over a period."""
+
+    project: str
+    period: str
+    usd: Decimal
 
 
 @dataclass(frozen=True)
@@ -193,6 +206,7 @@ class Sections:
     watch: WatchSection
     rules: tuple[Rule, ...]
     plugins: Mapping[str, Mapping[str, Any]]
+    budgets: tuple[Budget, ...] = ()
 
 
 def read_sections(data: Mapping[str, Any]) -> Sections:
@@ -245,6 +259,8 @@ def read_sections(data: Mapping[str, Any]) -> Sections:
         journal=JournalSection(
             path=Path(str(j["path"])).expanduser() if j.get("path") else None,
             enabled=bool(j["enabled"]),
+            url=j.get("url"),
+            lease_seconds=float(j.get("lease_seconds", 30)),
         ),
         local=LocalSection(
             max_size=str(lo["max_size"]),
@@ -261,6 +277,14 @@ def read_sections(data: Mapping[str, Any]) -> Sections:
             interval=float(w["interval"]), settle=float(w["settle"]), patterns=tuple(w["patterns"])
         ),
         rules=tuple(_rule(item) for item in data.get("rules") or ()),
+        budgets=tuple(
+            Budget(
+                project=str(item.get("project", "*")),
+                period=str(item.get("period", "month")),
+                usd=Decimal(str(item["usd"])),
+            )
+            for item in data.get("budgets") or ()
+        ),
         plugins=_frozen({k: _frozen(v) for k, v in (data.get("plugins") or {}).items()}),
     )
 

@@ -1,145 +1,121 @@
-"""The journal's SQLite file: opening it (tables made, WAL on), one transaction at a time, and
-what its failures mean to the user.
+"""The ledger's database: opening it (migrations applied), one write transaction at a time
+across every process and machine that shares it, and what its failures mean to the user.
 
-The journal's tables (:mod:`.jobs_table`, :mod:`.segments_table`, :mod:`.learned`) build on
-:class:`Database`; :class:`uprez.journal.store.Journal` is all of them over one file.
+The ledger's tables (:mod:`.jobs_table`, :mod:`.segments_table`, :mod:`.learned`,
+:mod:`.charges`, :mod:`.turns`, :mod:`.reservations`) build on :class:`Database`;
+:class:`uprez.journal.store.Journal` is all of them over one database, on either engine
+(:mod:`.engine`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import sqlite3
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from uprez.errors import ConfigError, StorageError, UprezError
-from uprez.journal.schema import SCHEMA, retired_columns
+from uprez.errors import UprezError
+from uprez.journal.engine import Session, engine_for
+from uprez.journal.leases import Heartbeat, owner_id
+from uprez.journal.schema import LATEST, applied, migrate, retired_columns
 
-
-def _retry_busy(action: Callable[[], object], seconds: float = 30.0) -> None:
-    """Run ``action``, retrying while another process holds the database."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            action()
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-# Errors that mean the file's content is not a journal any more (SQLite's primary codes).
-_DAMAGED = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
-# OSError numbers that mean there is no room to write.
-_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
-
-
-def journal_error(path: Path, exc: OSError | sqlite3.Error, *, opening: bool) -> UprezError:
-    """The error to report when the journal at ``path`` failed with ``exc``.
-
-    A damaged file is a :class:`ConfigError` naming ``$.journal.path`` (moving the file away
-    fixes it; rerunning does not), a full disk a :class:`StorageError` (freeing space fixes
-    it). They are told apart by SQLite's result code, not by words in its message: a damaged
-    file's message is "database disk image is malformed", which names the disk too.
-    """
-    code = getattr(exc, "sqlite_errorcode", None)
-    primary = code & 0xFF if isinstance(code, int) else None
-    text = str(exc).lower()
-    if primary in _DAMAGED or "malformed" in text or "not a database" in text:
-        return ConfigError(
-            f"$.journal.path: cannot {'open' if opening else 'use'} {path}: it is damaged "
-            f"({exc}); move it away and rerun, and uprez starts a new journal (keep the old "
-            "file: it names the tasks already paid for)"
-        )
-    full = (
-        primary == sqlite3.SQLITE_FULL
-        or "database or disk is full" in text
-        or (isinstance(exc, OSError) and exc.errno in _NO_ROOM)
-    )
-    if full:
-        return StorageError(
-            f"cannot write the journal {path}: {exc}; the disk is full: free some space and "
-            "rerun (nothing paid for is lost)"
-        )
-    if opening:
-        return ConfigError(f"$.journal.path: cannot open {path}: {exc}")
-    return StorageError(
-        f"cannot use the journal {path}: {exc}; nothing paid for is lost: rerun once it works again"
-    )
+#: Seconds a claim, a turn or a reservation lives without its holder's heartbeat.
+LEASE_SECONDS = 30.0
 
 
 class Database:
-    """One journal file, open; safe to share between threads and processes."""
+    """One ledger, open; safe to share between threads, processes and (PostgreSQL) machines.
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                path, timeout=30, check_same_thread=False, isolation_level=None
-            )
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            _retry_busy(self._enable_wal)
-            _retry_busy(lambda: self._db.executescript(SCHEMA))
-            self._retired = retired_columns(self._db)
-        except (OSError, sqlite3.Error) as exc:
-            raise journal_error(path, exc, opening=True) from exc
+    ``where`` is a SQLite file's path or a ``postgresql://`` URL. ``lease_seconds`` is how long
+    a claim of a dead process keeps others waiting.
+    """
+
+    def __init__(self, where: Path | str, *, lease_seconds: float = LEASE_SECONDS) -> None:
+        self.engine = engine_for(where)
+        self.path = Path(where) if isinstance(where, Path) else None
+        self.lease_seconds = float(lease_seconds)
+        self.owner = owner_id()
         self._lock = threading.RLock()
+        try:
+            self._db = self.engine.connect()
+            session = Session(self.engine, self._db)
+            if not applied(session) >= {v for v in range(1, LATEST + 1)}:
+                self.engine.begin_write(self._db)
+                try:
+                    migrate(session)
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        self._db.execute("ROLLBACK")
+                    raise
+            self._retired = retired_columns(self.engine, self._db)
+        except Exception as exc:
+            raise self._failure(exc, opening=True) from exc
+        self._heartbeat = Heartbeat(self)
 
-    def _enable_wal(self) -> None:
-        # WAL stays set in the file; switching needs a moment alone with it, which SQLite does
-        # not wait for, so only the first opener switches, and retries if it must.
-        (mode,) = self._db.execute("PRAGMA journal_mode").fetchone()
-        if str(mode).lower() != "wal":
-            self._db.execute("PRAGMA journal_mode=WAL")
+    def _failure(self, exc: BaseException, *, opening: bool) -> BaseException:
+        problem = self.engine.failure(exc, opening=opening)
+        return problem if problem is not None else exc
 
     def close(self) -> None:
-        """Close the database."""
-        with self._lock:
+        """Stop renewing this process's leases and close the database."""
+        self._heartbeat.stop()
+        with self._lock, contextlib.suppress(Exception):
             self._db.close()
 
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        """The connection, to read from: a damaged page is often met only here, and is
-        reported like any other failure of the journal (:func:`journal_error`)."""
-        with self._lock:
-            try:
-                yield self._db
-            except sqlite3.Error as exc:
-                raise journal_error(self.path, exc, opening=False) from exc
+    def now(self) -> float:
+        """Unix seconds by the clock every user of this ledger shares."""
+        with self._read() as db:
+            return db.now()
+
+    def _session(self) -> Session:
+        if getattr(self._db, "closed", False):  # a lost server: try a new connection once
+            self._db = self.engine.connect()
+        return Session(self.engine, self._db)
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One immediate transaction: other processes wait (up to 30 s) rather than interleave."""
+    def _read(self) -> Iterator[Session]:
+        """The connection, to read from: a damaged page or a lost server is often met only
+        here, and is reported like any other failure of the ledger."""
         with self._lock:
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise journal_error(self.path, exc, opening=False) from exc
+                yield self._session()
+            except UprezError:
+                raise
+            except Exception as exc:
+                problem = self.engine.failure(exc, opening=False)
+                if problem is None:
+                    raise
+                raise problem from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        """One write transaction: other writers, anywhere, wait rather than interleave."""
+        with self._lock:
             try:
-                yield self._db
-                self._db.execute("COMMIT")
+                session = self._session()
+                self.engine.begin_write(session.raw)
+            except Exception as exc:
+                raise self._failure(exc, opening=False) from exc
+            try:
+                yield session
+                session.raw.execute("COMMIT")
             except BaseException as exc:
-                with contextlib.suppress(sqlite3.Error):
-                    self._db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise journal_error(self.path, exc, opening=False) from exc
+                with contextlib.suppress(Exception):
+                    session.raw.execute("ROLLBACK")
+                if isinstance(exc, Exception) and not isinstance(exc, UprezError):
+                    problem = self.engine.failure(exc, opening=False)
+                    if problem is not None:
+                        raise problem from exc
                 raise
 
-    def _insert(
-        self, db: sqlite3.Connection, table: str, row: dict[str, Any], then: str = ""
-    ) -> None:
+    def _insert(self, db: Session, table: str, row: dict[str, Any], then: str = "") -> None:
         """Insert ``row`` into ``table`` (``then``: an ON CONFLICT clause), with a placeholder
         in each retired column an older journal file still requires."""
-        names = [*row, *self._retired[table]]
-        values = [*row.values(), *(0 for _ in self._retired[table])]
+        retired = self._retired.get(table, ())
+        names = [*row, *retired]
+        values = [*row.values(), *(0 for _ in retired)]
         marks = ", ".join("?" for _ in names)
         db.execute(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks}) {then}", values)

@@ -7,13 +7,15 @@ its process) get keys of their own, so nothing tries to resume them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from uprez.journal.keys import file_hash, job_key
+from uprez.journal.leases import HOST
 from uprez.journal.store import Journal, default_path
-from uprez.journal.tasks import TaskRecord
+from uprez.journal.tasks import Price, TaskRecord
 from uprez.media.remote import RemoteVideo, Source
 
 if TYPE_CHECKING:
@@ -24,10 +26,12 @@ log = logging.getLogger(__name__)
 
 
 def open_journal(config: Config) -> Journal | None:
-    """The configured journal, or None when ``journal.enabled`` is off."""
+    """The configured ledger (the shared database of ``journal.url``, else the SQLite file),
+    or None when ``journal.enabled`` is off."""
     if not config.journal.enabled:
         return None
-    return Journal(config.journal.path or default_path())
+    where = config.ledger_url() or config.journal.path or default_path()
+    return Journal(where, lease_seconds=config.journal.lease_seconds)
 
 
 @dataclass
@@ -40,13 +44,31 @@ class JobLog:
     # Where a finished job of the same work put its result, when it was another path.
     earlier_output: Path | None = None
 
-    def records(self, count: int, *, resubmit: bool) -> list[TaskRecord]:
-        """One record per segment."""
-        return [TaskRecord(self.journal, self.key, i, resubmit=resubmit) for i in range(count)]
+    def records(
+        self, count: int | None = None, *, resubmit: bool, prices: Sequence[Price] = ()
+    ) -> list[TaskRecord]:
+        """One record per segment (``count``, or one per price), each charging its task at
+        its price when given one."""
+        number = count if count is not None else len(prices)
+        return [
+            TaskRecord(
+                self.journal,
+                self.key,
+                i,
+                resubmit=resubmit,
+                price=prices[i] if i < len(prices) else None,
+            )
+            for i in range(number)
+        ]
 
     def done(self, cost: str) -> None:
         """The job succeeded."""
         self.journal.finish_job(self.key, status="done", cost=cost)
+
+    def settle(self, task_ids: Sequence[str], output: Path) -> set[str]:
+        """Of ``task_ids``, those whose cost the result at ``output`` reports as paid (see
+        :meth:`~uprez.journal.store.Journal.settle`)."""
+        return self.journal.settle(task_ids, f"{HOST}:{output}")
 
     def failed(self, error: str) -> None:
         """The job failed; its segments' records stay for a rerun."""

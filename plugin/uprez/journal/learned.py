@@ -51,5 +51,6 @@ class Learned(Database):
                 "upload_limits",
                 {"service": service, "max_bytes": max_bytes},
                 "ON CONFLICT (service) DO UPDATE SET "
-                "max_bytes = min(max_bytes, excluded.max_bytes)",
+                "max_bytes = CASE WHEN excluded.max_bytes < upload_limits.max_bytes "
+                "THEN excluded.max_bytes ELSE upload_limits.max_bytes END",
             )

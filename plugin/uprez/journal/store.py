@@ -1,10 +1,12 @@
-"""The journal: what every job and segment did, so a rerun resumes instead of paying twice.
+"""The journal (the ledger): what every job and segment did, so a rerun resumes instead of
+paying twice, and, shared, so that many machines pay once and stay within the account's limits
+and the studio's budgets.
 
-One SQLite file (WAL, so readers never block the writer), by default in the user's data folder.
-Each side effect is written down before and after it happens: the upload's URL, "submitting",
-the task id, "completed", "downloaded". A job is keyed by the source's content hash, the
-model and its inputs, and the segment plan (:mod:`.keys`): the same work, asked again, finds
-its record.
+By default one SQLite file (WAL, so readers never block the writer) in the user's data folder;
+with ``journal.url`` a PostgreSQL database that every machine shares (:mod:`.engine`). Each side
+effect is written down before and after it happens: the upload's URL, "submitting", the task
+id, "completed", "downloaded". A job is keyed by the source's content hash, the model and its
+inputs, and the segment plan (:mod:`.keys`): the same work, asked again, finds its record.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from pathlib import Path
 
 import platformdirs
 
+from uprez.journal.charges import Charges
 from uprez.journal.jobs_table import JobTable
 from uprez.journal.learned import Learned
+from uprez.journal.reservations import Reservations
 from uprez.journal.segments_table import SegmentTable
+from uprez.journal.turns import Turns
 
 
 def default_path() -> Path:
@@ -23,7 +28,8 @@ def default_path() -> Path:
     return Path(platformdirs.user_data_dir("uprez")) / "journal.sqlite3"
 
 
-class Journal(JobTable, SegmentTable, Learned):
-    """The journal database: its jobs, their segments, and what the service taught; safe to
-    share between threads and processes. Open with ``Journal(path)``; :meth:`close` when done.
+class Journal(JobTable, SegmentTable, Learned, Charges, Turns, Reservations):
+    """The ledger: its jobs, their segments, what the service taught, what each task cost, the
+    account's turns and the budgets' reservations; safe to share between threads, processes
+    and (PostgreSQL) machines. Open with ``Journal(path_or_url)``; :meth:`close` when done.
     """

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
+from dataclasses import dataclass
+from decimal import Decimal
 
 from uprez import interrupt
-from uprez.errors import AmbiguousSubmit
-from uprez.journal.segments_table import SegmentRow, pid_alive
+from uprez.account import AccountLimits
+from uprez.errors import JobTimeout
+from uprez.journal.charges import Payer
+from uprez.journal.segments_table import SegmentRow
 from uprez.journal.store import Journal
+from uprez.journal.turns import TurnTimeout
 
 log = logging.getLogger(__name__)
 # An upload older than this may be gone: uploads are kept 7 days, but how long a ticket's
@@ -17,17 +21,34 @@ log = logging.getLogger(__name__)
 UPLOAD_REUSE_SECONDS = 24 * 3600
 
 
+@dataclass(frozen=True)
+class Price:
+    """What one segment's task bills, and who pays it."""
+
+    payer: Payer
+    billed_seconds: int
+    cost: Decimal
+
+
 class TaskRecord:
     """The journal's record of one segment, bound to its job; ``resubmit`` allows a deliberate
-    second submission when an earlier one was lost and cannot be found."""
+    second submission when an earlier one was lost and cannot be found. With a ``price``, each
+    task submitted is charged (``uprez spend``, budgets)."""
 
     def __init__(
-        self, journal: Journal, job_key: str, index: int, *, resubmit: bool = False
+        self,
+        journal: Journal,
+        job_key: str,
+        index: int,
+        *,
+        resubmit: bool = False,
+        price: Price | None = None,
     ) -> None:
         self.journal = journal
         self.job_key = job_key
         self.index = index
         self.resubmit = resubmit
+        self.price = price
 
     def row(self) -> SegmentRow:
         """The segment's current record."""
@@ -70,15 +91,49 @@ class TaskRecord:
         """Who submits: see :meth:`Journal.claim_submit`."""
         return self.journal.claim_submit(self.job_key, self.index)
 
-    def claim_anew(self) -> None:
-        """Take over a lost submission deliberately (``--resubmit``)."""
-        self.journal.update_segment(
-            self.job_key,
-            self.index,
-            state="submitting",
-            submit_pid=os.getpid(),
-            submit_at=time.time(),
-        )
+    def take_over(self, row: SegmentRow) -> bool:
+        """Claim a lost submission (see :meth:`Journal.take_over`)."""
+        return self.journal.take_over(row)
+
+    def claim_age(self, row: SegmentRow) -> float:
+        """Seconds since ``row``'s claim was made, by the ledger's clock."""
+        return self.journal.now() - (row.submit_at or 0.0)
+
+    def about_to_submit(self) -> None:
+        """Charge the task about to be submitted (before it exists: a lost answer is
+        counted too)."""
+        if self.price is not None:
+            price = self.price
+            self.journal.charge(
+                self.job_key, self.index, price.payer, price.billed_seconds, price.cost
+            )
+
+    def none_made(self) -> None:
+        """What was charged for this segment made no task."""
+        self.journal.charge_unmade(self.job_key, self.index)
+
+    def take_turn(self, account: AccountLimits, deadline: float) -> None:
+        """Wait for the account's turn to submit (tasks at once, submits a minute, shared by
+        every process on this ledger). :class:`JobTimeout` when the deadline comes first."""
+        try:
+            self.journal.take_turn(
+                account, self.job_key, self.index, deadline=deadline, sleep=interrupt.sleep
+            )
+        except TurnTimeout as exc:
+            raise JobTimeout(
+                f"waited {float(exc.args[0]):.0f} s for the account's turn (its tasks at once "
+                "and submits a minute are shared by every uprez on this ledger) until the "
+                "deadline; nothing was submitted: rerun the same command"
+            ) from None
+
+    def adopt_turn(self, account: AccountLimits) -> None:
+        """Hold a slot for this segment's task while waiting on it (see
+        :meth:`Journal.adopt_turn`)."""
+        self.journal.adopt_turn(account, self.job_key, self.index)
+
+    def end_turn(self) -> None:
+        """This segment's task ended, or none was made: its slot is free."""
+        self.journal.end_turn(self.job_key, self.index)
 
     def release(self, *, maybe_created: bool) -> None:
         """Give up this process's claim; with ``maybe_created`` false, the service answered that
@@ -86,8 +141,12 @@ class TaskRecord:
         self.journal.release_claim(self.job_key, self.index, reset=not maybe_created)
 
     def submitted(self, task_id: str) -> None:
-        """The task exists: never submit this segment again."""
+        """The task exists: never submit this segment again. A task found rather than made
+        here, which no charge names yet (an older version made it), is charged now."""
         self.journal.update_segment(self.job_key, self.index, state="submitted", task_id=task_id)
+        if not self.journal.charge_made(self.job_key, self.index, task_id):
+            self.about_to_submit()
+            self.journal.charge_made(self.job_key, self.index, task_id)
 
     def completed(self, outputs: list[str]) -> None:
         """The task finished. Its ``outputs`` are not kept: a rerun asks the service for the
@@ -103,23 +162,24 @@ class TaskRecord:
     def task_failed(self, message: str) -> None:
         """The task ended without a result (the service refunds it): a rerun submits anew.
         The ``message`` is not kept: it reaches the user in the error the caller raises."""
+        task_id = self.row().task_id
+        if task_id:
+            self.journal.charge_refunded(task_id)
         self.journal.update_segment(
             self.job_key, self.index, state="uploaded", task_id=None, submit_pid=None
         )
 
-    def wait_for_other(self, deadline: float) -> str:
-        """Wait while another process submits this segment; return the task id it got."""
+    def wait_for_other(self, deadline: float) -> str | None:
+        """Wait while another process or machine submits this segment; return the task id it
+        got, or None when its claim lapsed without one (claim again: it is then "lost")."""
         while time.monotonic() < deadline:
             row = self.row()
             if row.task_id:
                 return row.task_id
-            if row.state != "submitting" or not pid_alive(row.submit_pid):
-                break
+            if row.state != "submitting" or not self.journal.claim_alive(row, self.journal.now()):
+                return None
             interrupt.sleep(0.2)
-        row = self.row()
-        if row.task_id:
-            return row.task_id
-        raise AmbiguousSubmit(
-            f"another uprez process (pid {row.submit_pid}) was submitting segment "
-            f"{self.index + 1} and gave no task id; rerun to look for the task",
+        raise JobTimeout(
+            f"another uprez was still submitting segment {self.index + 1} at the deadline; "
+            "rerun to collect its task"
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,7 @@ def hand_off(
     emit: Callable[[JobEvent], None],
     folder: Path,
     job_log: JobLog | None = None,
+    payer: tuple[str, str] = ("", ""),
 ) -> Artifact:
     """Verify ``merged`` and make it ``target``; return the result's :class:`Artifact`.
 
@@ -67,6 +69,10 @@ def hand_off(
     for problem in problems:
         log.warning("%s: %s", target, problem)
     rule = job.plan.rule
+    # Each task's cost is reported as paid by exactly one result: the first handed over.
+    task_ids = [p.result.task_id for p in parts]
+    paid = set(task_ids) if job_log is None else job_log.settle(task_ids, target)
+    project, user = payer
     record = build_sidecar(
         step=STEP,
         source={
@@ -86,8 +92,21 @@ def hand_off(
         output_url=redact_url(first.output_url),
         billed_seconds=job.plan.billed_seconds,
         cost=str(job.plan.cost),
+        paid=str(
+            sum(
+                (rule.cost(p.segment.duration) for p in parts if p.result.task_id in paid),
+                Decimal("0.00"),
+            )
+        ),
+        project=project,
+        user=user,
         segments=[
-            {**p.segment.to_json(rule), "task_id": p.result.task_id, "reused": p.reused}
+            {
+                **p.segment.to_json(rule),
+                "task_id": p.result.task_id,
+                "reused": p.reused,
+                "paid": p.result.task_id in paid,
+            }
             for p in parts
         ],
         verification={"ok": not problems, "problems": problems},

@@ -17,6 +17,7 @@ from uprez.rules import select_steps
 from uprez.step.checks import check_batch
 from uprez.step.estimate import Estimate, check_budget, estimate, upload_limit
 from uprez.step.output import STEP, Placement, place
+from uprez.step.payer import project_of, user_of
 
 if TYPE_CHECKING:
     from uprez.config import Config
@@ -30,6 +31,9 @@ class Job:
     artifact: Artifact
     estimate: Estimate
     placement: Placement
+    #: Who its tasks are charged to (see :mod:`uprez.step.payer`).
+    project: str = ""
+    user: str = ""
 
     @property
     def target(self) -> Path:
@@ -43,7 +47,12 @@ class Job:
 
     def to_json(self) -> dict[str, Any]:
         """The estimate's JSON plus where the result goes."""
-        return {**self.estimate.to_json(), "output": str(self.target)}
+        return {
+            **self.estimate.to_json(),
+            "output": str(self.target),
+            "project": self.project,
+            "user": self.user,
+        }
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,8 @@ def prepare(
             artifact,
             estimate(artifact.path, config, max_bytes=limit),
             place(artifact, config, pm, folder=place_in, output=output),
+            project_of(artifact),
+            user_of(artifact),
         )
         for artifact, place_in in chosen
     )

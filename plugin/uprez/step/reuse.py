@@ -78,6 +78,9 @@ def copy_earlier(
         shutil.copyfile(earlier, partial)
         record = {**recorded, "output": {**output, "path": str(target)}}
         record["source"] = {**recorded["source"], "path": str(artifact.path)}
+        # Paid for by the earlier result, which says so: a copy costs nothing.
+        record["paid"] = "0.00"
+        record["segments"] = [{**s, "paid": False} for s in recorded.get("segments") or ()]
         if config.output.sidecar:
             write_sidecar(target, record)
     log.info("%s: the same work was done into %s; copied, at no cost", artifact.path, earlier)

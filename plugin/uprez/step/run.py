@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from uprez.account import concurrency
 from uprez.errors import ConfigError, InputError, StorageError, UploadTooLarge, UprezError
+from uprez.journal.charges import Payer
 from uprez.journal.jobs import open_job, open_journal
 from uprez.media.remote import RemoteVideo
 from uprez.providers import Provider, Uploader
@@ -27,12 +28,14 @@ from uprez.step.estimate import Estimate, check_funds, replan
 from uprez.step.handoff import hand_off
 from uprez.step.lock import job_lock
 from uprez.step.output import STEP
+from uprez.step.payer import prices, reserve
 from uprez.step.prepare import Batch, Job, prepare
 from uprez.step.reuse import copy_earlier, made_before
 from uprez.step.segments import assemble, run_segments, work_dir
 
 if TYPE_CHECKING:
     from uprez.config import Config
+    from uprez.journal.store import Journal
     from uprez.plugins import PluginManager
 
 log = logging.getLogger(__name__)
@@ -74,6 +77,11 @@ def run(
     ends. ``provider`` may be shared (the caller closes it); if omitted, the config's
     provider is built and closed."""
     config, pm = batch.config, batch.pm
+    spending = any(not job.placement.made_before for job in batch.jobs)
+    # The ledger is reached before anything is spent: a database that is down stops the
+    # batch here (exit 5), and the budgets' reservations are made in it.
+    ledger = open_journal(config) if spending else None
+    reserved: dict[tuple[str, str], str] = {}
     owned = provider is None
     active = provider if provider is not None else pm.make_provider(config)
     try:
@@ -85,12 +93,14 @@ def run(
                     "nothing was spent",
                     path=str(source),
                 )
-        if any(not job.placement.made_before for job in batch.jobs):
+        if spending:
             check_funds(active, batch.total, config)
+            reserved = reserve(ledger, batch.jobs, config)
         outcomes = []
         for job in batch.jobs:
             try:
-                made = run_job(job, config, pm, active, resubmit)
+                charged = reserved.get((job.project, job.user))
+                made = run_job(job, config, pm, active, resubmit, ledger, charged)
                 outcome = Outcome(job.artifact, STEP, (made,), job=job)
             except UprezError as exc:
                 outcome = Outcome(job.artifact, STEP, error=exc, job=job)
@@ -100,6 +110,8 @@ def run(
     finally:
         if owned:
             active.close()
+        if ledger is not None:
+            _close(ledger, reserved)
     steps = pm.steps() if batch.others else {}
     for artifact, step in batch.others:
         try:
@@ -131,11 +143,29 @@ def run_upscale(
     return outcome.result
 
 
+def _close(ledger: Journal, reserved: dict[tuple[str, str], str]) -> None:
+    """Free what the batch's reservations still hold, and close the ledger."""
+    try:
+        ledger.release(list(reserved.values()))
+    except UprezError as exc:  # they lapse with this process's lease anyway
+        log.info("could not release the budget reservations: %s", exc)
+    finally:
+        ledger.close()
+
+
 def run_job(
-    job: Job, config: Config, pm: PluginManager, provider: Provider, resubmit: bool
+    job: Job,
+    config: Config,
+    pm: PluginManager,
+    provider: Provider,
+    resubmit: bool,
+    ledger: Journal | None = None,
+    reservation: str | None = None,
 ) -> Artifact:
     """Run one prepared job under its lock, planning it again (smaller) while a segment
-    turns out too large to upload; nothing is submitted before every segment is up."""
+    turns out too large to upload; nothing is submitted before every segment is up.
+    ``ledger`` is the batch's open journal (else the config's is opened for the job), and
+    ``reservation`` the budget reservation its charges draw from."""
     target, estimate = job.target, job.estimate
     folder = work_dir(target, job.artifact.path, estimate.plan, config.provider.service)
     if job.placement.made_before:
@@ -147,7 +177,9 @@ def run_job(
             return made_before(job.artifact, target, config, folder)
         for attempt in range(1, _REPLANS + 2):
             try:
-                return _run_planned(job, estimate, folder, config, pm, provider, resubmit)
+                return _run_planned(
+                    job, estimate, folder, config, pm, provider, resubmit, ledger, reservation
+                )
             except UploadTooLarge as exc:
                 if attempt > _REPLANS:
                     raise
@@ -164,6 +196,8 @@ def _run_planned(
     pm: PluginManager,
     provider: Provider,
     resubmit: bool,
+    ledger: Journal | None,
+    reservation: str | None,
 ) -> Artifact:
     """Run a checked, priced job while holding its lock."""
     artifact, target, plan = job.artifact, job.target, estimate.plan
@@ -179,7 +213,7 @@ def _run_planned(
     def emit(event: JobEvent) -> None:
         pm.hook.uprez_job_event(event=event)
 
-    journal = open_journal(config)
+    journal = ledger if ledger is not None else open_journal(config)
     started = time.monotonic()
     try:
         job_log = None
@@ -205,7 +239,23 @@ def _run_planned(
                 folder,
                 concurrency=concurrency(config),
                 emit=emit,
-                records=job_log.records(len(plan.segments), resubmit=resubmit) if job_log else None,
+                records=(
+                    job_log.records(
+                        resubmit=resubmit,
+                        prices=prices(
+                            plan,
+                            Payer(
+                                provider.identity,
+                                config.provider.model,
+                                job.project,
+                                job.user,
+                                reservation,
+                            ),
+                        ),
+                    )
+                    if job_log
+                    else None
+                ),
                 strict=config.verify.strict,
                 max_bytes=estimate.max_bytes,
             )
@@ -237,7 +287,8 @@ def _run_planned(
             emit=emit,
             folder=folder,
             job_log=job_log,
+            payer=(job.project, job.user),
         )
     finally:
-        if journal is not None:
+        if journal is not None and journal is not ledger:
             journal.close()

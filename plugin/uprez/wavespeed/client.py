@@ -16,6 +16,7 @@ from typing import Any
 
 import requests
 
+from uprez.account import AccountLimits
 from uprez.errors import RateLimited
 from uprez.net.retry import RetryPolicy
 from uprez.net.transfers import ByteProgress, download
@@ -23,7 +24,7 @@ from uprez.wavespeed import money
 from uprez.wavespeed.answers import TaskState
 from uprez.wavespeed.connection import Connection
 from uprez.wavespeed.lookup import find_task
-from uprez.wavespeed.pacing import SubmitPacer
+from uprez.wavespeed.pacing import SubmitPacer, account_fingerprint
 from uprez.wavespeed.reading import read_task
 from uprez.wavespeed.submit_answer import post_submit
 from uprez.wavespeed.uploading import upload_file
@@ -53,6 +54,7 @@ class WaveSpeedClient:
         session: requests.Session | None = None,
         retry: RetryPolicy | None = None,
         pacer: SubmitPacer | None = None,
+        account: AccountLimits | None = None,
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
         upload_timeout: float = 300.0,
@@ -67,6 +69,8 @@ class WaveSpeedClient:
             upload_timeout=upload_timeout,
         )
         self.pacer = pacer or SubmitPacer(None)
+        #: The account behind the key, and the limits its ledger turns share (none by default).
+        self.account = account or AccountLimits(account_fingerprint(base_url, api_key))
 
     def __repr__(self) -> str:
         return f"WaveSpeedClient({self.base_url!r}, api_key=<redacted>)"
@@ -152,16 +156,24 @@ class WaveSpeedClient:
             return state
 
     def find_task(
-        self, model: str, video_url: str, *, since: float, until: float | None = None
+        self,
+        model: str,
+        video_url: str,
+        *,
+        since: float,
+        until: float | None = None,
+        strict: bool = False,
     ) -> TaskState | None:
         """The task of ``model`` for ``video_url`` created since ``since`` (unix seconds),
-        found through the listing; None when none is found or the listing fails."""
+        found through the listing; None when none is found or the listing fails (``strict``:
+        a failing listing raises)."""
         return find_task(
             self.connection,
             model,
             video_url,
             since=since,
             until=until if until is not None else time.time(),
+            strict=strict,
         )
 
     def get(self, task_id: str) -> TaskState:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from uprez.account import account_limits
+from uprez.account import AccountLimits, account_limits
 from uprez.errors import ConfigError
 from uprez.net.retry import RetryPolicy
 from uprez.net.urls import parse_strict, plain_http_allowed
@@ -43,7 +43,8 @@ def client_from_config(
             f"$.provider.base_url: {base} is not HTTPS; the key would travel in clear. "
             "Use https://, or set provider.allow_insecure_http = true if you mean it"
         )
-    per_minute, _ = account_limits(config)
+    per_minute, at_once = account_limits(config)
+    fingerprint = account_fingerprint(base, key)
     return WaveSpeedClient(
         base,
         key,
@@ -53,7 +54,8 @@ def client_from_config(
             cap=retry.backoff_cap,
             retry_after_cap=retry.retry_after_cap,
         ),
-        pacer=pacer_for(account_fingerprint(base, key), per_minute if paced else None),
+        pacer=pacer_for(fingerprint, per_minute if paced else None),
+        account=AccountLimits(fingerprint, per_minute, at_once) if paced else None,
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         upload_timeout=settings.upload_timeout,

@@ -41,21 +41,31 @@ def find_task(
     since: float,
     until: float,
     pages: int = 3,
+    strict: bool = False,
 ) -> TaskState | None:
     """The newest task of ``model`` for ``video_url`` created between ``since`` and ``until``
     (unix seconds, widened by :data:`CLOCK_SLACK`), or None if none is found or the service
-    cannot say."""
+    cannot say. ``strict``: a service that cannot say raises its :class:`ServiceError`, so
+    None means the listing answered and shows no such task."""
     try:
         return _search(
-            connection, model, video_url, since - CLOCK_SLACK, until + CLOCK_SLACK, pages
+            connection, model, video_url, since - CLOCK_SLACK, until + CLOCK_SLACK, pages, strict
         )
     except ServiceError as exc:
+        if strict:
+            raise
         log.warning("could not list recent tasks to look for a lost submit: %s", exc)
         return None
 
 
 def _search(
-    connection: Connection, model: str, video_url: str, since: float, until: float, pages: int
+    connection: Connection,
+    model: str,
+    video_url: str,
+    since: float,
+    until: float,
+    pages: int,
+    strict: bool,
 ) -> TaskState | None:
     candidates: list[TaskState] = []
     for page in range(1, pages + 1):
@@ -78,6 +88,8 @@ def _search(
         try:
             full = read_task(connection, state.id)
         except ServiceError as exc:
+            if strict:
+                raise
             log.debug("task %s unreadable while looking for a lost submit: %s", state.id, exc)
             continue
         if full.input_video == video_url:

@@ -125,9 +125,7 @@ class WaveSpeedProvider:
             uploaded = time.monotonic()
             emit(JobEvent("submitted", source, task_id=task_id))
             try:
-                done = self.client.wait(
-                    task_id, deadline=deadline, poller=poller, on_state=_reporter(emit, source)
-                )
+                done = self._wait(task_id, deadline, poller, record, _reporter(emit, source))
             except TaskFailed as exc:
                 if record is not None:
                     record.task_failed(str(exc))
@@ -183,6 +181,28 @@ class WaveSpeedProvider:
             },
             nsfw=done.nsfw,
         )
+
+    def _wait(
+        self,
+        task_id: str,
+        deadline: float,
+        poller: Poller,
+        record: TaskRecord | None,
+        report: Callable[[TaskState], None],
+    ) -> TaskState:
+        """Wait for the task; meanwhile it holds one of the account's slots in the ledger
+        (its submitter's, or one taken for it here when it was resumed or collected)."""
+        account = self.client.account
+        shared = record is not None and account.limited
+        if shared:
+            assert record is not None
+            record.adopt_turn(account)
+        try:
+            return self.client.wait(task_id, deadline=deadline, poller=poller, on_state=report)
+        finally:
+            if shared:
+                assert record is not None
+                record.end_turn()
 
     def _task_for(
         self, source: Source, record: TaskRecord | None, deadline: float, emit: Emit

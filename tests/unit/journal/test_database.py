@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from uprez.errors import ConfigError, StorageError
-from uprez.journal.database import journal_error
+from uprez.journal.sqlite import journal_error
 from uprez.journal.store import Journal
 
 # -- opening ---------------------------------------------------------------------------------------
