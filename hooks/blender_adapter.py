@@ -439,7 +439,16 @@ def _job_args(scene: Any) -> list[str]:
     # (It rewrites the movie when it is off too: uprez itself replaces a 4K file that it made
     # from an older version of this movie, and refuses any other.)
     overwrite = bool(getattr(scene.render, "use_overwrite", True))
-    return (["--overwrite"] if overwrite else []) + extra_args()
+    return (["--overwrite"] if overwrite else []) + _project_args() + extra_args()
+
+
+def _project_args() -> list[str]:
+    """The tasks are charged to $UPREZ_PROJECT (the job inherits it), else to the scene's
+    file: a .blend's name is the closest thing to a project a bare Blender knows."""
+    if os.environ.get("UPREZ_PROJECT"):
+        return []
+    scene_file = getattr(bpy.data, "filepath", "") or ""
+    return ["--project", os.path.splitext(os.path.basename(scene_file))[0]] if scene_file else []
 
 
 @_persistent

@@ -135,7 +135,15 @@ class ExtractUpscale(pyblish.api.InstancePlugin):  # type: ignore[misc]
         # Every movie checked, priced and placed (by uprez_output_path, in its staging dir)
         # before anything is uploaded; the config's rules choose which get the step.
         batch = prepare(
-            [Artifact(m.path, tags=frozenset(_tags(m.representation))) for m in movies],
+            [
+                Artifact(
+                    m.path,
+                    tags=frozenset(_tags(m.representation)),
+                    project=_project(instance),
+                    user=_user(instance),
+                )
+                for m in movies
+            ],
             config=config,
             pm=pm,
             folders=[m.staging_dir for m in movies],
@@ -226,3 +234,19 @@ def deregister() -> None:
         pyblish.api.deregister_plugin(ExtractUpscale)
     ExtractUpscale.config = None
     ExtractUpscale.families = list(DEFAULT_FAMILIES)
+
+
+def _project(instance: Any) -> str | None:
+    """The publish's project: the instance's ``project``, else the context's ``projectName``
+    (AYON and OpenPype set it) or ``project``; None leaves it to $UPREZ_PROJECT."""
+    context = getattr(instance, "context", None)
+    shared = context.data if context is not None else {}
+    found = instance.data.get("project") or shared.get("projectName") or shared.get("project")
+    return str(found) if found else None
+
+
+def _user(instance: Any) -> str | None:
+    """The publishing user: the context's ``user`` (pyblish and AYON set it), if any."""
+    context = getattr(instance, "context", None)
+    found = context.data.get("user") if context is not None else None
+    return str(found) if found else None

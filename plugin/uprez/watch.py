@@ -86,8 +86,11 @@ class Watcher:
         pm: PluginManager,
         provider: Provider,
         clock: Any = time.monotonic,
+        project: str | None = None,
+        user: str | None = None,
     ) -> None:
         self.in_dir = in_dir
+        self.project, self.user = project, user
         self.out_dir = out_dir
         self.config = config
         self.pm = pm
@@ -172,7 +175,11 @@ class Watcher:
         failure: BaseException | None
         try:
             batch = prepare(
-                [Artifact(path)], config=self.config, pm=self.pm, folder=folder, rules=True
+                [Artifact(path, project=self.project, user=self.user)],
+                config=self.config,
+                pm=self.pm,
+                folder=folder,
+                rules=True,
             )
             for job in batch.jobs:
                 # Known before anything is spent, so a scan never takes it for an input.

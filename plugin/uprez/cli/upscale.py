@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from uprez.cli.estimate import report
 from uprez.cli.exits import describe, exit_code
-from uprez.cli.options import add_config_options
+from uprez.cli.options import add_config_options, add_payer_options
 from uprez.cli.progress import TerminalProgress
 from uprez.config import load_config
 from uprez.errors import InputError, UprezError, message
@@ -47,6 +47,7 @@ def register(commands: Any) -> None:
         "an existing folder)",
     )
     add_config_options(parser)
+    add_payer_options(parser)
     parser.add_argument(
         "--overwrite", action="store_true", default=None, help="replace existing outputs"
     )
@@ -194,7 +195,7 @@ def _run(args: argparse.Namespace, results: list[dict[str, Any]]) -> int:
         },
     )
     folder, output = destination(args.output, len(args.inputs) > 1)
-    artifacts = [Artifact(path=p) for p in args.inputs]
+    artifacts = [Artifact(path=p, project=args.project, user=args.user) for p in args.inputs]
     if args.compare:
         for artifact in artifacts:
             _comparable(artifact.path)

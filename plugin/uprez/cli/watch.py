@@ -7,7 +7,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from uprez.cli.options import add_config_options
+from uprez.cli.options import add_config_options, add_payer_options
 from uprez.config import load_config
 from uprez.errors import ConfigError
 from uprez.plugins import get_plugin_manager
@@ -31,6 +31,7 @@ def register(commands: Any) -> None:
     parser.add_argument("in_dir", type=Path, metavar="IN_DIR")
     parser.add_argument("out_dir", type=Path, metavar="OUT_DIR")
     add_config_options(parser)
+    add_payer_options(parser)
     parser.add_argument(
         "--once",
         action="store_true",
@@ -54,7 +55,15 @@ def run(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, terminate)
-    watcher = Watcher(args.in_dir, args.out_dir, config=config, pm=pm, provider=provider)
+    watcher = Watcher(
+        args.in_dir,
+        args.out_dir,
+        config=config,
+        pm=pm,
+        provider=provider,
+        project=args.project,
+        user=args.user,
+    )
     print(f"watching {args.in_dir} -> {args.out_dir} (Ctrl-C to stop)", flush=True)
     try:
         watcher.run(once=args.once)

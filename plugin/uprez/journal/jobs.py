@@ -61,9 +61,12 @@ class JobLog:
             for i in range(number)
         ]
 
-    def done(self, cost: str) -> None:
-        """The job succeeded."""
+    def done(self, cost: str, source: Source | None = None, output: Path | None = None) -> None:
+        """The job succeeded; its result is at ``output`` on this machine, made from
+        ``source``."""
         self.journal.finish_job(self.key, status="done", cost=cost)
+        if source is not None and output is not None:
+            self.journal.record_result(self.key, source, output)
 
     def settle(self, task_ids: Sequence[str], output: Path) -> set[str]:
         """Of ``task_ids``, those whose cost the result at ``output`` reports as paid (see
@@ -97,7 +100,7 @@ def open_job(
     source_hash = content_hash(source)
     cuts = [(s.first, s.stop) for s in plan.segments]
     key = job_key(source_hash, f"{service}|{model}", inputs, cuts)
-    earlier = journal.job(key)
+    made = journal.result_here(key)
     status = journal.open_job(
         key,
         source=source,
@@ -108,7 +111,6 @@ def open_job(
     )
     if status != "new":
         log.info("resuming job %s (%s)", key[:12], status)
-    made = Path(earlier["output"]) if earlier and earlier.get("output") else None
     elsewhere = made if status == "done" and made is not None and made != target else None
     return JobLog(journal, key, status, elsewhere)
 

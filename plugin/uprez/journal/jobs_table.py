@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from uprez.journal.database import Database
+from uprez.journal.leases import HOST
 from uprez.media.remote import Source
 
 
@@ -62,6 +63,30 @@ class JobTable(Database):
                 (status, cost, error, time.time(), key),
             )
 
+    def record_result(self, key: str, source: Source, output: Path) -> None:
+        """This machine handed the result of job ``key`` over at ``output``, from ``source``."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO results (host, output, job_key, source, at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (host, output) DO UPDATE SET job_key = excluded.job_key, "
+                "source = excluded.source, at = excluded.at",
+                (HOST, str(output), key, str(source), time.time()),
+            )
+
+    def result_here(self, key: str) -> Path | None:
+        """Where this machine last put job ``key``'s result (a ledger shared by machines keeps
+        each one's own); from a file of a version before that, the job's own record."""
+        with self._read() as db:
+            row = db.execute(
+                "SELECT output FROM results WHERE job_key = ? AND host = ? ORDER BY at DESC",
+                (key, HOST),
+            ).fetchone()
+            if row is None and not self.engine.shared:
+                row = db.execute(
+                    "SELECT output FROM jobs WHERE key = ? AND status = 'done'", (key,)
+                ).fetchone()
+        return Path(row[0]) if row and row[0] else None
+
     def job(self, key: str) -> dict[str, Any] | None:
         """A job's record, or None."""
         with self._read() as db:
@@ -79,14 +104,23 @@ class JobTable(Database):
         return [row[0] for row in rows]
 
     def done_job_for(self, source: Source, output: Path) -> dict[str, Any] | None:
-        """The newest successful job that wrote ``output`` from ``source``, or None."""
+        """The newest successful job that this machine made ``output`` with from ``source``,
+        or None."""
         with self._read() as db:
             cursor = db.execute(
-                "SELECT * FROM jobs WHERE source = ? AND output = ? AND status = 'done' "
-                "ORDER BY updated DESC LIMIT 1",
-                (str(source), str(output)),
+                "SELECT jobs.* FROM results JOIN jobs ON jobs.key = results.job_key "
+                "WHERE results.host = ? AND results.output = ? AND results.source = ? "
+                "AND jobs.status = 'done' ORDER BY results.at DESC LIMIT 1",
+                (HOST, str(output), str(source)),
             )
             row = cursor.fetchone()
+            if row is None and not self.engine.shared:  # a file from before results were kept
+                cursor = db.execute(
+                    "SELECT * FROM jobs WHERE source = ? AND output = ? AND status = 'done' "
+                    "ORDER BY updated DESC LIMIT 1",
+                    (str(source), str(output)),
+                )
+                row = cursor.fetchone()
             names = [d[0] for d in cursor.description]
         return dict(zip(names, row, strict=True)) if row else None
 

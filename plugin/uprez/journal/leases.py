@@ -1,7 +1,9 @@
 """Leases: what a process holds in the ledger (a segment's claim to submit, a turn of the
 account, a budget's reservation) lives only while the process renews it.
 
-A holder is named ``host:pid:nonce``. Its heartbeat renews every lease it holds a few times
+A holder is named ``host:pid:nonce``; ``host`` is ``$UPREZ_NODE`` when set (machines that share
+a ledger need names of their own: containers cloned with one host name set it), else the host
+name. Its heartbeat renews every lease it holds a few times
 per lease period; a process that dies, even by SIGKILL, stops renewing, and its leases expire
 after ``lease_seconds`` for every machine, by the database's own clock. On the holder's own
 machine a dead pid ends its leases at once.
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _NONCE = secrets.token_hex(4)
-HOST = socket.gethostname()
+HOST = os.environ.get("UPREZ_NODE") or socket.gethostname()
 
 
 def owner_id() -> str:

@@ -50,8 +50,9 @@ CREATE TABLE IF NOT EXISTS upload_limits (
     ),
     (
         2,
-        # The shared ledger: claims as leases, the account's turns, budgets' reservations and
-        # what each task cost.
+        # The shared ledger: claims as leases, the account's turns, budgets' reservations,
+        # what each task cost, and where each machine put each job's results (a path means
+        # something on its own machine only).
         """
 ALTER TABLE segments ADD COLUMN claim_owner TEXT;
 ALTER TABLE segments ADD COLUMN lease_until DOUBLE PRECISION;
@@ -75,6 +76,11 @@ CREATE TABLE IF NOT EXISTS turns (
     created DOUBLE PRECISION NOT NULL
 );
 CREATE INDEX IF NOT EXISTS turns_by_account ON turns (account, state, created);
+CREATE TABLE IF NOT EXISTS results (
+    host TEXT NOT NULL, output TEXT NOT NULL, job_key TEXT NOT NULL, source TEXT NOT NULL,
+    at DOUBLE PRECISION NOT NULL, PRIMARY KEY (host, output)
+);
+CREATE INDEX IF NOT EXISTS results_by_job ON results (job_key, host, at);
 CREATE TABLE IF NOT EXISTS submits (account TEXT NOT NULL, at DOUBLE PRECISION NOT NULL);
 CREATE INDEX IF NOT EXISTS submits_by_account ON submits (account, at)
 """,

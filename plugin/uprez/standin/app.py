@@ -219,6 +219,7 @@ class ServiceApp(UploadRoutes, Face):
                 "uploads": self.uploads.count(),
                 "injected": dict(self.faults.injected),
                 "peak_running": self.processor.peak_running,
+                "peak_outstanding": self.processor.peak_outstanding,
                 "rate_limited": self.window.refused,
                 "webhooks": {
                     "delivered": self.webhooks.delivered,

@@ -45,6 +45,10 @@ class Processor:
         self._balance = settings.balance
         self._running = 0
         self.peak_running = 0
+        # Tasks submitted and not yet ended (queued or running): what the account's "tasks at
+        # once" counts. Above the concurrency, the service's queue holds them.
+        self._outstanding = 0
+        self.peak_outstanding = 0
 
     @property
     def balance(self) -> Decimal:
@@ -54,6 +58,9 @@ class Processor:
 
     def enqueue(self, pred: Prediction) -> None:
         """Queue a created task for processing."""
+        with self._lock:
+            self._outstanding += 1
+            self.peak_outstanding = max(self.peak_outstanding, self._outstanding)
         self._pool.submit(self._run, pred)
 
     def shutdown(self, grace: float = 3.0) -> None:
@@ -73,6 +80,13 @@ class Processor:
         log.warning("stopped with %d task(s) still waiting on their input", self._running)
 
     def _run(self, pred: Prediction) -> None:
+        try:
+            self._run_task(pred)
+        finally:
+            with self._lock:
+                self._outstanding -= 1
+
+    def _run_task(self, pred: Prediction) -> None:
         if self._stopping.is_set():
             return
         with self._lock:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from uprez.errors import InputError, VerificationError
 from uprez.net.redact import redact_url
 from uprez.records import Artifact, JobEvent, UpscaleResult
+from uprez.step.checks import where
 from uprez.step.output import STEP
 from uprez.step.segments import SegmentResult, remove_work_dir
 from uprez.step.sidecar import build_sidecar, write_sidecar
@@ -117,7 +118,7 @@ def hand_off(
     # state the next run completes (the output appears last, and whole).
     sidecar = write_sidecar(target, record) if config.output.sidecar else None
     if job_log is not None:
-        job_log.done(str(job.plan.cost))
+        job_log.done(str(job.plan.cost), where(artifact.path), target.resolve())
     os.replace(merged, target)
     remove_work_dir(folder)
     emit(
