@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -318,3 +319,51 @@ def test_an_unreachable_ledger_stops_the_job_before_anything_is_spent(
     assert (after["uploads"], after["submissions"]) == (before["uploads"], before["submissions"])
     assert not (tmp_path / "shot_4k.mp4").exists()
     assert os.listdir(tmp_path) == ["shot.mp4"]
+
+
+def test_a_ledger_lost_mid_run_submits_nothing_more_and_a_rerun_collects_the_rest(
+    tmp_path: Path, farm_server: LocalServer, postgres_server: Any, postgres_url: str
+) -> None:
+    import psycopg
+
+    clip = make_clip(tmp_path / "shot.mp4", seconds=2, fps=12, width=64, height=36)
+    name = postgres_url.rsplit("/", 1)[1]
+    env = node_env(farm_server, {"UPREZ_JOURNAL__URL": postgres_url}, tmp_path, "cut-node")
+    # One submit a minute: the second segment waits for its turn in the ledger when it goes.
+    env["UPREZ_ACCOUNT__SUBMITS_PER_MINUTE"] = "1"
+    before = stats(farm_server.base_url, KEY)["submissions"]
+    node = subprocess.Popen(
+        [sys.executable, "-m", "uprez", "upscale", clip, "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while stats(farm_server.base_url, KEY)["submissions"] == before:
+        assert node.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)  # the second segment is waiting for the account's turn
+    with psycopg.connect(postgres_server.url, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+        code = node.wait(120)
+        err = node.stderr.read().decode() if node.stderr else ""
+        assert code == 5, err
+        assert "lost the shared ledger" in err
+        assert stats(farm_server.base_url, KEY)["submissions"] == before + 1  # none without it
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+    env["UPREZ_ACCOUNT__SUBMITS_PER_MINUTE"] = str(PER_MINUTE)
+    rerun = subprocess.run(
+        [sys.executable, "-m", "uprez", "upscale", clip, "--json"],
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+
+    assert rerun.returncode == 0, rerun.stderr.decode()
+    assert stats(farm_server.base_url, KEY)["submissions"] == before + 2  # one per segment
+    made = probe(tmp_path / "shot_4k.mp4")
+    assert (made.width, made.height, made.frames) == (*BOX, probe(clip).frames)
