@@ -307,6 +307,7 @@ def test_the_handler_upscales_the_rendered_movie_in_a_background_process(
     monkeypatch.setenv("UPREZ_POLLING__FIRST_INTERVAL", "0.02")
     monkeypatch.setenv("UPREZ_BLENDER_ARGS", "--provider local")
     monkeypatch.setenv("UPREZ_EXECUTABLE", uprez_command())
+    monkeypatch.delenv("UPREZ_PROJECT", raising=False)
     addon.register()
     movie = tmp_path / "render" / "shot010_0001-0012.mp4"
     output = tmp_path / "render" / "shot010_0001-0012_4k.mp4"
@@ -318,8 +319,10 @@ def test_the_handler_upscales_the_rendered_movie_in_a_background_process(
     assert isinstance(job, subprocess.Popen)
     assert not output.exists()
     assert job.poll() is None
-    tail = ["upscale", str(movie), "--json", "--rules", "--overwrite", "--provider", "local"]
-    assert job.args[-7:] == tail  # a render is a post-export: the config's rules apply
+    tail = ["upscale", str(movie), "--json", "--rules", "--overwrite"]
+    # A render is a post-export: the config's rules apply; its tasks are charged to the
+    # scene's file (no $UPREZ_PROJECT here).
+    assert job.args[-9:] == [*tail, "--project", "shot010", "--provider", "local"]
     assert (
         f"uprez: upscaling {movie} in the background; the log at {log_file} names the result"
         in messages(caplog)

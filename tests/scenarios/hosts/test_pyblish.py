@@ -9,6 +9,7 @@ representation's file is there. Nothing of uprez is mocked.
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -77,6 +78,7 @@ class Studio:
         write: Any = write_review,
         movies: int = 1,
         carried: dict[str, list[dict[str, Any]]] | None = None,
+        context_data: dict[str, str] | None = None,
     ) -> None:
         """Register the studio's plugins: ``instances`` maps instance names to families;
         ``carried`` holds representations an instance already has when collected."""
@@ -86,6 +88,7 @@ class Studio:
             order = pyblish.api.CollectorOrder
 
             def process(self, context: Any) -> None:
+                context.data.update(context_data or {})
                 for name, family in instances.items():
                     instance = context.create_instance(name, family=family)
                     instance.data["representations"] = [
@@ -198,6 +201,25 @@ def test_a_headless_publish_adds_the_4k_file_as_a_representation(studio: Studio)
     [upscale] = results_of(context, "ExtractUpscale")
     assert upscale["plugin"].label == "Upscale to 4K (uprez)"
     assert any("added representation '4k'" in m for m in messages(upscale))
+
+
+def test_the_publish_charges_its_tasks_to_the_context_project_and_user(
+    studio: Studio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UPREZ_PROJECT", "not-this-one")
+    studio.install(
+        instances={"shot010": "review"},
+        context_data={"projectName": "tentpole", "user": "mia"},
+    )
+    pyblish_adapter.register(CONFIG)
+
+    context = pyblish.util.publish()
+
+    assert_all_succeeded(context)
+    [added] = ours(instance_named(context, "shot010"))
+    sidecar = json.loads(Path(added["uprez"]["sidecar"]).read_text())
+    assert (sidecar["project"], sidecar["user"]) == ("tentpole", "mia")
+    assert sidecar["paid"] == "0.10"
 
 
 def test_the_plugin_runs_after_review_extraction_and_before_integration() -> None:
