@@ -302,8 +302,11 @@ def test_an_unreachable_ledger_stops_the_job_before_anything_is_spent(
     tmp_path: Path, farm_server: LocalServer
 ) -> None:
     clip = make_clip(tmp_path / "shot.mp4", seconds=1, fps=12, width=64, height=36)
-    closed = "postgresql://uprez@127.0.0.1:9/uprez"  # the discard port: nothing listens
-    env = node_env(farm_server, {"UPREZ_JOURNAL__URL": closed}, tmp_path, "lonely-node")
+    # The discard port: nothing listens. The URL comes, password and all, from a variable.
+    closed = "postgresql://uprez:s3cret-pw@127.0.0.1:9/uprez"
+    config = tmp_path / "uprez.toml"
+    config.write_text('[journal]\nurl = { "$env" = "LEDGER" }\n')
+    env = node_env(farm_server, {"LEDGER": closed, "UPREZ_CONFIG": str(config)}, tmp_path, "n1")
     before = stats(farm_server.base_url, KEY)
 
     done = subprocess.run(
@@ -311,14 +314,14 @@ def test_an_unreachable_ledger_stops_the_job_before_anything_is_spent(
     )
 
     assert done.returncode == 5
-    assert (
-        "cannot reach the shared ledger postgresql://uprez@127.0.0.1:9/uprez"
-        in done.stderr.decode()
-    )
+    said = done.stderr.decode()
+    assert "cannot reach the shared ledger postgresql://uprez@127.0.0.1:9/uprez" in said
+    assert "nothing was spent" in said
+    assert "s3cret-pw" not in said + done.stdout.decode()
     after = stats(farm_server.base_url, KEY)
     assert (after["uploads"], after["submissions"]) == (before["uploads"], before["submissions"])
     assert not (tmp_path / "shot_4k.mp4").exists()
-    assert os.listdir(tmp_path) == ["shot.mp4"]
+    assert sorted(os.listdir(tmp_path)) == ["shot.mp4", "uprez.toml"]
 
 
 def test_a_ledger_lost_mid_run_submits_nothing_more_and_a_rerun_collects_the_rest(
