@@ -109,12 +109,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         # The service is asked before the ledger is read: a task submitted in between is then
         # on the ledger (and left out, as made after the listing), never "unknown".
-        listed = _list_account(config, window) if window is not None else []
+        service, listed = _list_account(config, window) if window is not None else ("", [])
         charges: Sequence[ChargeLike] = journal.charges(since=since)
     finally:
         journal.close()
     lines = summarize(charges, args.by)
-    check = _Check.of(charges, listed, window) if window is not None else None
+    check = None
+    if window is not None:  # only the charges of tasks sent to the service that was listed
+        sent_there = [charge for charge in charges if charge.account == service]
+        check = _Check.of(sent_there, listed, window)
     if args.json:
         report = {**to_json(lines, args.by), "since": None if since is None else iso(since)}
         if check is not None:
@@ -150,13 +153,15 @@ class _Window:
         return self.start <= charge.created <= self.until
 
 
-def _list_account(config: Config, window: _Window) -> list[ListedTask]:
-    """The account's tasks of every model created in ``window``, as the service lists them."""
+def _list_account(config: Config, window: _Window) -> tuple[str, list[ListedTask]]:
+    """The service's name as the ledger's charges give it (a provider's ``identity``), and
+    the account's tasks of every model created in ``window``, as the service lists them."""
     client = client_from_config(config, paced=False)
     try:
-        return list_tasks(client.connection, None, window.start, window.until)
+        listed = list_tasks(client.connection, None, window.start, window.until)
     finally:
         client.session.close()
+    return f"wavespeed {client.base_url}", listed
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,8 @@ def test_spend_adds_up_to_the_sidecars_by_project_and_reconcile_finds_an_unknown
     assert csv.stdout.splitlines()[-1] == "total,3,15,0.30"
 
     clean = json.loads(uprez(env, "spend", "--reconcile", "--json").stdout)
-    assert clean["reconcile"]["unknown"] == []
+    assert clean["reconcile"]["unknown"] == [] and clean["reconcile"]["missing"] == []
+    assert clean["reconcile"]["on_ledger"] == clean["reconcile"]["listed"] == 3
     # Another machine, not on this ledger, pays for a task with the same account.
     api = requests.Session()
     api.headers["Authorization"] = f"Bearer {KEY}"
