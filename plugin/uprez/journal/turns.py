@@ -65,9 +65,12 @@ class Turns(Database):
                     if waited >= 1:
                         log.info("waited %.1f s for a turn of the account", waited)
                     return turn
-                if time.monotonic() + min(pause, _POLL) > deadline:
+                remaining = deadline - time.monotonic()
+                # A wait for the rate is known to the second; a wait for a slot or for the
+                # tickets ahead is looked at again every _POLL. Neither sleeps past the deadline.
+                if (pause > _POLL and pause > remaining) or remaining <= 0:
                     raise TurnTimeout(waited)
-                step = min(pause, max(_POLL, self.lease_seconds / 6))
+                step = min(pause, max(_POLL, self.lease_seconds / 6), remaining)
                 sleep(step)
                 waited += step
         except BaseException:
