@@ -31,9 +31,12 @@ def owner_id() -> str:
     return f"{HOST}:{os.getpid()}:{_NONCE}"
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
+def pid_alive(pid: int | None) -> bool:
+    """True when a process with this id still runs on this machine."""
+    if not pid or pid <= 0:
         return False
+    if pid == os.getpid():
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -53,7 +56,7 @@ def holder_alive(owner: str | None, lease_until: float | None, now: float) -> bo
     host, _, rest = owner.partition(":")
     pid_text = rest.partition(":")[0]
     if host == HOST and pid_text.isdigit():
-        return _pid_alive(int(pid_text))
+        return pid_alive(int(pid_text))
     return True
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from uprez.journal.database import Database
 from uprez.journal.engine import Session
-from uprez.journal.leases import holder_alive
+from uprez.journal.leases import holder_alive, pid_alive
 
 # Segments this process is submitting right now (another thread may ask about them).
 _SUBMITTING: set[tuple[str, int]] = set()
@@ -34,21 +34,6 @@ class SegmentRow:
     task_id: str | None
     claim_owner: str | None = None
     lease_until: float | None = None
-
-
-def pid_alive(pid: int | None) -> bool:
-    """True when a process with this id still runs on this machine."""
-    if not pid or pid <= 0:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class SegmentTable(Database):

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from uprez.journal.segments_table import pid_alive
+from uprez.journal.leases import pid_alive
 from uprez.journal.store import Journal
 
 # -- processes ------------------------------------------------------------------------------------
