@@ -131,15 +131,25 @@ def test_estimate_json_lists_each_file_with_money_as_strings_and_sums_the_total(
     one = make_clip("one.mp4", seconds=1, fps=12, width=64, height=36)
     other = make_clip("other.mp4", seconds=1, fps=12, width=64, height=36, audio=False)
 
-    single = uprez("estimate", one, "--json", cwd=tmp_path)
+    single = uprez("estimate", one, "--json", "--project", "tentpole", cwd=tmp_path)
     both = uprez("estimate", one, other, "--json", cwd=tmp_path)
 
     assert single.returncode == 0, single.stderr
     data = json.loads(single.stdout)
     assert set(data) == {"files", "total_cost"}
     [item] = data["files"]
-    assert set(item) == {"path", "duration", "segments", "billed_seconds", "cost", "output"}
+    assert set(item) == {
+        "path",
+        "duration",
+        "segments",
+        "billed_seconds",
+        "cost",
+        "output",
+        "project",
+        "user",
+    }
     assert item["path"] == str(one)
+    assert item["project"] == "tentpole"  # whose budget it would be charged to
     assert item["output"] == str(one.with_name("one_4k.mp4"))  # where `upscale` would put it
     assert item["duration"] == pytest.approx(1.0, abs=0.05)
     assert len(item["segments"]) == 1
