@@ -18,7 +18,7 @@ from typing import Any
 
 from uprez.errors import UprezError
 from uprez.journal.engine import Session, engine_for
-from uprez.journal.leases import Heartbeat, owner_id
+from uprez.journal.leases import Heartbeat, owner_id, renew_leases
 from uprez.journal.schema import LATEST, applied, migrate, retired_columns
 
 #: Seconds a claim, a turn or a reservation lives without its holder's heartbeat.
@@ -53,7 +53,8 @@ class Database:
             self._retired = retired_columns(self.engine, self._db)
         except Exception as exc:
             raise self._failure(exc, opening=True) from exc
-        self._heartbeat = Heartbeat(self)
+        # Renewed a few times per lease, so one late beat does not lose a claim.
+        self._heartbeat = Heartbeat(self._renew, self.lease_seconds / 3)
 
     def _failure(self, exc: BaseException, *, opening: bool) -> BaseException:
         problem = self.engine.failure(exc, opening=opening)
@@ -64,6 +65,11 @@ class Database:
         self._heartbeat.stop()
         with self._lock, contextlib.suppress(Exception):
             self._db.close()
+
+    def _renew(self) -> None:
+        """Extend every lease this process holds by a full lease period."""
+        with self._write() as db:
+            renew_leases(db, self.owner, db.now() + self.lease_seconds)
 
     def now(self) -> float:
         """Unix seconds by the clock every user of this ledger shares."""

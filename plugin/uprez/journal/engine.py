@@ -13,7 +13,6 @@ where SQLAlchemy would add a large dependency and rewrite every statement in its
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -84,8 +83,3 @@ def engine_for(where: Path | str) -> Engine:
     from uprez.journal.sqlite import SqliteEngine
 
     return SqliteEngine(Path(where))
-
-
-def local_now(_connection: Any) -> float:
-    """This machine's clock: the shared one when the ledger is a file on this machine."""
-    return time.time()

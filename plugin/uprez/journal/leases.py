@@ -16,10 +16,11 @@ import os
 import secrets
 import socket
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from uprez.journal.database import Database
+    from uprez.journal.engine import Session
 
 log = logging.getLogger(__name__)
 _NONCE = secrets.token_hex(4)
@@ -60,12 +61,24 @@ def holder_alive(owner: str | None, lease_until: float | None, now: float) -> bo
     return True
 
 
+def renew_leases(db: Session, owner: str, until: float) -> None:
+    """Extend every lease ``owner`` holds to ``until`` (inside a write transaction)."""
+    db.execute(
+        "UPDATE segments SET lease_until = ? "
+        "WHERE claim_owner = ? AND state = 'submitting' AND lease_until > 0",
+        (until, owner),
+    )
+    db.execute("UPDATE turns SET lease_until = ? WHERE owner = ?", (until, owner))
+    db.execute("UPDATE reservations SET lease_until = ? WHERE owner = ?", (until, owner))
+
+
 class Heartbeat:
-    """Renews this process's leases in ``database`` while any are held (a daemon thread,
+    """Calls ``renew`` every ``period`` seconds while any lease is held (a daemon thread,
     started on the first :meth:`need`)."""
 
-    def __init__(self, database: Database) -> None:
-        self._database = database
+    def __init__(self, renew: Callable[[], None], period: float) -> None:
+        self._renew = renew
+        self._period = max(0.2, period)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._guard = threading.Lock()
@@ -86,23 +99,8 @@ class Heartbeat:
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        period = max(0.2, self._database.lease_seconds / 3)
-        while not self._stop.wait(period):
+        while not self._stop.wait(self._period):
             try:
-                self.renew()
+                self._renew()
             except Exception as exc:  # the database is away: leases lapse, nothing is submitted
                 log.warning("cannot renew this process's leases in the ledger: %s", exc)
-
-    def renew(self) -> None:
-        """Extend every lease this process holds by a full lease period."""
-        database = self._database
-        me = database.owner
-        with database._write() as db:
-            until = db.now() + database.lease_seconds
-            db.execute(
-                "UPDATE segments SET lease_until = ? "
-                "WHERE claim_owner = ? AND state = 'submitting' AND lease_until > 0",
-                (until, me),
-            )
-            db.execute("UPDATE turns SET lease_until = ? WHERE owner = ?", (until, me))
-            db.execute("UPDATE reservations SET lease_until = ? WHERE owner = ?", (until, me))

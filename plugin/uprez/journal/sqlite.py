@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from uprez.errors import ConfigError, StorageError, UprezError
-from uprez.journal.engine import local_now
 
 # Errors that mean the file's content is not a journal any more (SQLite's primary codes).
 _DAMAGED = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
@@ -93,7 +92,9 @@ class SqliteEngine:
         # Other processes wait (up to the 30 s timeout) rather than interleave.
         connection.execute("BEGIN IMMEDIATE")
 
-    now = staticmethod(local_now)
+    def now(self, connection: sqlite3.Connection) -> float:
+        # This machine's clock: the shared one when the ledger is a file on this machine.
+        return time.time()
 
     def required_columns(self, connection: sqlite3.Connection, table: str) -> dict[str, bool]:
         # PRAGMA table_info rows: (cid, name, type, notnull, dflt_value, pk)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from uprez.config import Config
     from uprez.journal.store import Journal
     from uprez.step.plan import Plan
-    from uprez.step.prepare import Job
 
 
 def project_of(artifact: Artifact) -> str:
@@ -45,26 +44,18 @@ def prices(plan: Plan, payer: Payer) -> list[Price]:
 
 
 def reserve(
-    journal: Journal | None, jobs: Sequence[Job], config: Config
+    journal: Journal | None, amounts: Mapping[tuple[str, str], Decimal], config: Config
 ) -> dict[tuple[str, str], str]:
-    """Reserve the jobs' estimates against the config's budgets, before anything is spent
-    (:class:`~uprez.errors.BudgetError` if one would be exceeded); each reservation's id by
-    ``(project, user)``: the jobs' charges draw from it, and
-    :meth:`~uprez.journal.store.Journal.release` frees the rest when the batch ends."""
-    if not config.budgets:
+    """Reserve a batch's estimate (``amounts`` by ``(project, user)``) against the config's
+    budgets, before anything is spent (:class:`~uprez.errors.BudgetError` if one would be
+    exceeded); each reservation's id by ``(project, user)``: the jobs' charges draw from it,
+    and :meth:`~uprez.journal.store.Journal.release` frees the rest when the batch ends."""
+    if not config.budgets or not amounts:
         return {}
     if journal is None:
         raise ConfigError(
             "$.budgets: budgets are kept in the journal, which is off (journal.enabled = "
             "false); turn it on, or remove the budgets"
         )
-    amounts: dict[tuple[str, str], Decimal] = {}
-    for job in jobs:
-        if job.placement.made_before:
-            continue
-        key = (job.project, job.user)
-        amounts[key] = amounts.get(key, Decimal(0)) + job.cost
-    if not amounts:
-        return {}
     ids, _standing = journal.reserve(amounts, config.budgets)
     return ids

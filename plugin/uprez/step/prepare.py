@@ -67,6 +67,15 @@ class Batch:
     others: tuple[tuple[Artifact, str], ...] = ()
     skipped: tuple[Artifact, ...] = ()
 
+    def by_payer(self) -> dict[tuple[str, str], Decimal]:
+        """What the batch will cost, by ``(project, user)`` (what its budgets reserve)."""
+        amounts: dict[tuple[str, str], Decimal] = {}
+        for job in self.jobs:
+            if not job.placement.made_before:
+                key = (job.project, job.user)
+                amounts[key] = amounts.get(key, Decimal(0)) + job.cost
+        return amounts
+
     @property
     def total(self) -> Decimal:
         """The estimated cost of the whole batch (what the account must cover)."""

@@ -95,7 +95,7 @@ def run(
                 )
         if spending:
             check_funds(active, batch.total, config)
-            reserved = reserve(ledger, batch.jobs, config)
+            reserved = reserve(ledger, batch.by_payer(), config)
         outcomes = []
         for job in batch.jobs:
             try:
