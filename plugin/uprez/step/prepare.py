@@ -18,6 +18,7 @@ from uprez.step.checks import check_batch
 from uprez.step.estimate import Estimate, check_budget, estimate, upload_limit
 from uprez.step.output import STEP, Placement, place
 from uprez.step.payer import project_of, user_of
+from uprez.step.policy import check_uploads
 
 if TYPE_CHECKING:
     from uprez.config import Config
@@ -98,6 +99,8 @@ def prepare(
 ) -> Batch:
     """Check, plan, price and place every artifact, then refuse (before anything is spent) a
     batch whose outputs collide or replace one of its inputs, or that is over its budgets.
+    First of all, a batch with an input its upload policies forbid (``privacy.policies``,
+    see :mod:`uprez.step.policy`) is refused before any input is read.
 
     ``folder`` is the host's destination, handed to the ``uprez_output_path`` hook (the
     built-in fills ``output.template`` there), or ``folders`` one per artifact (a publish
@@ -106,6 +109,10 @@ def prepare(
     those chosen for ``upscale`` become jobs; other steps are kept for :func:`run`."""
     if output is not None and len(artifacts) != 1:
         raise ValueError("an output file names the result of one input")
+    # Upload policies come first: a refused input is refused on its project and path alone,
+    # before anything of it is read (a rule's size condition, the probe and the hash read it)
+    # or sent (issue 17: a show under NDA never touches the network).
+    check_uploads(artifacts, config)
     places = folders if folders is not None else [folder] * len(artifacts)
     chosen: list[tuple[Artifact, Path | None]] = []
     others: list[tuple[Artifact, str]] = []

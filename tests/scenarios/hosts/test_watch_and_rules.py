@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from touches import FileOpens
 
 from uprez.config import load_config
 from uprez.errors import ConfigError
@@ -289,6 +290,48 @@ def test_a_file_that_fails_is_recorded_and_not_retried_on_its_own(
     assert entry["status"] == "failed" and "bad.mp4" in entry["error"]
     assert watcher.failures == [str(in_dir / "bad.mp4")]
     assert stats(server.base_url, TEST_KEY)["uploads"] == 0
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="inotify tells what was opened")
+def test_a_file_its_upload_policy_denies_is_failed_naming_the_policy_unread_and_unsent(
+    watch_setup: dict[str, object], server: LocalServer, make_clip: Callable[..., Path]
+) -> None:
+    in_dir, out_dir = Path(str(watch_setup["in"])), Path(str(watch_setup["out"]))
+    (in_dir / "nda").mkdir()
+    secret = make_clip("secret.mp4", seconds=0.5, fps=12).rename(in_dir / "nda" / "secret.mp4")
+    make_clip("open.mp4", seconds=0.5, fps=12).rename(in_dir / "open.mp4")
+    config = load_config(
+        env={},
+        overrides={
+            **FAST,
+            "watch.interval": 0.05,
+            "watch.settle": 0.1,
+            "privacy.policies": [{"path": "**/nda/**", "upload": "deny"}],
+        },
+    )
+    watcher = Watcher(
+        in_dir,
+        out_dir,
+        config=config,
+        pm=watch_setup["pm"],  # type: ignore[arg-type]
+        provider=watch_setup["provider"],  # type: ignore[arg-type]
+    )
+
+    with FileOpens(secret) as opens:
+        watcher.run(once=True)
+
+    entries = {Path(e["source"]).name: e for e in watcher.state.entries().values()}
+    assert entries["secret.mp4"]["status"] == "failed"
+    assert entries["secret.mp4"]["error"] == (
+        f'privacy.policies[0] (path "**/nda/**", upload = "deny"): {secret} may not be '
+        "upscaled by any provider; nothing of it was read or sent"
+    )
+    assert watcher.failures == [str(secret)]
+    assert entries["open.mp4"]["status"] == "done"  # the watcher carries on with the rest
+    assert opens.count == 0
+    assert stats(server.base_url, TEST_KEY)["uploads"] == 1  # open.mp4's only
+    assert stats(server.base_url, TEST_KEY)["submissions"] == 1
+    assert not (out_dir / "nda" / "secret_4k.mp4").exists()
 
 
 def test_uprez_watch_once_from_the_command_line(
