@@ -22,6 +22,7 @@ from uprez.config.sections import (
     LocalSection,
     OutputSection,
     PollingSection,
+    PrivacySection,
     ProviderSection,
     PyblishSection,
     RetrySection,
@@ -112,6 +113,10 @@ class Config:
     @property
     def budgets(self) -> tuple[Budget, ...]:
         return self._sections.budgets
+
+    @property
+    def privacy(self) -> PrivacySection:
+        return self._sections.privacy
 
     def ledger_url(self) -> str | None:
         """The shared ledger's URL (``journal.url``, read from its variable when it names

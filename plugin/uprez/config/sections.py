@@ -41,6 +41,10 @@ class ProviderSection:
     connect_timeout: float
     read_timeout: float
     upload_timeout: float
+    #: A PEM bundle of the authorities to trust (None: the environment's, else the public ones).
+    ca_bundle: Path | None = None
+    #: The proxy of every request (None: HTTPS_PROXY, HTTP_PROXY and NO_PROXY).
+    proxy: str | None = None
 
     @property
     def timeouts(self) -> tuple[float, float]:
@@ -133,6 +137,24 @@ class JournalSection:
 
 
 @dataclass(frozen=True)
+class UploadPolicy:
+    """One of ``privacy.policies``: what may leave for inputs of ``project`` under ``path``."""
+
+    project: str
+    path: str
+    upload: str  # allow, local-only or deny
+    delete_after_download: bool | None
+
+
+@dataclass(frozen=True)
+class PrivacySection:
+    """``privacy``: upload policies, and deleting tasks on the service once downloaded."""
+
+    delete_after_download: bool
+    policies: tuple[UploadPolicy, ...]
+
+
+@dataclass(frozen=True)
 class Budget:
     """One of ``budgets``: a limit in dollars for a project (``*``: each) over a period."""
 
@@ -207,6 +229,7 @@ class Sections:
     rules: tuple[Rule, ...]
     plugins: Mapping[str, Mapping[str, Any]]
     budgets: tuple[Budget, ...] = ()
+    privacy: PrivacySection = PrivacySection(False, ())
 
 
 def read_sections(data: Mapping[str, Any]) -> Sections:
@@ -224,6 +247,8 @@ def read_sections(data: Mapping[str, Any]) -> Sections:
             connect_timeout=float(p["connect_timeout"]),
             read_timeout=float(p["read_timeout"]),
             upload_timeout=float(p["upload_timeout"]),
+            ca_bundle=Path(str(p["ca_bundle"])).expanduser() if p.get("ca_bundle") else None,
+            proxy=str(p["proxy"]) if p.get("proxy") else None,
         ),
         account=AccountSection(
             level=str(a["level"]),
@@ -285,6 +310,7 @@ def read_sections(data: Mapping[str, Any]) -> Sections:
             )
             for item in data.get("budgets") or ()
         ),
+        privacy=_privacy(data.get("privacy") or {}),
         plugins=_frozen({k: _frozen(v) for k, v in (data.get("plugins") or {}).items()}),
     )
 
@@ -300,4 +326,19 @@ def _rule(item: Mapping[str, Any]) -> Rule:
         max_width=_count(item.get("max_width")),
         max_height=_count(item.get("max_height")),
         tags=tuple(item.get("tags", ())),
+    )
+
+
+def _privacy(data: Mapping[str, Any]) -> PrivacySection:
+    return PrivacySection(
+        delete_after_download=bool(data.get("delete_after_download", False)),
+        policies=tuple(
+            UploadPolicy(
+                project=str(item.get("project", "*")),
+                path=str(item.get("path", "*")),
+                upload=str(item.get("upload", "allow")),
+                delete_after_download=item.get("delete_after_download"),
+            )
+            for item in data.get("policies") or ()
+        ),
     )
