@@ -12,7 +12,9 @@ from pathlib import Path
 
 from benchmarks import (
     bench_command,
+    bench_farm,
     bench_import,
+    bench_ledger,
     bench_many,
     bench_media,
     bench_overhead,
@@ -30,6 +32,8 @@ BENCHMARKS = [
     bench_transfers,
     bench_segments,
     bench_many,
+    bench_ledger,
+    bench_farm,
     bench_media,
 ]
 
