@@ -63,6 +63,14 @@ class ConfigError(UprezError):
         return "\n".join(lines)
 
 
+class UntrustedCertificate(ConfigError):
+    """A server's certificate failed verification: signed by an authority this machine does not
+    trust (a studio's own, say), expired, or made out to another host. Nothing was sent on that
+    connection. It is never retried and never bypassed (no other route, no plain HTTP): a retry
+    cannot fix it; the trusted authorities (``provider.ca_bundle``) or the certificate must
+    change. So it ends a run as a config error does (exit 2)."""
+
+
 class InputError(UprezError):
     """An input file was refused before anything was spent."""
 
@@ -123,6 +131,12 @@ class ServiceError(UprezError):
         if self.task_id and self.task_id not in text:
             text += f" (task {self.task_id})"
         return text
+
+
+class ProxyRefused(ServiceError):
+    """The HTTP proxy refused to open a tunnel to a host (``status`` is its answer: 407 when it
+    wants credentials, 403 when its rules forbid the host). Nothing went past the proxy, and
+    asking again at once would be refused the same way, so it is not retried."""
 
 
 class AuthError(ServiceError):

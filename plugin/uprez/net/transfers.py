@@ -23,6 +23,7 @@ from uprez.atomic import atomic_path
 from uprez.errors import TransferError
 from uprez.net.redact import redact_url
 from uprez.net.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
+from uprez.net.session import describe
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +193,7 @@ def _why(failure: Exception | None) -> str:
         return "incomplete"
     if isinstance(failure, TransferError | _Retryable):
         return str(failure)
-    return type(failure).__name__
+    return describe(failure)
 
 
 # Room left free beyond what a download needs, so the disk is never filled to the last byte.

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from uprez.account import AccountLimits, account_limits
 from uprez.errors import ConfigError
 from uprez.net.retry import RetryPolicy
+from uprez.net.session import ServiceSession
 from uprez.net.urls import parse_strict, plain_http_allowed
 from uprez.wavespeed.client import WaveSpeedClient
 from uprez.wavespeed.pacing import account_fingerprint, pacer_for
@@ -23,9 +24,12 @@ if TYPE_CHECKING:
 def client_from_config(
     config: Config, *, base_url: str | None = None, api_key: str | None = None, paced: bool = True
 ) -> WaveSpeedClient:
-    """The client ``config`` describes; refuses a missing or malformed key, and a base URL that
-    is not HTTPS (loopback aside) or that hides its host (``user@host``, ``\\``). ``paced`` off
-    skips the per-minute pacing (an in-process server does not limit it)."""
+    """The client ``config`` describes; refuses a missing or malformed key, a base URL that is
+    not HTTPS (loopback aside) or that hides its host (``user@host``, ``\\``), and a bundle of
+    authorities that cannot be read. Every leg goes through one session that trusts
+    ``provider.ca_bundle`` and goes through ``provider.proxy`` (each, when unset: the
+    environment's; see :mod:`uprez.net.session`). ``paced`` off skips the per-minute pacing
+    (an in-process server does not limit it)."""
     settings, retry = config.provider, config.retry
     base = base_url or settings.base_url
     key = api_key or config.api_key()
@@ -45,9 +49,11 @@ def client_from_config(
         )
     per_minute, at_once = account_limits(config)
     fingerprint = account_fingerprint(base, key)
+    session = ServiceSession(ca_bundle=settings.ca_bundle, proxy=settings.proxy)
     return WaveSpeedClient(
         base,
         key,
+        session=session,
         retry=RetryPolicy(
             attempts=retry.attempts,
             base=retry.backoff_base,

@@ -5,9 +5,9 @@ It is its own module so that the legs (:mod:`~uprez.wavespeed.uploading`,
 :mod:`~uprez.wavespeed.submit_answer`, :mod:`~uprez.wavespeed.waiting`,
 :mod:`~uprez.wavespeed.lookup`, :mod:`~uprez.wavespeed.money`) take a :class:`Connection` and
 import nothing above it, while :class:`~uprez.wavespeed.client.WaveSpeedClient`, the façade,
-imports them: the imports run one way. Every leg uses the same :class:`requests.Session`, so
-proxies and ``REQUESTS_CA_BUNDLE`` apply everywhere; the API key is sent to the API's host only,
-never to upload or output hosts.
+imports them: the imports run one way. Every leg uses the same session
+(:class:`~uprez.net.session.ServiceSession`), so the trusted authorities and the proxy are the
+same everywhere; the API key is sent to the API's host only, never to upload or output hosts.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import platform
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -23,6 +24,7 @@ from uprez import interrupt, protocol
 from uprez.errors import ConfigError, RateLimited, ServiceError
 from uprez.net.redact import install_log_redaction, redact_url
 from uprez.net.retry import RetryPolicy, parse_retry_after
+from uprez.net.session import ServiceSession, describe
 from uprez.net.urls import host_of, parse_strict
 from uprez.version import __version__
 
@@ -36,10 +38,6 @@ CLIENT_HEADERS = {
     "X-Client-OS": f"{platform.system().lower() or 'unknown'}-{platform.machine().lower()}",
 }
 
-# Connections kept open per host. requests keeps 10, so a watch folder or farm node running more
-# jobs than that at once would drop connections and open new ones (a TLS handshake each).
-POOL_SIZE = 64
-
 
 def check_key(api_key: str) -> None:
     """Refuse a key that cannot be sent in a header as it is (a config error, not an outage)."""
@@ -51,8 +49,10 @@ def check_key(api_key: str) -> None:
 
 
 class Connection:
-    """What every request to the service needs: where, with which key, how long to wait, and
-    how often to try again. Refuses a malformed base URL or key when made."""
+    """What every request to the service needs: where, with which key, how long to wait, how
+    often to try again, and (``ca_bundle``, ``proxy``; see :class:`ServiceSession`) whom to
+    trust and which proxy to go through, unless a ``session`` is given. Refuses a malformed base
+    URL or key when made."""
 
     def __init__(
         self,
@@ -64,6 +64,8 @@ class Connection:
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
         upload_timeout: float = 300.0,
+        ca_bundle: Path | None = None,
+        proxy: str | None = None,
     ) -> None:
         try:
             parse_strict(base_url, "$.provider.base_url")
@@ -73,7 +75,7 @@ class Connection:
         self.base_url = base_url.rstrip("/")
         self._key = api_key
         self.api_host = host_of(self.base_url)
-        self.session = session or _pooled_session()
+        self.session = session or ServiceSession(ca_bundle=ca_bundle, proxy=proxy)
         self.retry = retry or RetryPolicy()
         self.timeout = (connect_timeout, read_timeout)
         self.upload_timeout = (connect_timeout, upload_timeout)
@@ -128,7 +130,7 @@ class Connection:
                 )
             except requests.RequestException as exc:
                 error = exc
-                log.debug("%s: %s (attempt %d)", what, type(exc).__name__, attempt)
+                log.debug("%s: %s (attempt %d)", what, describe(exc), attempt)
             else:
                 if not retry.is_retry(method, answer.status_code):
                     return answer
@@ -158,9 +160,8 @@ def _gave_up(
     """The error an idempotent request ends with when its tries are used up: the last
     answer's status (429 as :class:`RateLimited`), or the service out of reach."""
     if answer is None:
-        return ServiceError(
-            f"{what}: the service could not be reached ({type(error).__name__})", task_id=task_id
-        )
+        why = describe(error) if error is not None else "no answer"
+        return ServiceError(f"{what}: the service could not be reached ({why})", task_id=task_id)
     if answer.status_code == 429:
         return RateLimited(
             f"{what}: still rate limited after retries", retry_after=retry_after, task_id=task_id
@@ -168,12 +169,3 @@ def _gave_up(
     return ServiceError(
         f"{what}: HTTP {answer.status_code}", status=answer.status_code, task_id=task_id
     )
-
-
-def _pooled_session() -> requests.Session:
-    """A session that keeps a connection per concurrent job, for every job of a process."""
-    session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=POOL_SIZE)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session

@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from uprez.errors import TransferError
+from uprez.errors import ProxyRefused, TransferError, UntrustedCertificate
 from uprez.net.redact import redact_url
 from uprez.net.urls import parse_strict, plain_http_allowed
 
@@ -52,7 +52,7 @@ def fetch_output(
     again for a fresh one and try once more."""
     check_output_url(url, task_id, allow_insecure_http=allow_insecure_http)
     try:
-        client.download(url, target, progress=progress)
+        _download(client, url, task_id, target, progress)
     except TransferError as exc:
         if exc.status not in EXPIRED:
             raise
@@ -61,4 +61,18 @@ def fetch_output(
             raise
         log.info("output URL of task %s expired; fetched a fresh one", task_id)
         check_output_url(fresh.outputs[0], task_id, allow_insecure_http=allow_insecure_http)
-        client.download(fresh.outputs[0], target, progress=progress)
+        _download(client, fresh.outputs[0], task_id, target, progress)
+
+
+def _download(
+    client: WaveSpeedClient, url: str, task_id: str, target: Path, progress: ByteProgress
+) -> None:
+    """One download of a paid task's output. A proxy's refusal is a failed download (so the
+    run names the task to collect); an untrusted certificate says the task is done."""
+    try:
+        client.download(url, target, progress=progress)
+    except ProxyRefused as exc:
+        raise TransferError(f"download: {exc}", task_id=task_id) from exc
+    except UntrustedCertificate as exc:
+        exc.add_note(f"task {task_id} completed: rerun to download its result once it is fixed")
+        raise

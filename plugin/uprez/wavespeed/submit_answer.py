@@ -12,7 +12,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import requests
-from urllib3.exceptions import NameResolutionError, NewConnectionError
+from urllib3.exceptions import NameResolutionError, NewConnectionError, ProxyError
 
 from uprez.errors import AmbiguousSubmit, ServiceError
 from uprez.wavespeed.answers import TaskState, envelope_data, parse_prediction, read_envelope
@@ -64,7 +64,9 @@ def post_submit(connection: Connection, model: str, inputs: dict[str, Any]) -> T
 
 
 def _never_connected(exc: requests.ConnectionError) -> bool:
-    """True when the connection itself failed (refused, no route, name not found): the POST
-    never left this machine, so no task can exist."""
+    """True when the connection itself failed (refused, no route, name not found, or a proxy
+    that could not be reached or would not open the tunnel): the POST never left this machine,
+    so no task can exist. urllib3 reports a proxy's failure as ``ProxyError`` only until the
+    tunnel is open; a connection that drops later is ambiguous."""
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, NewConnectionError | NameResolutionError)
+    return isinstance(reason, NewConnectionError | NameResolutionError | ProxyError)
