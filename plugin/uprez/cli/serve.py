@@ -130,6 +130,21 @@ def register(commands: Any) -> None:
         "$UPREZ_SERVE_WEBHOOK_SECRET, else a random one; GET /api/v3/webhook/secret tells it)",
     )
     parser.add_argument(
+        "--tls-cert",
+        type=Path,
+        metavar="FILE",
+        help="serve HTTPS on every port with this certificate chain (PEM, leaf first); it must "
+        "name the host clients use (127.0.0.1, localhost, or a name that resolves here), and "
+        "clients must trust its authority (provider.ca_bundle, REQUESTS_CA_BUNDLE or "
+        "SSL_CERT_FILE)",
+    )
+    parser.add_argument(
+        "--tls-key",
+        type=Path,
+        metavar="FILE",
+        help="the certificate's private key (PEM; default: read from --tls-cert's file)",
+    )
+    parser.add_argument(
         "--fault",
         action="append",
         default=[],
@@ -187,6 +202,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--{flag.replace('_', '-')}: must be at least 1")
     if args.upload_lifetime <= 0:
         raise ConfigError("--upload-lifetime: must be more than 0 seconds")
+    if args.tls_key is not None and args.tls_cert is None:
+        raise ConfigError("--tls-key: needs --tls-cert, the certificate it goes with")
     key = args.api_key or random_key()
     options: dict[str, Any] = {}
     if args.webhook_secret:
@@ -204,6 +221,8 @@ def run(args: argparse.Namespace) -> int:
         models=tuple(dict.fromkeys([DEFAULT_MODEL, *args.model])),
         max_upload_bytes=args.max_upload_bytes,
         upload_lifetime=args.upload_lifetime,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
         **options,
     )
     faults = read_faults(args.fault, args.faults)

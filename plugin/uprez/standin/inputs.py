@@ -37,12 +37,13 @@ def check_url(url: object) -> str:
     return url
 
 
-def fetch_input(url: str, workdir: Path, max_bytes: int) -> Path:
-    """Download ``url`` into ``workdir``; raises :class:`TaskFailure` if it cannot be had."""
+def fetch_input(url: str, workdir: Path, max_bytes: int, own_cert: Path | None = None) -> Path:
+    """Download ``url`` into ``workdir``; raises :class:`TaskFailure` if it cannot be had. A
+    server over HTTPS passes its certificate (see :func:`~uprez.standin.outbound.session_for`)."""
     target = workdir / "input"
     try:
         with (
-            session_for(url) as session,
+            session_for(url, own_cert) as session,
             session.get(url, stream=True, timeout=(10, 30)) as answer,
         ):
             if answer.status_code != 200:

@@ -122,7 +122,9 @@ class Processor:
         settings = self._settings
         if pred.forced_code is not None:
             raise TaskFailure(pred.forced_code, "injected task failure")
-        source = fetch_input(pred.input["video"], workdir, settings.max_fetch_bytes)
+        source = fetch_input(
+            pred.input["video"], workdir, settings.max_fetch_bytes, settings.tls_cert
+        )
         if settings.copy_factor > 0:
             self._copy(pred, source, started)
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import ssl
 import tempfile
 import threading
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from uprez.errors import ServerError
 from uprez.standin.app import ServiceApp
 from uprez.standin.serving import BoundedServer, bind
 from uprez.standin.settings import ServerSettings
+from uprez.standin.tls import server_context
 
 log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
@@ -32,6 +34,10 @@ class LocalServer:
     As on the real service, upload targets and ``download_url``s live on a storage host and
     outputs on a CDN host, never on the API host. Port 0 (the default for each) picks a free
     port. Its files live in a temporary directory that :meth:`stop` removes.
+
+    With ``settings.tls_cert`` (and ``tls_key``), every port serves HTTPS with that certificate,
+    and every URL the server hands out (task URLs, upload targets, ``download_url``s, outputs)
+    is an ``https://`` one.
     """
 
     def __init__(
@@ -47,6 +53,7 @@ class LocalServer:
         self._host = host
         self._ports = {"api": port, "storage": storage_port, "cdn": cdn_port}
         self._root: Path | None = None
+        self._tls: ssl.SSLContext | None = None
         self._servers: dict[str, BoundedServer] = {}
         self._threads: dict[str, threading.Thread] = {}
         self.app: ServiceApp | None = None
@@ -58,12 +65,19 @@ class LocalServer:
         if server is None:
             raise ServerError("the local server is not running")
         host = self._host if ":" not in self._host else f"[{self._host}]"
-        return f"http://{host}:{server.port}"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://{host}:{server.port}"
 
     @property
     def base_url(self) -> str:
-        """``http://host:port`` of the API."""
+        """``http://host:port`` of the API (``https://`` over TLS)."""
         return self._url("api")
+
+    @property
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The TLS context every port serves with (None over plain HTTP). A certificate chain
+        loaded into it (``load_cert_chain``) is presented from the next connection on."""
+        return self._tls
 
     @property
     def storage_url(self) -> str:
@@ -83,12 +97,15 @@ class LocalServer:
         return self._root
 
     def _bind(self) -> None:
+        settings = self.settings
+        if settings.tls_cert is not None:
+            self._tls = server_context(settings.tls_cert, settings.tls_key)
         self._root = Path(tempfile.mkdtemp(prefix="uprez-serve-"))
-        self.app = app = ServiceApp(self.settings, self._root)
+        self.app = app = ServiceApp(settings, self._root)
         faces = {"api": app, "storage": app.storage, "cdn": app.cdn}
         try:
             for name, face in faces.items():
-                self._servers[name] = bind(self._host, self._ports[name], face, self.settings)
+                self._servers[name] = bind(self._host, self._ports[name], face, settings, self._tls)
         except OSError as exc:
             for server in self._servers.values():
                 server.server_close()

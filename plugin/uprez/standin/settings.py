@@ -12,12 +12,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 from uprez.billing import PriceRule
 from uprez.errors import ConfigError
 from uprez.protocol import DEFAULT_MODEL, MAX_VIDEO_SECONDS, RETENTION_SECONDS
 from uprez.standin.limits import LEVELS
 from uprez.standin.signing import random_secret
+from uprez.standin.tls import server_context
 
 #: How the server makes its pictures: ``lanczos`` (swscale's Lanczos, fast: the default) or
 #: ``learned`` (a small CNN, pyanime4k, several times slower; extra ``uprez[learned]``).
@@ -92,6 +94,10 @@ class ServerSettings:
     mode: str = "lanczos"
     # The server's idea of "now" (unix seconds): upload expiry, rate windows, webhook timestamps.
     clock: Callable[[], float] = time.time
+    # HTTPS on every port: the certificate chain (PEM, leaf first) and its private key (None:
+    # in the certificate's file). None: plain HTTP.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -111,6 +117,10 @@ class ServerSettings:
         if not self.models or not all(isinstance(m, str) and m.strip("/") for m in self.models):
             raise ConfigError("models must name at least one model id")
         self.models = tuple(m.strip("/") for m in self.models)
+        if self.tls_key is not None and self.tls_cert is None:
+            raise ConfigError("tls_key needs tls_cert, the certificate it goes with")
+        if self.tls_cert is not None:
+            server_context(self.tls_cert, self.tls_key)  # a bad file refuses to start
         if self.mode == "learned":
             from uprez.standin.learned import load_backend  # the learned extra, if installed
 
