@@ -209,8 +209,10 @@ def test_uprez_serve_serves_https_with_the_certificate_it_is_given(pki: Pki) -> 
     try:
         assert serve.stdout is not None
         first = serve.stdout.readline()
+        if not first.startswith("uprez local server on https://127.0.0.1:"):
+            serve.kill()
+            pytest.fail(f"uprez serve said {first!r}; stderr: {serve.communicate()[1]}")
         storage = serve.stdout.readline()
-        assert first.startswith("uprez local server on https://127.0.0.1:"), first
         base = first.split()[-1]
         headers = {"Authorization": f"Bearer {SECRET_KEY}"}
         answer = ServiceSession(ca_bundle=pki.ca).get(f"{base}/api/v3/balance", headers=headers)
