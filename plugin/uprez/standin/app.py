@@ -17,6 +17,7 @@ from werkzeug.wrappers import Request, Response
 
 from uprez import protocol
 from uprez.standin.bodies import read_json
+from uprez.standin.deletion_route import DeletionRoute
 from uprez.standin.envelopes import envelope, failure
 from uprez.standin.face import Face
 from uprez.standin.faults import Fault, FaultPlan
@@ -34,7 +35,7 @@ from uprez.standin.webhooks import WebhookSender
 log = logging.getLogger(__name__)
 
 
-class ServiceApp(UploadRoutes, Face):
+class ServiceApp(UploadRoutes, DeletionRoute, Face):
     """A WSGI application speaking the WaveSpeed contract over the server's stores.
 
     It owns the state every port shares (predictions, uploads, faults, the processor) and the
@@ -50,6 +51,7 @@ class ServiceApp(UploadRoutes, Face):
             Rule("/api/v3/webhook/secret", endpoint="webhook_secret", methods=["GET"]),
             Rule("/api/v3/model/pricing", endpoint="pricing", methods=["POST"]),
             Rule("/api/v3/predictions", endpoint="list_predictions", methods=["POST"]),
+            Rule("/api/v3/predictions/delete", endpoint="delete_predictions", methods=["POST"]),
             Rule("/api/v3/predictions/<task_id>", endpoint="prediction", methods=["GET"]),
             Rule("/api/v3/predictions/<task_id>/result", endpoint="prediction", methods=["GET"]),
             Rule("/api/v3/media/uploads", endpoint="upload_ticket", methods=["POST"]),
@@ -71,6 +73,7 @@ class ServiceApp(UploadRoutes, Face):
         self.processor = Processor(settings, root, self.webhooks)
         self.window = MinuteWindow(settings.rate_limit, settings.clock)
         self.submissions = 0
+        self.deletions = 0
         self.storage = StorageFace(settings, self.uploads, self.faults)
         self.cdn = CdnFace(settings, self.predictions, self.faults)
         self.storage_port = 0
@@ -217,6 +220,7 @@ class ServiceApp(UploadRoutes, Face):
             {
                 "submissions": self.submissions,
                 "uploads": self.uploads.count(),
+                "deleted": self.deletions,
                 "injected": dict(self.faults.injected),
                 "peak_running": self.processor.peak_running,
                 "peak_outstanding": self.processor.peak_outstanding,

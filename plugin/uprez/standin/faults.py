@@ -1,13 +1,13 @@
 """Misbehaving on purpose: faults the local server injects so clients can prove they survive.
 
 A :class:`Fault` applies to one route (see :data:`ROUTES`: on the API port ``submit``,
-``prediction``, ``list_predictions``, ``balance``, ``webhook_secret``, ``pricing``,
-``upload_ticket``, ``upload_binary``, ``upload_legacy``; on the storage port ``put_target``
-and ``media``; on the CDN port ``output``) for its next ``times`` requests (``-1``: every
-request). Tests add faults in-process (``server.app.faults.add(...)``); anyone else can
-``POST /_uprez/faults`` with a JSON list of faults and the server's key. A fault that names an
-unknown route or kind, a kind that does not apply to its route, an HTTP status outside 100..599
-or ``times`` other than -1 or at least 1 is refused (ValueError).
+``prediction``, ``list_predictions``, ``delete_predictions``, ``balance``, ``webhook_secret``,
+``pricing``, ``upload_ticket``, ``upload_binary``, ``upload_legacy``; on the storage port
+``put_target`` and ``media``; on the CDN port ``output``) for its next ``times`` requests
+(``-1``: every request). Tests add faults in-process (``server.app.faults.add(...)``); anyone
+else can ``POST /_uprez/faults`` with a JSON list of faults and the server's key. A fault that
+names an unknown route or kind, a kind that does not apply to its route, an HTTP status outside
+100..599 or ``times`` other than -1 or at least 1 is refused (ValueError).
 
 Kinds:
   ``http``        answer HTTP ``status`` (envelope code ``code``, default the status), with an
@@ -57,6 +57,7 @@ ROUTES = frozenset(
         "submit",
         "prediction",
         "list_predictions",
+        "delete_predictions",
         "balance",
         "webhook_secret",
         "pricing",

@@ -111,7 +111,7 @@ class Processor:
             with self._lock:
                 self._running -= 1
             pred.done.set()
-        if pred.webhook and not self._stopping.is_set():
+        if pred.webhook and not self._stopping.is_set() and not pred.forgotten:
             self._webhooks.send(pred.webhook, pred.to_json())
 
     def _process(self, pred: Prediction, workdir: Path) -> None:
@@ -174,6 +174,8 @@ class Processor:
         pred.outputs = [f"{pred.cdn_base}/outputs/{pred.id}/{name}"]
         self._finish(pred, protocol.COMPLETED, started)
         log.info("task %s completed (%.1f s of video, $%s)", pred.id, info.duration, cost)
+        if pred.forgotten:  # deleted while it ran: its output goes too
+            shutil.rmtree(out_dir, ignore_errors=True)
 
     def _copy(self, pred: Prediction, source: Path, started: float) -> None:
         """The benchmark mode: the output is the input repeated, made in no time at all."""
@@ -189,6 +191,8 @@ class Processor:
         pred.output_files = [final]
         pred.outputs = [f"{pred.cdn_base}/outputs/{pred.id}/{final.name}"]
         self._finish(pred, protocol.COMPLETED, started)
+        if pred.forgotten:  # deleted while it ran: its output goes too
+            shutil.rmtree(out_dir, ignore_errors=True)
 
     def _pace(self, seconds: float, started: float) -> None:
         """Wait until the task has taken ``seconds``, as a slower service would (interruptible)."""

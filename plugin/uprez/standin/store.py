@@ -39,6 +39,8 @@ class Prediction:
     polls: int = 0
     finished_at: float | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    # Deleted at the client's request: a worker still running it throws its output away.
+    forgotten: bool = False
 
     def to_json(self, *, with_input: bool = False) -> dict[str, Any]:
         """The ``data`` object of the service's answers for this task; the per-task result
@@ -98,6 +100,17 @@ class PredictionStore:
             pred = self._items.get(task_id)
         if pred is None or now - pred.created > self._retention:
             return None
+        return pred
+
+    def forget(self, task_id: str, now: float) -> Prediction | None:
+        """Delete the task (``POST /api/v3/predictions/delete``): it is known no more. Returns
+        it, or None if it was unknown or past retention already."""
+        with self._lock:
+            pred = self._items.get(task_id)
+            if pred is None or now - pred.created > self._retention:
+                return None
+            del self._items[task_id]
+            pred.forgotten = True
         return pred
 
     def recent(self, now: float) -> list[Prediction]:

@@ -95,6 +95,8 @@ class UploadStore:
         self._media: dict[str, Media] = {}
         self._tickets: dict[str, Ticket] = {}
         self._secret = secrets.token_bytes(32)
+        # Files ever received whole (deleted ones too): what the stats count as uploads.
+        self._received = 0
 
     def _new_media(self, filename: str, content_type: str, size: int, now: float) -> Media:
         media_id = secrets.token_hex(12)
@@ -163,7 +165,9 @@ class UploadStore:
             if written > max_bytes:
                 raise UploadError(413, f"file too large: the limit is {max_bytes} bytes")
             raise UploadError(400, f"received {written} bytes, expected {media.size}")
-        media.complete = True
+        with self._lock:
+            media.complete = True
+            self._received += 1
         return media
 
     def store_stream(
@@ -179,6 +183,7 @@ class UploadStore:
         media.complete = True
         with self._lock:
             self._media[media.id] = media
+            self._received += 1
         return media
 
     def get(self, media_id: str) -> Media | None:
@@ -188,9 +193,21 @@ class UploadStore:
         return media if media is not None and media.complete else None
 
     def count(self) -> int:
-        """How many files were fully uploaded."""
+        """How many files were fully uploaded (deleted ones included)."""
         with self._lock:
-            return sum(1 for m in self._media.values() if m.complete)
+            return self._received
+
+    def discard(self, media_id: str) -> bool:
+        """Delete a stored file, and any ticket for it: its URLs answer 404 from now on.
+        False if there was no such file."""
+        with self._lock:
+            media = self._media.pop(media_id, None)
+            for token in [t for t, ticket in self._tickets.items() if ticket.media.id == media_id]:
+                del self._tickets[token]
+        if media is None:
+            return False
+        shutil.rmtree(media.path.parent, ignore_errors=True)
+        return True
 
     def _forget(self, token: str) -> None:
         with self._lock:

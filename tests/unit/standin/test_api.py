@@ -151,6 +151,7 @@ PROTECTED: list[tuple[str, str, dict[str, Any]]] = [
     ("GET", "/api/v3/predictions/abc/result", {}),
     ("GET", "/api/v3/predictions/abc", {}),
     ("POST", "/api/v3/predictions", {"json": {"page": 1, "page_size": 10}}),
+    ("POST", "/api/v3/predictions/delete", {"json": {"ids": ["abc"]}}),
     ("GET", "/api/v3/balance", {}),
     ("GET", "/api/v3/webhook/secret", {}),
     ("POST", "/api/v3/media/uploads", {"json": {"filename": "a.mp4", "size": 1}}),
