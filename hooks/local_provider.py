@@ -49,6 +49,9 @@ class LocalProvider:
         self._inner = WaveSpeedProvider.from_config(
             config, base_url=self._server.base_url, api_key=settings.api_key, paced=False
         )
+        # Its uploads go to this process, on loopback: nothing leaves the machine to audit.
+        # Nor does it delete (it is no Forgetting provider): its server and files end with it.
+        self._inner.audit_uploads = False
 
     @property
     def server(self) -> LocalServer:

@@ -3,8 +3,10 @@
 A plugin offers a backend as a :class:`ProviderInfo`; ``factory(config)`` builds a
 :class:`Provider`. The step uses exactly what :class:`Provider` declares (no probing of
 signatures or attributes). A provider may also be :class:`Funded` (its account's balance is
-checked before a run spends) and an :class:`Uploader` (segments go up before the first is
-paid for; it also takes URL sources). Subclass :class:`Provider` to inherit its defaults::
+checked before a run spends), an :class:`Uploader` (segments go up before the first is
+paid for; it also takes URL sources) and :class:`Forgetting` (its service's copies of a task
+can be deleted once the result is here: ``privacy.delete_after_download``). Subclass
+:class:`Provider` to inherit its defaults::
 
     class InHouse(Provider):
         name = "inhouse"
@@ -16,7 +18,7 @@ paid for; it also takes URL sources). Subclass :class:`Provider` to inherit its 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -104,6 +106,20 @@ class Uploader(Protocol):
     ) -> str:
         """Upload ``source`` unless ``record`` holds a reusable upload (or it is a URL source);
         return the URL the service reads it from."""
+        ...
+
+
+@runtime_checkable
+class Forgetting(Protocol):
+    """A provider whose service keeps what a task read and made (its input, its output, its
+    record) after the result is downloaded, and deletes them when told to. A provider that is
+    not one keeps nothing uprez could delete, or cannot say: ``privacy.delete_after_download``
+    passes it by."""
+
+    def forget(self, task_ids: Sequence[str]) -> None:
+        """Delete these tasks on the service, with their inputs and outputs; a task it no
+        longer knows counts as deleted. Raise :class:`~uprez.errors.ServiceError` when the
+        service could not be told (it is asked again on a later run)."""
         ...
 
 

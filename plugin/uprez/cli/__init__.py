@@ -11,6 +11,7 @@ from typing import NoReturn
 
 # One module per sub-command, named as the command.
 from uprez.cli import (
+    audit,
     blender,
     config,
     demo,
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     watch.register(commands)
     jobs.register(commands)
     spend.register(commands)
+    audit.register(commands)
     blender.register(commands)
     plugins.register(commands)
     config.register(commands)

@@ -40,7 +40,8 @@ count for nothing; a submit still waiting for its answer counts as paid. Days ar
 --reconcile lists the account's tasks (every model) created since --since, or since 7 days ago,
 and compares them with the ledger's: 'unknown' tasks were paid for by a machine that does not
 write to this ledger, or their submit's answer was lost; 'missing' ones are on the ledger but
-not listed (deleted, another account, or made at the window's edge as the two clocks see it).
+not listed (deleted, another account, or made at the window's edge as the two clocks see it);
+tasks uprez deleted itself (privacy.delete_after_download) are left out of 'missing'.
 The service keeps tasks 7 days, so the comparison never reaches further back. It exits 0
 whatever it finds (read the 'N unknown' line, or --json's "reconcile.unknown"); 5 if the
 service cannot list the tasks: a listing that fails is never read as "nothing there".
@@ -111,13 +112,14 @@ def run(args: argparse.Namespace) -> int:
         # on the ledger (and left out, as made after the listing), never "unknown".
         service, listed = _list_account(config, window) if window is not None else ("", [])
         charges: Sequence[ChargeLike] = journal.charges(since=since)
+        deleted = journal.tasks_deleted(service) if window is not None else set()
     finally:
         journal.close()
     lines = summarize(charges, args.by)
     check = None
     if window is not None:  # only the charges of tasks sent to the service that was listed
         sent_there = [charge for charge in charges if charge.account == service]
-        check = _Check.of(sent_there, listed, window)
+        check = _Check.of(sent_there, listed, window, deleted)
     if args.json:
         report = {**to_json(lines, args.by), "since": None if since is None else iso(since)}
         if check is not None:
@@ -172,16 +174,26 @@ class _Check:
     window: _Window
     on_ledger: dict[str, ChargeLike]
     unanswered: int
+    #: Ledger tasks left out: uprez had the service delete them (so it lists them no more).
+    deleted: int = 0
 
     @classmethod
-    def of(cls, charges: Sequence[ChargeLike], listed: list[ListedTask], window: _Window) -> _Check:
+    def of(
+        cls,
+        charges: Sequence[ChargeLike],
+        listed: list[ListedTask],
+        window: _Window,
+        deleted: set[str] | None = None,
+    ) -> _Check:
         inside = [charge for charge in charges if window.holds(charge)]
         known = {charge.task_id: charge for charge in inside if charge.task_id}
+        gone = set(known) & (deleted or set())
         return cls(
-            reconcile(set(known), listed),
+            reconcile(set(known) - gone, listed),
             window,
             known,
             sum(1 for charge in inside if charge.state == SUBMITTING and not charge.task_id),
+            len(gone),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -190,6 +202,7 @@ class _Check:
             "created_before": iso(self.window.until),
             **self.result.to_json(),
             "unanswered_submits": self.unanswered,
+            "deleted_on_request": self.deleted,
         }
 
     def show(self) -> None:
@@ -202,6 +215,8 @@ class _Check:
         print(f"  {len(result.unknown)} unknown: paid by a machine not on the ledger, or lost")
         for task in result.unknown:
             print(f"    {task.id}  {task.model or '-'}  {task.status}  {task.created_at or '-'}")
+        if self.deleted:
+            print(f"  {self.deleted} deleted by uprez after download, so no longer listed")
         print(f"  {len(result.missing)} missing: on the ledger, not listed by the service")
         for task_id in result.missing:
             charge = self.on_ledger[task_id]

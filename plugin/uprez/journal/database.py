@@ -2,7 +2,7 @@
 across every process and machine that shares it, and what its failures mean to the user.
 
 The ledger's tables (:mod:`.jobs_table`, :mod:`.segments_table`, :mod:`.learned`,
-:mod:`.charges`, :mod:`.turns`, :mod:`.reservations`) build on :class:`Database`;
+:mod:`.charges`, :mod:`.turns`, :mod:`.reservations`, :mod:`.audit`) build on :class:`Database`;
 :class:`uprez.journal.store.Journal` is all of them over one database, on either engine
 (:mod:`.engine`).
 """

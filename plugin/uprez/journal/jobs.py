@@ -43,6 +43,8 @@ class JobLog:
     status: str
     # Where a finished job of the same work put its result, when it was another path.
     earlier_output: Path | None = None
+    #: The job's source, as the audit names it beside each file sent.
+    source: str = ""
 
     def records(
         self, count: int | None = None, *, resubmit: bool, prices: Sequence[Price] = ()
@@ -57,6 +59,7 @@ class JobLog:
                 i,
                 resubmit=resubmit,
                 price=prices[i] if i < len(prices) else None,
+                source=self.source,
             )
             for i in range(number)
         ]
@@ -112,7 +115,7 @@ def open_job(
     if status != "new":
         log.info("resuming job %s (%s)", key[:12], status)
     elsewhere = made if status == "done" and made is not None and made != target else None
-    return JobLog(journal, key, status, elsewhere)
+    return JobLog(journal, key, status, elsewhere, str(source))
 
 
 def finished_before(config: Config, source: Source, target: Path) -> dict[str, Any] | None:

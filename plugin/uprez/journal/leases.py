@@ -1,5 +1,5 @@
 """Leases: what a process holds in the ledger (a segment's claim to submit, a turn of the
-account, a budget's reservation) lives only while the process renews it.
+account, a budget's reservation, a task it is collecting) lives only while the process renews it.
 
 A holder is named ``host:pid:nonce``; ``host`` is ``$UPREZ_NODE`` when set (machines that share
 a ledger need names of their own: containers cloned with one host name set it), else the host
@@ -70,6 +70,7 @@ def renew_leases(db: Session, owner: str, until: float) -> None:
     )
     db.execute("UPDATE turns SET lease_until = ? WHERE owner = ?", (until, owner))
     db.execute("UPDATE reservations SET lease_until = ? WHERE owner = ?", (until, owner))
+    db.execute("UPDATE collectors SET lease_until = ? WHERE owner = ?", (until, owner))
 
 
 class Heartbeat:

@@ -85,6 +85,30 @@ CREATE TABLE IF NOT EXISTS submits (account TEXT NOT NULL, at DOUBLE PRECISION N
 CREATE INDEX IF NOT EXISTS submits_by_account ON submits (account, at)
 """,
     ),
+    (
+        3,
+        # The audit: every file sent to a service (kind 'upload') and every deletion of a task
+        # there (kind 'delete', pending until the service confirms it); and who is still
+        # collecting a task (a lease), so that no deletion pulls a result from under a node
+        # that is downloading it. Hosts only: never a URL's query string, never the key.
+        """
+CREATE TABLE IF NOT EXISTS audit (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, state TEXT NOT NULL, service TEXT NOT NULL,
+    job_key TEXT, idx INTEGER, task_id TEXT, path TEXT, source TEXT, sha256 TEXT,
+    bytes BIGINT, host TEXT, upload_ref TEXT, project TEXT NOT NULL, user_name TEXT NOT NULL,
+    machine TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, expires DOUBLE PRECISION,
+    deleted_at DOUBLE PRECISION, deleted_by TEXT, attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at);
+CREATE INDEX IF NOT EXISTS audit_by_segment ON audit (job_key, idx);
+CREATE INDEX IF NOT EXISTS audit_by_task ON audit (task_id, kind);
+CREATE TABLE IF NOT EXISTS collectors (
+    task_id TEXT NOT NULL, owner TEXT NOT NULL, lease_until DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (task_id, owner)
+)
+""",
+    ),
 )
 LATEST = MIGRATIONS[-1][0]
 TABLES = ("jobs", "segments", "task_rates", "upload_limits")

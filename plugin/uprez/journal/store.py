@@ -15,6 +15,7 @@ from pathlib import Path
 
 import platformdirs
 
+from uprez.journal.audit import Audit
 from uprez.journal.charges import Charges
 from uprez.journal.jobs_table import JobTable
 from uprez.journal.learned import Learned
@@ -28,8 +29,9 @@ def default_path() -> Path:
     return Path(platformdirs.user_data_dir("uprez")) / "journal.sqlite3"
 
 
-class Journal(JobTable, SegmentTable, Learned, Charges, Turns, Reservations):
+class Journal(JobTable, SegmentTable, Learned, Charges, Turns, Reservations, Audit):
     """The ledger: its jobs, their segments, what the service taught, what each task cost, the
-    account's turns and the budgets' reservations; safe to share between threads, processes
-    and (PostgreSQL) machines. Open with ``Journal(path_or_url)``; :meth:`close` when done.
+    account's turns, the budgets' reservations, and the audit of what left the machine and what
+    the service was told to delete; safe to share between threads, processes and (PostgreSQL)
+    machines. Open with ``Journal(path_or_url)``; :meth:`close` when done.
     """

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from uprez import interrupt
 from uprez.account import AccountLimits
-from uprez.errors import JobTimeout
+from uprez.errors import JobTimeout, UprezError
+from uprez.journal.audit import Sending
 from uprez.journal.charges import Payer
 from uprez.journal.segments_table import SegmentRow
 from uprez.journal.store import Journal
@@ -33,7 +35,8 @@ class Price:
 class TaskRecord:
     """The journal's record of one segment, bound to its job; ``resubmit`` allows a deliberate
     second submission when an earlier one was lost and cannot be found. With a ``price``, each
-    task submitted is charged (``uprez spend``, budgets)."""
+    task submitted is charged (``uprez spend``, budgets). ``source`` is the job's source, as
+    the audit of each upload names it."""
 
     def __init__(
         self,
@@ -43,12 +46,14 @@ class TaskRecord:
         *,
         resubmit: bool = False,
         price: Price | None = None,
+        source: str = "",
     ) -> None:
         self.journal = journal
         self.job_key = job_key
         self.index = index
         self.resubmit = resubmit
         self.price = price
+        self.source = source
 
     def row(self) -> SegmentRow:
         """The segment's current record."""
@@ -68,6 +73,61 @@ class TaskRecord:
     def uploaded(self, url: str) -> None:
         """The segment is on the service at ``url`` (a state already further on is kept)."""
         self.journal.record_upload(self.job_key, self.index, url)
+
+    def sending(
+        self, *, service: str, path: str, sha256: str, size: int, host: str, retention: float
+    ) -> str:
+        """Audit a file of this segment about to be sent to ``host`` (before its first byte
+        goes: a ledger that cannot be written stops the send); return the audit row's id."""
+        payer = self.price.payer if self.price is not None else None
+        return self.journal.audit_sending(
+            Sending(
+                service=service,
+                job_key=self.job_key,
+                idx=self.index,
+                path=path,
+                source=self.source or path,
+                sha256=sha256,
+                size=size,
+                host=host,
+                project=payer.project if payer is not None else "",
+                user=payer.user if payer is not None else "",
+                retention=retention,
+            )
+        )
+
+    def sent(self, audit_id: str, url: str) -> None:
+        """The audited file is on the service, read from ``url``."""
+        self.journal.audit_sent(audit_id, url)
+
+    def send_failed(self, audit_id: str, error: str) -> None:
+        """The audited send broke off."""
+        self.journal.audit_send_failed(audit_id, error)
+
+    def collecting(self, task_id: str) -> None:
+        """This process waits on ``task_id`` and downloads its result: no deletion takes it
+        away meanwhile (see :meth:`Journal.collecting`)."""
+        self.journal.collecting(task_id)
+
+    def collected(self, task_id: str) -> None:
+        """This process is done with ``task_id`` at the service."""
+        self.journal.collected(task_id)
+
+    def deletion_note(self, service: str, task_id: str) -> str | None:
+        """Who deleted ``task_id`` on ``service``, and when, if uprez did on purpose
+        (``privacy.delete_after_download``): what to add to the error that finds it gone.
+        None when it did not, or when the ledger cannot say (the error stands on its own)."""
+        try:
+            deleted = self.journal.deleted_on_request(service, task_id)
+        except UprezError:
+            return None
+        if deleted is None or deleted.deleted_at is None:
+            return None
+        when = datetime.fromtimestamp(deleted.deleted_at, UTC).isoformat(timespec="seconds")
+        return (
+            f"{deleted.deleted_by or deleted.machine} deleted it at {when} once its result was "
+            "downloaded there (privacy.delete_after_download)"
+        )
 
     def forget_upload(self) -> None:
         """The service could not fetch the recorded upload: the next attempt uploads again."""
@@ -147,6 +207,9 @@ class TaskRecord:
         if not self.journal.charge_made(self.job_key, self.index, task_id):
             self.about_to_submit()
             self.journal.charge_made(self.job_key, self.index, task_id)
+        upload = self.row().upload_url
+        if upload:  # the audited upload the task reads now names it
+            self.journal.audit_task(self.job_key, self.index, upload, task_id)
 
     def completed(self, outputs: list[str]) -> None:
         """The task finished. Its ``outputs`` are not kept: a rerun asks the service for the

@@ -1,5 +1,5 @@
 """Hand a finished job's result over: verify it against its source, write its sidecar, mark
-the journal, and move it into place whole."""
+the journal, move it into place whole; then, if asked, delete its tasks on the service."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 
 from uprez.errors import InputError, VerificationError
 from uprez.net.redact import redact_url
+from uprez.providers import Forgetting
 from uprez.records import Artifact, JobEvent, UpscaleResult
+from uprez.step import deletion
 from uprez.step.checks import where
 from uprez.step.output import STEP
 from uprez.step.segments import SegmentResult, remove_work_dir
@@ -47,6 +49,8 @@ def hand_off(
 
     A result that does not match its source is an error (``verify.on_mismatch = "error"``)
     and stays in the work folder; with ``"warn"`` each mismatch is logged and the result goes.
+    With ``privacy.delete_after_download`` (or its upload policy's), the result's tasks are
+    deleted on the service once it is in place (:mod:`uprez.step.deletion`).
     """
     from uprez.media.probe import probe  # PyAV loads when a video is first looked at
 
@@ -74,6 +78,8 @@ def hand_off(
     task_ids = [p.result.task_id for p in parts]
     paid = set(task_ids) if job_log is None else job_log.settle(task_ids, target)
     project, user = payer
+    deleting = isinstance(provider, Forgetting) and deletion.wanted(config, project, artifact.path)
+    due = deletion.Deletion(pending=list(dict.fromkeys(task_ids)))
     record = build_sidecar(
         step=STEP,
         source={
@@ -113,14 +119,23 @@ def hand_off(
         verification={"ok": not problems, "problems": problems},
         has_nsfw_contents=[flag for p in parts for flag in p.result.nsfw],
         timings={**first.timings, "total_s": round(elapsed, 3), "inference_ms": first.inference_ms},
+        **({"deletion": due.to_json()} if deleting else {}),
     )
-    # Sidecar, then the journal's "done", then the move: a crash between any two leaves a
-    # state the next run completes (the output appears last, and whole).
+    # Sidecar, then the journal's "done" (and the deletions due), then the move: a crash
+    # between any two leaves a state the next run completes (the output appears last, and
+    # whole; a deletion due is made by the next run).
     sidecar = write_sidecar(target, record) if config.output.sidecar else None
     if job_log is not None:
         job_log.done(str(job.plan.cost), where(artifact.path), target.resolve())
+        if deleting:
+            due = deletion.make_due(job_log.journal, provider, task_ids, job_log.key, payer)
     os.replace(merged, target)
     remove_work_dir(folder)
+    if deleting:
+        journal = job_log.journal if job_log is not None else None
+        record["deletion"] = deletion.delete_handed_over(journal, provider, due).to_json()
+        if sidecar is not None:
+            sidecar = write_sidecar(target, record)
     emit(
         JobEvent("completed", artifact.path, task_id=first.task_id, detail={"output": str(target)})
     )

@@ -21,8 +21,9 @@ from uprez.errors import ConfigError, InputError, StorageError, UploadTooLarge, 
 from uprez.journal.charges import Payer
 from uprez.journal.jobs import open_job, open_journal
 from uprez.media.remote import RemoteVideo
-from uprez.providers import Provider, Uploader
+from uprez.providers import Forgetting, Provider, Uploader
 from uprez.records import Artifact, JobEvent
+from uprez.step import deletion
 from uprez.step.checks import where
 from uprez.step.estimate import Estimate, check_funds, replan
 from uprez.step.handoff import hand_off
@@ -94,8 +95,10 @@ def run(
                     path=str(source),
                 )
         if spending:
+            deletion.check(batch.jobs, config, active, ledger)
             check_funds(active, batch.total, config)
             reserved = reserve(ledger, batch.by_payer(), config)
+        _retry_deletions(ledger, active, config)
         outcomes = []
         for job in batch.jobs:
             try:
@@ -141,6 +144,27 @@ def run_upscale(
         raise outcome.error
     assert outcome.result is not None
     return outcome.result
+
+
+def _retry_deletions(ledger: Journal | None, provider: Provider, config: Config) -> None:
+    """First of all, the deletions earlier runs on this ledger left pending on this provider's
+    service (see :mod:`uprez.step.deletion`). A batch that spends nothing opens the ledger for
+    them alone, and goes on if it cannot: nothing of its own depends on it."""
+    if not isinstance(provider, Forgetting):
+        return
+    journal = ledger
+    try:
+        if journal is None:
+            journal = open_journal(config)
+        if journal is not None:
+            deletion.retry_pending(journal, provider)
+    except UprezError as exc:
+        if ledger is not None:
+            raise
+        log.warning("could not retry the pending deletions in the ledger: %s", exc)
+    finally:
+        if journal is not None and journal is not ledger:
+            journal.close()
 
 
 def _close(ledger: Journal, reserved: dict[tuple[str, str], str]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,11 +23,12 @@ from uprez.net.transfers import ByteProgress, download
 from uprez.wavespeed import money
 from uprez.wavespeed.answers import TaskState
 from uprez.wavespeed.connection import Connection
+from uprez.wavespeed.deleting import delete_tasks
 from uprez.wavespeed.lookup import find_task
 from uprez.wavespeed.pacing import SubmitPacer, account_fingerprint
 from uprez.wavespeed.reading import read_task
 from uprez.wavespeed.submit_answer import post_submit
-from uprez.wavespeed.uploading import upload_file
+from uprez.wavespeed.uploading import SendWatch, upload_file
 from uprez.wavespeed.waiting import wait_for_task
 
 log = logging.getLogger(__name__)
@@ -107,10 +108,12 @@ class WaveSpeedClient:
 
     # -- upload --------------------------------------------------------------------------------
 
-    def upload(self, path: Path, progress: ByteProgress | None = None) -> str:
-        """Upload a local file; return the URL the service reads it from (see
-        :mod:`uprez.wavespeed.uploading`)."""
-        return upload_file(self.connection, path, progress)
+    def upload(
+        self, path: Path, progress: ByteProgress | None = None, on_send: SendWatch | None = None
+    ) -> str:
+        """Upload a local file; return the URL the service reads it from. ``on_send`` hears of
+        each send just before its bytes leave (see :mod:`uprez.wavespeed.uploading`)."""
+        return upload_file(self.connection, path, progress, on_send)
 
     # -- tasks ---------------------------------------------------------------------------------
 
@@ -192,6 +195,11 @@ class WaveSpeedClient:
         return wait_for_task(
             self.connection, task_id, deadline=deadline, on_state=on_state, poller=poller
         )
+
+    def delete(self, task_ids: Sequence[str]) -> int:
+        """Delete tasks, with their inputs and outputs (``POST /api/v3/predictions/delete``);
+        return how many the service deleted (see :func:`uprez.wavespeed.deleting.delete_tasks`)."""
+        return delete_tasks(self.connection, task_ids)
 
     def download(self, url: str, target: Path, progress: ByteProgress | None = None) -> int:
         """Download an output into ``target`` atomically; return its size in bytes."""

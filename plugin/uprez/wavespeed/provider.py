@@ -6,15 +6,16 @@ stand-in server, so one code path serves both.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from uprez import protocol
-from uprez.errors import ServiceError, TaskFailed, TaskGone, TransferError
+from uprez.errors import ServiceError, TaskFailed, TaskGone, TransferError, UprezError
 from uprez.media.remote import RemoteVideo, Source
 from uprez.providers import UHD, ProviderResult
 from uprez.records import JobEvent
@@ -27,6 +28,7 @@ from uprez.wavespeed.money import check_funds
 from uprez.wavespeed.polling import Poller, PollSchedule
 from uprez.wavespeed.progress import Throttle
 from uprez.wavespeed.submitting import submit_once
+from uprez.wavespeed.upload_audit import upload_audited
 
 if TYPE_CHECKING:
     from uprez.config import Config
@@ -46,9 +48,16 @@ def _reporter(emit: Emit, source: Source) -> Callable[[TaskState], None]:
 
 
 class WaveSpeedProvider:
-    """Runs one job on the WaveSpeed API: upload, submit once, wait, download."""
+    """Runs one job on the WaveSpeed API: upload, submit once, wait, download; and deletes a
+    job's tasks there once asked to (:meth:`forget`).
+
+    With a journal record, every file sent is audited in the ledger before its bytes leave
+    (``audit_uploads``; the local provider, whose server lives in this process on loopback,
+    turns it off: nothing leaves the machine)."""
 
     name = "wavespeed"
+    #: Whether uploads are written in the ledger's audit.
+    audit_uploads = True
 
     def __init__(
         self,
@@ -117,12 +126,34 @@ class WaveSpeedProvider:
         reused upload had gone (code 1402) is uploaded and submitted again, once; a task the
         service no longer knows is only replaced with ``--resubmit``.
         """
+        held: list[str] = []
+        try:
+            return self._run(source, target, emit, record, held)
+        finally:
+            if record is not None:
+                for task_id in held:  # a lapsed lease frees it anyway: the run's error wins
+                    with contextlib.suppress(UprezError):
+                        record.collected(task_id)
+
+    def _run(
+        self,
+        source: Source,
+        target: Path,
+        emit: Emit,
+        record: TaskRecord | None,
+        held: list[str],
+    ) -> ProviderResult:
+        """:meth:`run`, noting in ``held`` each task this process collects (no deletion takes
+        it from the service until the result is downloaded)."""
         started = time.monotonic()
         deadline = started + self.deadline
         fresh_upload_tried = False
         while True:
             task_id, poller, reused_upload = self._task_for(source, record, deadline, emit)
             uploaded = time.monotonic()
+            if record is not None:
+                record.collecting(task_id)
+                held.append(task_id)
             emit(JobEvent("submitted", source, task_id=task_id))
             try:
                 done = self._wait(task_id, deadline, poller, record, _reporter(emit, source))
@@ -141,6 +172,9 @@ class WaveSpeedProvider:
                     continue
                 raise
             except TaskGone as exc:
+                note = record.deletion_note(self.identity, task_id) if record is not None else None
+                if note is not None:
+                    exc.add_note(note)
                 if record is None or not record.resubmit:
                     raise
                 log.info("%s; --resubmit: creating a new task", exc)
@@ -181,6 +215,13 @@ class WaveSpeedProvider:
             },
             nsfw=done.nsfw,
         )
+
+    def forget(self, task_ids: Sequence[str]) -> None:
+        """Delete these tasks on the service, with their inputs and outputs (see
+        :func:`uprez.wavespeed.deleting.delete_tasks`); a task already gone counts as
+        deleted."""
+        if task_ids:
+            self.client.delete(task_ids)
 
     def _wait(
         self,
@@ -238,8 +279,10 @@ class WaveSpeedProvider:
             video_url = source.url
         else:
             emit(JobEvent("uploading", source, fraction=0.0))
+            audited = record if self.audit_uploads else None
+            progress = Throttle(emit, "uploading", source)
             try:
-                video_url = self.client.upload(source, progress=Throttle(emit, "uploading", source))
+                video_url = upload_audited(self.client, source, audited, self.identity, progress)
             except ServiceError as exc:
                 exc.add_note("nothing was submitted: rerun the same command")
                 raise

@@ -2,11 +2,18 @@
 fallback whenever the ticket flow fails in a way the other route may not (no such route, a 5xx,
 a malformed ticket, a refused PUT). A refusal for size is not retried on another route: the
 service's limit is the same there, so it is raised as :class:`UploadTooLarge` for a re-plan.
+
+This is where a file's bytes leave the machine: a caller that keeps an audit is told of each
+send (:class:`Outgoing`: the file, the host its bytes go to, their size and SHA-256) just before
+its first byte goes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,15 +36,55 @@ class _TryBinary(Exception):
     """The ticket flow failed in a way the binary route may not: the reason, for the log."""
 
 
-def upload_file(connection: Connection, path: Path, progress: ByteProgress | None) -> str:
-    """Upload ``path``; return the URL the service reads it from."""
+@dataclass(frozen=True)
+class Outgoing:
+    """A file about to leave the machine: what it is and where its bytes go."""
+
+    path: Path
+    host: str  # host[:port] only: never the URL, whose query may be a signature
+    size: int
+    sha256: str
+
+
+#: Told of each send of a file just before its first byte goes (a send that fails may be
+#: followed by another, by the other route, to another host).
+SendWatch = Callable[[Outgoing], None]
+
+
+class _Announcer:
+    """Tells a :data:`SendWatch` of each send, hashing the file once, and only if watched."""
+
+    def __init__(self, path: Path, size: int, watch: SendWatch | None) -> None:
+        self._path = path
+        self._size = size
+        self._watch = watch
+        self._digest: str | None = None
+
+    def __call__(self, url: str) -> None:
+        if self._watch is None:
+            return
+        if self._digest is None:
+            with self._path.open("rb") as handle:
+                self._digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        self._watch(Outgoing(self._path, host_of(url), self._size, self._digest))
+
+
+def upload_file(
+    connection: Connection,
+    path: Path,
+    progress: ByteProgress | None,
+    on_send: SendWatch | None = None,
+) -> str:
+    """Upload ``path``; return the URL the service reads it from. ``on_send`` hears of each
+    send before its bytes go (an exception it raises stops the upload)."""
     size = path.stat().st_size
     ctype = guess_type(path)
+    announce = _Announcer(path, size, on_send)
     try:
-        return _ticket_flow(connection, path, size, ctype, progress)
+        return _ticket_flow(connection, path, size, ctype, progress, announce)
     except _TryBinary as reason:
         log.info("ticket upload of %s failed (%s); using upload/binary", path.name, reason)
-    return _binary_flow(connection, path, size, ctype, progress)
+    return _binary_flow(connection, path, size, ctype, progress, announce)
 
 
 def size_refusal(status: int, message: str, size: int, what: str) -> UploadTooLarge | None:
@@ -62,7 +109,12 @@ def _refused(answer: requests.Response, size: int, what: str) -> UploadTooLarge 
 
 
 def _ticket_flow(
-    connection: Connection, path: Path, size: int, ctype: str, progress: ByteProgress | None
+    connection: Connection,
+    path: Path,
+    size: int,
+    ctype: str,
+    progress: ByteProgress | None,
+    announce: _Announcer,
 ) -> str:
     url = connection.api_url("/media/uploads")
     try:
@@ -88,6 +140,7 @@ def _ticket_flow(
     put_url, headers, download_url = _instruction(data)
     # The PUT URL is a capability (a signature in its query or a token in its path): not logged.
     log.debug("uploading %s (%d bytes) to %s", path.name, size, host_of(put_url))
+    announce(put_url)
     try:
         with path.open("rb") as handle:
             put = connection.session.put(
@@ -127,10 +180,16 @@ def _instruction(data: Any) -> tuple[str, dict[str, str], str]:
 
 
 def _binary_flow(
-    connection: Connection, path: Path, size: int, ctype: str, progress: ByteProgress | None
+    connection: Connection,
+    path: Path,
+    size: int,
+    ctype: str,
+    progress: ByteProgress | None,
+    announce: _Announcer,
 ) -> str:
     url = connection.api_url("/media/upload/binary")
     body = MultipartFile(path, "file", ctype, progress)
+    announce(url)
     try:
         answer = connection.session.post(
             url,

@@ -76,13 +76,15 @@ def test_a_journal_damaged_past_its_first_pages_is_a_config_error_when_read(
     journal_path: Path, add_job: Any
 ) -> None:
     made = Journal(journal_path)
+    (schema_pages,) = made._db.execute("PRAGMA page_count").fetchone()  # the tables, empty
     for number in range(300):
         add_job(made, f"job-{number}", segments=4)
     made._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every page in the file itself
     (page,) = made._db.execute("PRAGMA page_size").fetchone()
     made.close()
     data = bytearray(journal_path.read_bytes())
-    data[6 * page :] = b"\xab" * (len(data) - 6 * page)  # the schema's pages kept: it opens
+    kept = schema_pages * page  # the schema's pages kept: it opens
+    data[kept:] = b"\xab" * (len(data) - kept)
     journal_path.write_bytes(bytes(data))
     journal = Journal(journal_path)
     try:

@@ -40,6 +40,9 @@ CREATE TABLE IF NOT EXISTS upload_limits (
 #: What migration 2 adds.
 NEW_TABLES = ("charges", "reservations", "turns", "submits")
 NEW_SEGMENT_COLUMNS = {"claim_owner", "lease_until"}
+#: What migration 3 adds: the audit, and who is collecting a task.
+AUDIT_TABLES = ("audit", "collectors")
+ALL_VERSIONS = list(range(1, schema.LATEST + 1))
 
 
 def versions(journal: Journal) -> list[tuple[int, float]]:
@@ -57,14 +60,17 @@ def columns(journal: Journal, table: str) -> set[str]:
 def test_a_fresh_ledger_has_every_migration_and_its_tables(open_ledger: OpenLedger) -> None:
     journal = open_ledger()
 
-    assert [version for version, _ in versions(journal)] == [1, 2]
-    assert schema.LATEST == 2
+    assert [version for version, _ in versions(journal)] == [1, 2, 3]
+    assert schema.LATEST == 3
     assert columns(journal, "segments") >= NEW_SEGMENT_COLUMNS
-    for table in NEW_TABLES:
+    for table in (*NEW_TABLES, *AUDIT_TABLES):
         assert columns(journal, table), f"no table {table}"
     with journal._read() as db:
-        counts = [db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in NEW_TABLES]
-    assert counts == [0, 0, 0, 0]
+        counts = [
+            db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in (*NEW_TABLES, *AUDIT_TABLES)
+        ]
+    assert counts == [0, 0, 0, 0, 0, 0]
 
 
 def test_opening_again_applies_nothing(open_ledger: OpenLedger) -> None:
@@ -75,18 +81,19 @@ def test_opening_again_applies_nothing(open_ledger: OpenLedger) -> None:
     again = open_ledger()
 
     assert versions(again) == before
-    assert len(before) == 2
+    assert len(before) == 3
 
 
 def test_a_ledger_a_newer_version_migrated_further_still_opens(open_ledger: OpenLedger) -> None:
     first = open_ledger()
+    newer = schema.LATEST + 1
     with first._write() as db:
-        db.execute("INSERT INTO schema_versions (version, applied) VALUES (?, ?)", (3, 1.0))
+        db.execute("INSERT INTO schema_versions (version, applied) VALUES (?, ?)", (newer, 1.0))
     first.close()
 
     again = open_ledger()
 
-    assert [version for version, _ in versions(again)] == [1, 2, 3]
+    assert [version for version, _ in versions(again)] == [*ALL_VERSIONS, newer]
 
 
 def test_eight_nodes_opening_a_new_ledger_at_once_apply_each_migration_once(
@@ -96,17 +103,17 @@ def test_eight_nodes_opening_a_new_ledger_at_once_apply_each_migration_once(
 
     printed = nodes(ledger_where, "open", owners)
 
-    assert printed == ["opened 1,2"] * 8
+    assert printed == ["opened " + ",".join(map(str, ALL_VERSIONS))] * 8
     journal = open_ledger()
     with journal._read() as db:
         rows = db.execute(
             "SELECT version, count(*) FROM schema_versions GROUP BY version ORDER BY version"
         ).fetchall()
-    assert [(int(v), int(n)) for v, n in rows] == [(1, 1), (2, 1)]
+    assert [(int(v), int(n)) for v, n in rows] == [(version, 1) for version in ALL_VERSIONS]
     assert columns(journal, "segments") >= NEW_SEGMENT_COLUMNS
 
 
-def test_a_ledger_at_migration_one_gains_migration_two(
+def test_a_ledger_at_migration_one_gains_the_later_migrations(
     ledger_where: Path | str, open_ledger: OpenLedger
 ) -> None:
     # A ledger an earlier build with only the first migration made, with a job in it.
@@ -139,7 +146,7 @@ def test_a_ledger_at_migration_one_gains_migration_two(
 
     journal = open_ledger()
 
-    assert [version for version, _ in versions(journal)][:2] == [1, 2]
+    assert [version for version, _ in versions(journal)] == ALL_VERSIONS
     assert versions(journal)[0] == (1, 5.0)  # migration 1 was not applied again
     assert columns(journal, "segments") >= NEW_SEGMENT_COLUMNS
     assert journal.task_ids("old") == ["t-old"]
@@ -152,6 +159,44 @@ def test_a_ledger_at_migration_one_gains_migration_two(
             0,
             0,
         ]
+
+
+def test_a_ledger_at_migration_two_gains_the_audit_and_keeps_what_it_held(
+    ledger_where: Path | str, open_ledger: OpenLedger
+) -> None:
+    raw: Any
+    if isinstance(ledger_where, Path):
+        raw = sqlite3.connect(ledger_where, isolation_level=None)
+        place = "?"
+    else:
+        import psycopg
+
+        raw = psycopg.connect(ledger_where, autocommit=True)
+        place = "%s"
+    try:
+        raw.execute(schema._VERSIONS)
+        for version, text in schema.MIGRATIONS[:2]:
+            for statement in text.split(";\n"):
+                if statement.strip():
+                    raw.execute(statement)
+            raw.execute(f"INSERT INTO schema_versions VALUES ({place}, 5.0)", (version,))
+        raw.execute(
+            "INSERT INTO charges (id, job_key, idx, task_id, state, account, model, project, "
+            f"user_name, host, billed_seconds, cost, created) VALUES ({', '.join([place] * 13)})",
+            ("c1", "old", 0, "t-old", "submitted", "a", "m", "show", "ann", "node", 5, "0.10", 1.0),
+        )
+    finally:
+        raw.close()
+
+    journal = open_ledger()
+
+    assert [version for version, _ in versions(journal)] == ALL_VERSIONS
+    assert [(c.id, c.task_id) for c in journal.charges()] == [("c1", "t-old")]
+    assert journal.audit_rows() == []
+    assert {"kind", "state", "host", "sha256", "task_id", "expires", "deleted_at"} <= columns(
+        journal, "audit"
+    )
+    assert journal.queue_deletions("svc", ["t-old"], job_key="old", project="show", user="ann")
 
 
 @pytest.fixture
@@ -184,7 +229,7 @@ def old_file(tmp_path: Path) -> Path:
 def test_a_file_from_before_migrations_gains_the_new_columns_and_tables(old_file: Path) -> None:
     journal = Journal(old_file, lease_seconds=5)
     try:
-        assert [version for version, _ in versions(journal)] == [1, 2]
+        assert [version for version, _ in versions(journal)] == ALL_VERSIONS
         assert columns(journal, "segments") >= NEW_SEGMENT_COLUMNS
         for table in NEW_TABLES:
             assert columns(journal, table), f"no table {table}"
@@ -201,6 +246,6 @@ def test_a_file_from_before_migrations_gains_the_new_columns_and_tables(old_file
 
     again = Journal(old_file)
     try:
-        assert [version for version, _ in versions(again)] == [1, 2]
+        assert [version for version, _ in versions(again)] == ALL_VERSIONS
     finally:
         again.close()

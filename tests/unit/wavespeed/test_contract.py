@@ -126,6 +126,7 @@ def test_the_answer_schema_is_valid_draft_2020_12() -> None:
         "upload_ticket",
         "upload_binary",
         "balance",
+        "deleted",
     ):
         assert needed in schema["$defs"]
 
@@ -171,6 +172,8 @@ def test_the_documented_requests_carry_the_documented_fields() -> None:
     assert set(ticket) == {"filename", "size", "content_type"}
     price = _call("model_price")["requests"]["price"]["body"]
     assert set(price) == {"model_id", "inputs"}
+    deletion = _call("delete")["requests"]["documented"]["body"]
+    assert set(deletion) == {"ids"} and all(isinstance(i, str) for i in deletion["ids"])
 
 
 def _ok(data: object) -> dict[str, Any]:
@@ -208,6 +211,8 @@ RULED_OUT = {
     ),
     "a balance as text": ("balance_answer", _ok({"balance": "12.00"})),
     "a price without a price": ("model_price_answer", _ok({"model_id": "m", "currency": "USD"})),
+    "a deletion without its count": ("delete_answer", _ok({})),
+    "a deletion counted as text": ("delete_answer", _ok({"deleted_count": "2"})),
     "an error without message": ("error_answer", {"code": 500}),
 }
 
@@ -436,6 +441,22 @@ def test_client_reads_a_model_price(name: str) -> None:
     assert quoted == Decimal(str(expected))
 
 
+@pytest.mark.parametrize(("name", "count"), [("documented", 2), ("none_known", 0)])
+def test_client_reads_a_deletion_and_sends_the_documented_body(name: str, count: int) -> None:
+    client, transport = _client_over(_answer("delete", name))
+    ids = _call("delete")["requests"]["documented"]["body"]["ids"]
+
+    assert client.delete(ids) == count
+    [sent] = transport.sent
+    assert (sent.method, sent.url) == ("POST", f"{API}/api/v3/predictions/delete")
+    assert json.loads(sent.body or b"{}") == {"ids": ids}
+
+
+def test_client_reads_a_404_on_delete_as_already_gone() -> None:
+    client, _ = _client_over(_answer("errors", "not_found"))
+    assert client.delete(["gone-task"]) == 0
+
+
 # == (c) the twin answers in the documented shapes =================================================
 
 
@@ -543,6 +564,10 @@ def _run_twin(server: LocalServer, clip: Path, session: requests.Session) -> Twi
     run.answers["error_400"] = session.post(f"{api}/{model}", json={}, timeout=30)
     run.answers["error_401"] = requests.get(f"{api}/balance", timeout=30)
     run.answers["error_404"] = session.get(f"{api}/predictions/no-such-task/result", timeout=30)
+    # Last, as it forgets them: deleting the run's tasks, and one it does not know.
+    run.answers["delete"] = session.post(
+        f"{api}/predictions/delete", json={"ids": [*run.task_ids, "no-such-task"]}, timeout=30
+    )
     return run
 
 
@@ -637,6 +662,12 @@ def test_twin_model_price_answer_fits_the_contract(twin: TwinRun) -> None:
 )
 def test_twin_error_answers_fit_the_contract(twin: TwinRun, name: str, status: int) -> None:
     _fits("error_answer", twin.json(name, status))
+
+
+def test_twin_delete_answer_fits_the_contract_and_counts_what_it_knew(twin: TwinRun) -> None:
+    body = twin.json("delete")
+    _fits("delete_answer", body)
+    assert body["data"]["deleted_count"] == len(twin.task_ids)
 
 
 def test_client_reads_every_twin_answer(twin: TwinRun) -> None:
