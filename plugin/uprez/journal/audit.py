@@ -1,5 +1,5 @@
-"""The ``audit`` table: every file uprez sent to a service, and every deletion of a task there;
-and the ``collectors`` leases that keep a deletion from pulling a result from under a node.
+"""The ``audit`` table: every file uprez sent to a service, and every deletion of a task there
+(which waits while a node is still collecting the task: :mod:`.collectors`).
 
 An upload row is written before the first byte leaves (``sending``), becomes ``sent`` once the
 service has the file, or ``failed`` when the send broke off (some bytes may have left, so the
@@ -21,7 +21,7 @@ from typing import Any
 
 from uprez.journal.database import Database
 from uprez.journal.engine import Session
-from uprez.journal.leases import HOST, holder_alive
+from uprez.journal.leases import HOST
 
 UPLOAD, DELETE = "upload", "delete"
 SENDING, SENT, FAILED = "sending", "sent", "failed"
@@ -253,52 +253,6 @@ class Audit(Database):
         with self._read() as db:
             rows = db.execute(sql + " ORDER BY at, id", params).fetchall()
         return [_row(row) for row in rows]
-
-    # -- who is collecting a task --------------------------------------------------------------
-
-    def collecting(self, task_id: str) -> None:
-        """This process is waiting on ``task_id`` or downloading its result: no deletion may
-        take it away until :meth:`collected` (or until this process's lease lapses)."""
-        with self._write() as db:
-            now = db.now()
-            db.execute(
-                "DELETE FROM collectors WHERE task_id = ? AND owner = ?", (task_id, self.owner)
-            )
-            db.execute(
-                "INSERT INTO collectors (task_id, owner, lease_until) VALUES (?, ?, ?)",
-                (task_id, self.owner, now + self.lease_seconds),
-            )
-        self._heartbeat.need()
-
-    def collected(self, task_id: str) -> None:
-        """This process no longer needs ``task_id`` at the service."""
-        with self._write() as db:
-            db.execute(
-                "DELETE FROM collectors WHERE task_id = ? AND owner = ?", (task_id, self.owner)
-            )
-
-    def collected_elsewhere(self, task_ids: Sequence[str]) -> dict[str, str]:
-        """Of ``task_ids``, those another live process is still collecting, with its name
-        (lapsed leases are removed on the way)."""
-        wanted = list(dict.fromkeys(task_ids))
-        if not wanted:
-            return {}
-        marks = ", ".join("?" for _ in wanted)
-        busy: dict[str, str] = {}
-        with self._write() as db:
-            now = db.now()
-            rows = db.execute(
-                f"SELECT task_id, owner, lease_until FROM collectors WHERE task_id IN ({marks})",
-                wanted,
-            ).fetchall()
-            for task_id, owner, until in rows:
-                if not holder_alive(owner, until, now):
-                    db.execute(
-                        "DELETE FROM collectors WHERE task_id = ? AND owner = ?", (task_id, owner)
-                    )
-                elif owner != self.owner:
-                    busy[str(task_id)] = str(owner)
-        return busy
 
 
 def _deletion(db: Session, service: str, task_id: str) -> str | None:

@@ -2,9 +2,9 @@
 across every process and machine that shares it, and what its failures mean to the user.
 
 The ledger's tables (:mod:`.jobs_table`, :mod:`.segments_table`, :mod:`.learned`,
-:mod:`.charges`, :mod:`.turns`, :mod:`.reservations`, :mod:`.audit`) build on :class:`Database`;
-:class:`uprez.journal.store.Journal` is all of them over one database, on either engine
-(:mod:`.engine`).
+:mod:`.charges`, :mod:`.turns`, :mod:`.reservations`, :mod:`.audit`, :mod:`.collectors`) build
+on :class:`Database`; :class:`uprez.journal.store.Journal` is all of them over one database, on
+either engine (:mod:`.engine`).
 """
 
 from __future__ import annotations

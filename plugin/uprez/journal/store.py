@@ -17,6 +17,7 @@ import platformdirs
 
 from uprez.journal.audit import Audit
 from uprez.journal.charges import Charges
+from uprez.journal.collectors import Collectors
 from uprez.journal.jobs_table import JobTable
 from uprez.journal.learned import Learned
 from uprez.journal.reservations import Reservations
@@ -29,9 +30,10 @@ def default_path() -> Path:
     return Path(platformdirs.user_data_dir("uprez")) / "journal.sqlite3"
 
 
-class Journal(JobTable, SegmentTable, Learned, Charges, Turns, Reservations, Audit):
+class Journal(JobTable, SegmentTable, Learned, Charges, Turns, Reservations, Audit, Collectors):
     """The ledger: its jobs, their segments, what the service taught, what each task cost, the
-    account's turns, the budgets' reservations, and the audit of what left the machine and what
-    the service was told to delete; safe to share between threads, processes and (PostgreSQL)
-    machines. Open with ``Journal(path_or_url)``; :meth:`close` when done.
+    account's turns, the budgets' reservations, the audit of what left the machine and what the
+    service was told to delete, and who is collecting which task; safe to share between threads,
+    processes and (PostgreSQL) machines. Open with ``Journal(path_or_url)``; :meth:`close` when
+    done.
     """
