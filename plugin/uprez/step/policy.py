@@ -193,17 +193,24 @@ def decision_for(artifact: Artifact, config: Config) -> Decision:
     return decide(config.privacy.policies, project_of(artifact), subjects(artifact.path))
 
 
-def check_uploads(artifacts: Sequence[Artifact], config: Config) -> None:
+def check_uploads(
+    artifacts: Sequence[Artifact], config: Config, provider: str | None = None
+) -> None:
     """Refuse the batch (:class:`~uprez.errors.InputError`, exit 3, naming the policy) if
-    ``privacy.policies`` forbid running one of ``artifacts`` through the configured provider.
-    Only paths and projects are looked at: nothing of an input is read."""
+    ``privacy.policies`` forbid running one of ``artifacts`` through ``provider`` (the name of
+    the provider that will run it; default: the configured one). Only paths and projects are
+    looked at: nothing of an input is read."""
     if not config.privacy.policies:
         return
     _check_patterns(config.privacy.policies)
     refused = [
         error
         for artifact in artifacts
-        if (error := refusal(decision_for(artifact, config), artifact.path, config.provider.name))
+        if (
+            error := refusal(
+                decision_for(artifact, config), artifact.path, provider or config.provider.name
+            )
+        )
         is not None
     ]
     if refused:

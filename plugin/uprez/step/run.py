@@ -30,6 +30,7 @@ from uprez.step.handoff import hand_off
 from uprez.step.lock import job_lock
 from uprez.step.output import STEP
 from uprez.step.payer import prices, reserve
+from uprez.step.policy import check_uploads
 from uprez.step.prepare import Batch, Job, prepare
 from uprez.step.reuse import copy_earlier, made_before
 from uprez.step.segments import assemble, run_segments, work_dir
@@ -94,6 +95,8 @@ def run(
                     "nothing was spent",
                     path=str(source),
                 )
+        # A host may hand over a provider of its own: the policies judge the one that runs.
+        check_uploads([job.artifact for job in batch.jobs], config, active.name)
         if spending:
             deletion.check(batch.jobs, config, active, ledger)
             check_funds(active, batch.total, config)
