@@ -107,11 +107,7 @@ class Charges(Database):
         """The segment's pending charges made no task (refused, or not listed after a lost
         claim): they cost nothing."""
         with self._write() as db:
-            db.execute(
-                "UPDATE charges SET state = 'refunded' "
-                "WHERE job_key = ? AND idx = ? AND state = 'submitting'",
-                (key, idx),
-            )
+            refund_pending(db, key, idx)
 
     def charge_refunded(self, task_id: str) -> None:
         """The task failed: the service refunds it."""
@@ -146,6 +142,15 @@ class Charges(Database):
                 (since if since is not None else 0.0,),
             ).fetchall()
         return [_charge(row) for row in rows]
+
+
+def refund_pending(db: Session, key: str, idx: int) -> None:
+    """Inside a write transaction: segment ``idx``'s pending charges made no task."""
+    db.execute(
+        "UPDATE charges SET state = 'refunded' "
+        "WHERE job_key = ? AND idx = ? AND state = 'submitting'",
+        (key, idx),
+    )
 
 
 def _charge(row: tuple[object, ...]) -> Charge:

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from uprez.journal.charges import refund_pending
 from uprez.journal.database import Database
 from uprez.journal.engine import Session
 from uprez.journal.leases import holder_alive, pid_alive
@@ -132,11 +133,7 @@ class SegmentTable(Database):
             if not same or self.claim_alive(current, now):
                 return False
             # The lost attempt made no task (the caller looked): its charge costs nothing.
-            db.execute(
-                "UPDATE charges SET state = 'refunded' "
-                "WHERE job_key = ? AND idx = ? AND state = 'submitting'",
-                (row.job_key, row.idx),
-            )
+            refund_pending(db, row.job_key, row.idx)
             self._claim(db, row.job_key, row.idx, now)
             return True
 

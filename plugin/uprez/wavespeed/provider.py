@@ -234,16 +234,14 @@ class WaveSpeedProvider:
         """Wait for the task; meanwhile it holds one of the account's slots in the ledger
         (its submitter's, or one taken for it here when it was resumed or collected)."""
         account = self.client.account
-        shared = record is not None and account.limited
-        if shared:
-            assert record is not None
-            record.adopt_turn(account)
+        holder = record if account.limited else None
+        if holder is not None:
+            holder.adopt_turn(account)
         try:
             return self.client.wait(task_id, deadline=deadline, poller=poller, on_state=report)
         finally:
-            if shared:
-                assert record is not None
-                record.end_turn()
+            if holder is not None:
+                holder.end_turn()
 
     def _task_for(
         self, source: Source, record: TaskRecord | None, deadline: float, emit: Emit
