@@ -20,6 +20,7 @@ from uprez.config.sections import (
     JournalSection,
     LimitsSection,
     LocalSection,
+    MasterSection,
     OutputSection,
     PollingSection,
     PrivacySection,
@@ -117,6 +118,10 @@ class Config:
     @property
     def privacy(self) -> PrivacySection:
         return self._sections.privacy
+
+    @property
+    def master(self) -> MasterSection:
+        return self._sections.master
 
     def ledger_url(self) -> str | None:
         """The shared ledger's URL (``journal.url``, read from its variable when it names

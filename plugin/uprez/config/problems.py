@@ -218,8 +218,6 @@ def _non_finite(value: object, where: list[object]) -> Iterator[ConfigProblem]:
             yield from _non_finite(item, [*where, index])
 
 
-
-
 def rule_problems(data: Mapping[str, Any]) -> list[ConfigProblem]:
     """Checks that a schema cannot express: finite numbers, no plain http to remote hosts."""
     found = list(_non_finite(data, []))

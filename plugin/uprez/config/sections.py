@@ -109,6 +109,8 @@ class OutputSection:
     template: str
     overwrite: bool
     sidecar: bool
+    #: ``"auto"`` or the codec the result is written in (see :mod:`uprez.media.codecs`).
+    codec: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -117,11 +119,27 @@ class VerifySection:
 
     target_size: str | None
     on_mismatch: str
+    #: Compare the result's picture with the source's (see :mod:`uprez.media.content`).
+    content: bool = True
+    samples: int = 12
+    min_similarity: float = 0.6
 
     @property
     def strict(self) -> bool:
         """A mismatch is an error (not a warning)."""
         return self.on_mismatch == "error"
+
+
+@dataclass(frozen=True)
+class MasterSection:
+    """``master``: how a studio master is sent (a proxy) and what is refused before spending."""
+
+    proxy: str = "auto"
+    proxy_crf: int = 12
+    proxy_preset: str = "veryfast"
+    vfr: str = "convert"
+    hdr: str = "refuse"
+    alpha: str = "upscale"
 
 
 @dataclass(frozen=True)
@@ -180,6 +198,10 @@ class PyblishSection:
     families: tuple[str, ...]
     representation: str
     tag: str
+    skip_tags: tuple[str, ...] = ("delete", "need_thumbnail", "publish_on_farm")
+    source_tags: tuple[str, ...] = ()
+    on_error: str = "fail"
+    before_burnin: bool = True
 
 
 @dataclass(frozen=True)
@@ -230,6 +252,7 @@ class Sections:
     plugins: Mapping[str, Mapping[str, Any]]
     budgets: tuple[Budget, ...] = ()
     privacy: PrivacySection = PrivacySection(False, ())
+    master: MasterSection = MasterSection()
 
 
 def read_sections(data: Mapping[str, Any]) -> Sections:
@@ -278,9 +301,19 @@ def read_sections(data: Mapping[str, Any]) -> Sections:
             concurrency=_count(li.get("concurrency")),
         ),
         output=OutputSection(
-            template=str(o["template"]), overwrite=bool(o["overwrite"]), sidecar=bool(o["sidecar"])
+            template=str(o["template"]),
+            overwrite=bool(o["overwrite"]),
+            sidecar=bool(o["sidecar"]),
+            codec=str(o.get("codec", "auto")),
         ),
-        verify=VerifySection(target_size=v.get("target_size"), on_mismatch=str(v["on_mismatch"])),
+        verify=VerifySection(
+            target_size=v.get("target_size"),
+            on_mismatch=str(v["on_mismatch"]),
+            content=bool(v.get("content", True)),
+            samples=int(v.get("samples", 12)),
+            min_similarity=float(v.get("min_similarity", 0.6)),
+        ),
+        master=_master(data.get("master") or {}),
         journal=JournalSection(
             path=Path(str(j["path"])).expanduser() if j.get("path") else None,
             enabled=bool(j["enabled"]),
@@ -297,6 +330,10 @@ def read_sections(data: Mapping[str, Any]) -> Sections:
             families=tuple(py["families"]),
             representation=str(py["representation"]),
             tag=str(py["tag"]),
+            skip_tags=tuple(py.get("skip_tags", PyblishSection.skip_tags)),
+            source_tags=tuple(py.get("source_tags", ())),
+            on_error=str(py.get("on_error", "fail")),
+            before_burnin=bool(py.get("before_burnin", True)),
         ),
         watch=WatchSection(
             interval=float(w["interval"]), settle=float(w["settle"]), patterns=tuple(w["patterns"])
@@ -312,6 +349,18 @@ def read_sections(data: Mapping[str, Any]) -> Sections:
         ),
         privacy=_privacy(data.get("privacy") or {}),
         plugins=_frozen({k: _frozen(v) for k, v in (data.get("plugins") or {}).items()}),
+    )
+
+
+def _master(m: Mapping[str, Any]) -> MasterSection:
+    base = MasterSection()
+    return MasterSection(
+        proxy=str(m.get("proxy", base.proxy)),
+        proxy_crf=int(m.get("proxy_crf", base.proxy_crf)),
+        proxy_preset=str(m.get("proxy_preset", base.proxy_preset)),
+        vfr=str(m.get("vfr", base.vfr)),
+        hdr=str(m.get("hdr", base.hdr)),
+        alpha=str(m.get("alpha", base.alpha)),
     )
 
 
