@@ -107,7 +107,11 @@ class PostExportContext:
 class JobEvent:
     """A notice about a job: ``kind`` is one of ``EVENT_KINDS``.
 
-    ``fraction`` is the progress of the current phase (0..1) when known.
+    ``fraction`` is the progress of the current phase (0..1) when known. ``detail`` holds what
+    else is known: ``bytes`` and ``total`` of a transfer; ``expected_s``, the service seconds
+    a submitted task should take by the rates learned so far (absent with no history); and,
+    for each event of a segment, ``segment`` (from 0), ``segments``, its video ``seconds``,
+    its ``billed_seconds`` and its ``cost`` (dollars, as text).
     """
 
     kind: str

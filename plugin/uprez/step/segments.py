@@ -110,9 +110,17 @@ def run_segments(
     todo = [s for s in plan.segments if finished[s.index] is None]
 
     def tagger(segment: Segment) -> Callable[[JobEvent], None]:
+        # What a listener needs to draw the segment and total the job's bill without the plan.
+        tags = {
+            "segment": segment.index,
+            "segments": total,
+            "seconds": segment.duration,
+            "billed_seconds": plan.rule.billed_seconds(segment.duration),
+            "cost": str(plan.rule.cost(segment.duration)),
+        }
+
         def tagged(event: JobEvent) -> None:
-            detail = {**event.detail, "segment": segment.index, "segments": total}
-            emit(replace(event, source=source, detail=detail))
+            emit(replace(event, source=source, detail={**event.detail, **tags}))
 
         return tagged
 

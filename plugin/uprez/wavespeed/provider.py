@@ -38,11 +38,27 @@ log = logging.getLogger(__name__)
 Emit = Callable[[JobEvent], None]
 
 
-def _reporter(emit: Emit, source: Source) -> Callable[[TaskState], None]:
-    """Each state a task is seen in, as a ``processing`` event."""
+def _expected(poller: Poller) -> dict[str, Any]:
+    """``expected_s``, the service seconds the task should take as the learned rates predict
+    (see :mod:`uprez.wavespeed.eta`), when they predict anything: a progress display shows the
+    time left from it instead of guessing."""
+    estimate = poller.estimate
+    return {} if estimate is None else {"expected_s": round(estimate.expected, 3)}
+
+
+def _reporter(emit: Emit, source: Source, poller: Poller) -> Callable[[TaskState], None]:
+    """Each state a task is seen in, as a ``processing`` event (with :func:`_expected`)."""
 
     def report(state: TaskState) -> None:
-        emit(JobEvent("processing", source, task_id=state.id, message=state.status))
+        emit(
+            JobEvent(
+                "processing",
+                source,
+                task_id=state.id,
+                message=state.status,
+                detail=_expected(poller),
+            )
+        )
 
     return report
 
@@ -154,9 +170,11 @@ class WaveSpeedProvider:
             if record is not None:
                 record.collecting(task_id)
                 held.append(task_id)
-            emit(JobEvent("submitted", source, task_id=task_id))
+            emit(JobEvent("submitted", source, task_id=task_id, detail=_expected(poller)))
             try:
-                done = self._wait(task_id, deadline, poller, record, _reporter(emit, source))
+                done = self._wait(
+                    task_id, deadline, poller, record, _reporter(emit, source, poller)
+                )
             except TaskFailed as exc:
                 if record is not None:
                     record.task_failed(str(exc))
