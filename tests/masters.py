@@ -23,12 +23,16 @@ import os
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
 
 from master_media import Track, add_track, container_format, picture, pictures, write_sound
 from sync_marks import BEEP_HZ, BEEP_SECONDS, beep_times, flash_times, make_vfr_sync, sync_times
+
+if TYPE_CHECKING:
+    from av.container.core import Chapter  # a TypedDict of PyAV's stubs only
 
 __all__ = [
     "BEEP_HZ",
@@ -89,6 +93,9 @@ def make_master(
     field_order: str | None = None,
     alpha: bool = False,
     extra_videos: int = 0,
+    chapters: Sequence[str] = (),
+    metadata: dict[str, str] | None = None,
+    rotation: int = 0,
     variant: int = 0,
 ) -> Path:
     """Write ``seconds`` of the moving pattern with ``codec`` in ``pix_fmt``; return the path.
@@ -101,15 +108,20 @@ def make_master(
     colour attributes (``color_primaries``, ``color_trc``, ``colorspace``, ``color_range``) to
     FFmpeg's values; ``field_order`` (``"tt"`` or ``"bb"``) encodes interlaced (libx264 only);
     ``alpha`` draws a moving opaque disc into the alpha plane (``pix_fmt`` must have one);
-    ``extra_videos`` adds more video streams of other variants.
+    ``extra_videos`` adds more video streams of other variants; ``chapters`` are the titles
+    of chapters that split the clip evenly; ``metadata`` goes to the container ("title",
+    "comment"...); ``rotation`` (degrees, counter-clockwise) is a display matrix, as phones write.
     """
     target = Path(path)
     fmt = container_format(target)
     rate = Fraction(fps)
     count = round(seconds * rate)
     with av.open(str(target), "w", format=fmt) as out:
+        out.metadata.update(metadata or {})
         if timecode:
             out.metadata["timecode"] = timecode
+        if chapters:
+            out.set_chapters(_chapters(chapters, count, rate))
         videos = []
         for extra in range(1 + extra_videos):
             stream = out.add_stream(codec, rate=rate)
@@ -124,6 +136,8 @@ def make_master(
                 setattr(stream.codec_context, name, value)
             if field_order:
                 _interlace(stream, field_order)
+            if rotation:
+                stream.set_display_rotation(rotation)
             videos.append(stream)
         tracks = [(add_track(out, track), track) for track in audio]
         for number, stream in enumerate(videos):
@@ -136,6 +150,21 @@ def make_master(
             write_sound(out, stream, track, float(count / rate))
     log.debug("wrote %s: %s %s %dx%d, %d frames", target, codec, pix_fmt, width, height, count)
     return target
+
+
+def _chapters(titles: Sequence[str], frames: int, rate: Fraction) -> list[Chapter]:
+    """Chapters named ``titles`` that split ``frames`` evenly."""
+    step = frames // len(titles)
+    return [
+        {
+            "id": number + 1,
+            "start": number * step,
+            "end": frames if number == len(titles) - 1 else (number + 1) * step,
+            "time_base": 1 / rate,
+            "metadata": {"title": title},
+        }
+        for number, title in enumerate(titles)
+    ]
 
 
 def _interlace(stream: av.VideoStream, field_order: str) -> None:

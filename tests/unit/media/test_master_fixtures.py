@@ -310,3 +310,21 @@ def test_a_steady_tone_is_one_sound_and_a_pattern_no_flash(tmp_path: Path) -> No
     assert flash_times(path) == []
     [start] = beep_times(path)
     assert start < 0.05
+
+
+def test_chapters_metadata_and_rotation_are_written_when_asked(tmp_path: Path) -> None:
+    path = make_master(
+        tmp_path / "reel.mov",
+        codec="libx264",
+        pix_fmt="yuv420p",
+        chapters=["Open", "Close"],
+        metadata={"title": "Reel 1"},
+        rotation=90,
+    )
+
+    with av.open(str(path)) as container:
+        chapters = container.chapters()
+        assert [c["metadata"]["title"] for c in chapters] == ["Open", "Close"]
+        assert float(chapters[1]["start"] * chapters[1]["time_base"]) == pytest.approx(0.5)
+        assert container.metadata["title"] == "Reel 1"
+        assert next(container.decode(video=0)).rotation == 90
