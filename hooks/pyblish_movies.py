@@ -1,11 +1,14 @@
-"""What a pyblish instance holds to upscale: its single-file movies, and those already done
-(a representation tagged as uprez's, or the movie such a representation was made from)."""
+"""Which movies of a pyblish instance to upscale: its single-file movies, less those the
+integrator would not publish here (``pyblish.skip_tags``: AYON's intermediates, thumbnail
+sources and movies baked on the farm), those ``pyblish.source_tags`` leaves out, and those
+already done (a representation tagged as uprez's, or the movie such a representation was
+made from)."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +21,17 @@ class Movie:
 
     path: Path
     staging_dir: Path
-    in_staging: bool
     representation: Mapping[str, Any] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Found:
+    """What :func:`find_movies` found: the movies to upscale, those already upscaled, and the
+    representations passed over, each with the reason (for the plugin's log)."""
+
+    movies: list[Movie]
+    done: list[Path]
+    passed_over: list[tuple[str, str]]
 
 
 def _is_video_ext(ext: object) -> bool:
@@ -30,8 +42,19 @@ def same_file(a: Path, b: Path) -> bool:
     return os.path.normcase(os.path.abspath(a)) == os.path.normcase(os.path.abspath(b))
 
 
+def tags_of(representation: Mapping[str, Any] | None) -> list[str]:
+    return [str(t) for t in (representation or {}).get("tags") or []]
+
+
 def ours(representations: Sequence[Mapping[str, Any]], tag: str) -> list[Mapping[str, Any]]:
-    return [r for r in representations if tag in (r.get("tags") or [])]
+    return [r for r in representations if tag in tags_of(r)]
+
+
+def uprez_data(representation: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What uprez put under ``representation["data"]["uprez"]`` (empty if nothing)."""
+    data = representation.get("data")
+    found = data.get("uprez") if isinstance(data, Mapping) else None
+    return found if isinstance(found, Mapping) else {}
 
 
 def made_by_us(representations: Iterable[Mapping[str, Any]]) -> tuple[list[Path], list[Path]]:
@@ -42,43 +65,81 @@ def made_by_us(representations: Iterable[Mapping[str, Any]]) -> tuple[list[Path]
         files, staging = rep.get("files"), rep.get("stagingDir")
         if isinstance(files, str) and staging:
             outputs.append(Path(staging) / files)
-        meta = rep.get("uprez")
-        if isinstance(meta, Mapping) and meta.get("source"):
-            sources.append(Path(str(meta["source"])))
+        source = uprez_data(rep).get("source")
+        if source:
+            sources.append(Path(str(source)))
     return outputs, sources
 
 
-def find_movies(data: Mapping[str, Any], tag: str) -> tuple[list[Movie], list[Path]]:
-    """The movies of an instance's ``data`` still to upscale, and those already done."""
+def _why_not(
+    rep: Mapping[str, Any], skip_tags: Collection[str], source_tags: Collection[str]
+) -> str:
+    """Why a representation is not a source ("" if it is one)."""
+    tags = tags_of(rep)
+    skipping = [t for t in tags if t in skip_tags]
+    if skipping:
+        return f"tagged {', '.join(skipping)} (pyblish.skip_tags)"
+    if source_tags and not any(t in source_tags for t in tags):
+        return f"none of pyblish.source_tags {sorted(source_tags)} among its tags {tags}"
+    if not _is_video_ext(rep.get("ext")):
+        return f"not a movie (ext {rep.get('ext')!r})"
+    files, staging = rep.get("files"), rep.get("stagingDir")
+    if not (isinstance(files, str) and files):
+        return "not a single file (an image sequence?)"
+    if not staging:
+        return "no stagingDir"
+    return ""
+
+
+def find_movies(
+    data: Mapping[str, Any],
+    tag: str,
+    skip_tags: Collection[str] = (),
+    source_tags: Collection[str] = (),
+) -> Found:
+    """The movies of an instance's ``data`` still to upscale, those already done, and the
+    representations passed over. ``tag`` marks uprez's own representations; a representation
+    with any of ``skip_tags`` is never a source; with ``source_tags``, only a representation
+    with one of them is (and the older ``files`` convention is not read)."""
     representations: list[Mapping[str, Any]] = list(data.get("representations") or [])
     outputs, sources = made_by_us(ours(representations, tag))
     candidates: list[Movie] = []
+    passed_over: list[tuple[str, str]] = []
     for rep in representations:
-        files, staging = rep.get("files"), rep.get("stagingDir")
-        if tag in (rep.get("tags") or []) or not _is_video_ext(rep.get("ext")):
+        if tag in tags_of(rep):
             continue
-        if isinstance(files, str) and files and staging:
-            candidates.append(Movie(Path(staging) / files, Path(staging), True, rep))
-    if not candidates:
-        base = data.get("stagingDir")
-        listed = data.get("files") or []
-        for item in [listed] if isinstance(listed, str | os.PathLike) else listed:
-            path = Path(item)
-            if not path.is_absolute() and base:
-                path = Path(base) / path
-            if path.suffix.lower() in protocol.VIDEO_EXTENSIONS:
-                in_staging = bool(base) and same_file(path.parent, Path(str(base)))
-                candidates.append(Movie(path, path.parent, in_staging))
-    todo: list[Movie] = []
-    skipped: list[Path] = []
+        reason = _why_not(rep, skip_tags, source_tags)
+        if reason:
+            passed_over.append((str(rep.get("name")), reason))
+            continue
+        staging = Path(str(rep["stagingDir"]))
+        candidates.append(Movie(staging / str(rep["files"]), staging, rep))
+    if not candidates and not source_tags:
+        candidates = _from_files(data)
+    movies: list[Movie] = []
+    done: list[Path] = []
     for movie in candidates:
         is_result = any(same_file(movie.path, out) for out in outputs)
         made = any(same_file(movie.path, s) for s in sources)
         if is_result or made:
-            skipped.append(movie.path)
+            done.append(movie.path)
         else:
-            todo.append(movie)
-    return todo, skipped
+            movies.append(movie)
+    return Found(movies, done, passed_over)
+
+
+def _from_files(data: Mapping[str, Any]) -> list[Movie]:
+    """The older convention: ``files`` lists paths (a relative one is in ``stagingDir``)."""
+    base = data.get("stagingDir")
+    listed = data.get("files") or []
+    found: list[Movie] = []
+    for item in [listed] if isinstance(listed, str | os.PathLike) else listed:
+        path = Path(item)
+        if not path.is_absolute() and base:
+            path = Path(base) / path
+        if path.suffix.lower() in protocol.VIDEO_EXTENSIONS:
+            found.append(Movie(path, path.parent))
+    return found
 
 
 def free_name(base: str, taken: set[str]) -> str:

@@ -299,7 +299,7 @@ def test_a_publish_hands_the_staging_dir_to_the_hook(
             instance.data["representations"] = []
 
     class ExtractReview(pyblish.api.InstancePlugin):  # type: ignore[misc]
-        order = pyblish.api.ExtractorOrder + 0.4
+        order = pyblish.api.ExtractorOrder + 0.02  # ayon-core's, before uprez (+0.025)
 
         def process(self, instance: Any) -> None:
             make_clip("review.mp4", seconds=0.5, fps=12, width=64, height=36).rename(review)
@@ -319,7 +319,7 @@ def test_a_publish_hands_the_staging_dir_to_the_hook(
     [added] = [r for r in instance.data["representations"] if "uprez-4k" in r.get("tags", [])]
     expected = staging / "plugin-chose" / "shot010_review.upscale.mp4"
     assert_placed(Path(added["stagingDir"]) / added["files"], expected, review, tmp_path)
-    assert added["uprez"]["sidecar"] == str(sidecar_path(expected))
+    assert added["data"]["uprez"]["sidecar"] == str(sidecar_path(expected))
     assert chooser.folders(review) == {str(staging)}
 
 

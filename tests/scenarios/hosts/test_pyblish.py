@@ -1,9 +1,11 @@
 """The pyblish adapter in a real headless publish with pyblish-base.
 
 Each publish runs the plugins a studio would have: a collector that makes the instance, a review
-extractor (at ``ExtractorOrder + 0.4``) that writes a real movie into a staging dir, uprez's
-``ExtractUpscale`` through the local provider, and an integrator-like check that every
-representation's file is there. Nothing of uprez is mocked.
+extractor (at ``ExtractorOrder + 0.02``, ayon-core's) that writes a real movie into a staging
+dir, uprez's ``ExtractUpscale`` through the local provider, and an integrator-like check that
+every representation's file is there. Nothing of uprez is mocked. The AYON-shaped publish (burn-in,
+intermediates, the farm, what the integrator keeps, the error policy) is in
+``test_pyblish_ayon.py``.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ CONFIG = load_config(
         "polling.first_interval": 0.02,
     },
 )
-REVIEW_ORDER = pyblish.api.ExtractorOrder + 0.4
+REVIEW_ORDER = pyblish.api.ExtractorOrder + 0.02
 
 
 @pytest.fixture(autouse=True)
@@ -189,11 +191,14 @@ def test_a_headless_publish_adds_the_4k_file_as_a_representation(studio: Studio)
     assert (info.width, info.height) == (256, 144)
     assert info.frames == source.frames == 12
     assert info.audio_streams == 1
-    meta = added["uprez"]
+    assert (added["resolutionWidth"], added["resolutionHeight"]) == (256, 144)
+    meta = added["data"]["uprez"]
     assert meta["task_id"] and meta["source"] == str(review)
     assert meta["cost"] == "0.10"  # one second, billed as the service's five-second minimum
     assert Path(meta["sidecar"]).is_file()
     assert ("shot010", "4k", result, ("uprez-4k",)) in studio.seen
+    sidecar = ("shot010", "4k_sidecar", Path(meta["sidecar"]), ("uprez-4k-sidecar",))
+    assert sidecar in studio.seen
     assert ("shot010", "h264", review, ("review",)) in studio.seen
     # Collect, review extraction, uprez, integration: in that order.
     order = [r["plugin"].__name__ for r in context.data["results"]]
@@ -217,16 +222,18 @@ def test_the_publish_charges_its_tasks_to_the_context_project_and_user(
 
     assert_all_succeeded(context)
     [added] = ours(instance_named(context, "shot010"))
-    sidecar = json.loads(Path(added["uprez"]["sidecar"]).read_text())
+    sidecar = json.loads(Path(added["data"]["uprez"]["sidecar"]).read_text())
     assert (sidecar["project"], sidecar["user"]) == ("tentpole", "mia")
     assert sidecar["paid"] == "0.10"
 
 
 def test_the_plugin_runs_after_review_extraction_and_before_integration() -> None:
-    order = ExtractUpscale.order
-    assert pyblish.api.ExtractorOrder < REVIEW_ORDER < order < pyblish.api.IntegratorOrder
-    # pyblish still counts it as an extractor (a failed validation stops the publish before it).
-    assert pyblish.lib.inrange(order, base=pyblish.api.ExtractorOrder)
+    for before_burnin in (True, False):
+        config = load_config(env={}, overrides={"pyblish.before_burnin": before_burnin})
+        order = pyblish_adapter.configure(config).order
+        assert pyblish.api.ExtractorOrder < REVIEW_ORDER < order < pyblish.api.IntegratorOrder
+        # pyblish still counts it as an extractor (a failed validation stops the publish first).
+        assert pyblish.lib.inrange(order, base=pyblish.api.ExtractorOrder)
     assert ExtractUpscale.hosts == ["*"]
 
 
@@ -247,7 +254,7 @@ def test_the_files_fallback_upscales_each_movie_under_its_own_name(studio: Studi
     for rep in added.values():
         info = probe(Path(rep["stagingDir"]) / rep["files"])
         assert (info.width, info.height, info.frames) == (256, 144, 12)
-    assert {name for _, name, _, _ in studio.seen} == {"4k", "4k_2"}
+    assert {name for _, name, _, _ in studio.seen} == {"4k", "4k_2", "4k_sidecar", "4k_2_sidecar"}
 
 
 def test_an_instance_of_another_family_is_left_alone(studio: Studio) -> None:
@@ -287,6 +294,7 @@ def test_the_families_come_from_the_config(studio: Studio) -> None:
     assert [(r["name"], r["tags"]) for r in beauty] == [
         ("h264", ["review"]),
         ("uhd", ["studio-uhd"]),
+        ("uhd_sidecar", ["studio-uhd-sidecar"]),
     ]
     assert [r["name"] for r in instance_named(context, "shot030").data["representations"]] == [
         "h264"
