@@ -3,7 +3,8 @@
 :func:`describe_master` reads a video file's headers with PyAV, judges its frame rate from the
 video's frame timestamps (an MP4's sample tables, or the packets, demuxed and not decoded, of
 :func:`uprez.media.keyframes.index_video`, whose index later steps reuse) and decodes nothing
-beyond the one frame :func:`~uprez.media.probe.probe` decodes.
+beyond the one frame :func:`~uprez.media.probe.probe` decodes (:func:`probe_master` gives
+both from one opening of the file).
 :func:`refusals` lists, one line a reason, what uprez will not spend money on.
 
 Colour tags are FFmpeg's names, as ``ffprobe`` prints them ("bt2020", "smpte2084", "bt2020nc",
@@ -25,15 +26,14 @@ from av.container import InputContainer
 
 from uprez.errors import MediaError
 from uprez.media import colour
-from uprez.media.av_errors import AV_ERRORS
 from uprez.media.keyframes import index_video
 from uprez.media.mp4index import sample_table
-from uprez.media.probe import Probe, is_cover_art, probe
+from uprez.media.probe import Probe, is_cover_art, probed_file
 
 if TYPE_CHECKING:
     from uprez.config.sections import MasterSection
 
-__all__ = ["AudioTrack", "Master", "describe_master", "refusals"]
+__all__ = ["AudioTrack", "Master", "describe_master", "probe_master", "refusals"]
 
 log = logging.getLogger(__name__)
 
@@ -149,26 +149,27 @@ class Master:
         return data
 
 
-def describe_master(path: str | os.PathLike[str], *, probed: Probe | None = None) -> Master:
+def describe_master(path: str | os.PathLike[str]) -> Master:
     """Describe the video file at ``path`` for its conform and its admission.
-
-    ``probed``, the file's :func:`~uprez.media.probe.probe` when the caller has it, saves
-    probing it again (its rotation needs a decoded frame).
 
     Raises:
         MediaError: the file is not a readable video (as :func:`~uprez.media.probe.probe`).
     """
+    return probe_master(path)[1]
+
+
+def probe_master(path: str | os.PathLike[str]) -> tuple[Probe, Master]:
+    """:func:`~uprez.media.probe.probe` and :func:`describe_master` of ``path``, from one
+    opening of the file.
+
+    Raises:
+        MediaError: the file is not a readable video.
+    """
     target = os.fspath(path)
-    info = probed if probed is not None else probe(target)
-    try:
-        with av.open(target, metadata_errors="replace") as container:
-            found = _read(container, target, info)
-    except MediaError:
-        raise
-    except AV_ERRORS as exc:
-        raise MediaError(f"{target} could not be read as a video ({exc})", path=target) from exc
+    with probed_file(target) as (container, info):
+        found = _read(container, target, info)
     log.debug("described %s: %s", target, found)
-    return found
+    return info, found
 
 
 def _read(container: InputContainer, target: str, info: Probe) -> Master:

@@ -8,8 +8,10 @@ prove the video is really readable. Anything that is not a readable video raises
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import Any
@@ -21,7 +23,7 @@ from av.stream import Disposition, Stream
 from uprez.errors import MediaError
 from uprez.net.redact import redact_url
 
-__all__ = ["STILL_IMAGE_CODECS", "Probe", "is_cover_art", "probe", "probe_url"]
+__all__ = ["STILL_IMAGE_CODECS", "Probe", "is_cover_art", "probe", "probe_url", "probed_file"]
 
 log = logging.getLogger(__name__)
 
@@ -109,19 +111,31 @@ def probe(path: str | os.PathLike[str]) -> Probe:
         MediaError: the path is missing, a directory or an empty file; FFmpeg cannot read it; it
             holds no video stream; or it is a still image rather than a video.
     """
+    with probed_file(path) as (_, result):
+        return result
+
+
+@contextlib.contextmanager
+def probed_file(path: str | os.PathLike[str]) -> Iterator[tuple[InputContainer, Probe]]:
+    """:func:`probe` ``path`` and keep it open, for a caller that reads more of its headers
+    without paying for opening it twice (its packets have been read: seek before reading them).
+
+    Raises:
+        MediaError: as :func:`probe`, and for an error of PyAV's in the caller's block.
+    """
     target = os.fspath(path)
     size = _file_size(target)
     try:
         with av.open(target, metadata_errors="replace") as container:
-            result = _describe(container, target, size)
+            result = _describe(container, target, size, local=True)
+            log.debug("probed %s: %s", target, result)
+            yield container, result
     except MediaError:
         raise
     except (av.FFmpegError, OSError, ValueError, RuntimeError, UnicodeError) as exc:
         raise MediaError(
             f"{target} could not be read as a video (FFmpeg: {_reason(exc)})", path=target
         ) from exc
-    log.debug("probed %s: %s", target, result)
-    return result
 
 
 # FFmpeg may open nothing but HTTP for a URL: a playlist served there cannot point it at files.
@@ -201,7 +215,7 @@ def is_cover_art(stream: Stream) -> bool:
     return bool(stream.disposition & Disposition.attached_pic)
 
 
-def _describe(container: InputContainer, target: str, size: int) -> Probe:
+def _describe(container: InputContainer, target: str, size: int, *, local: bool = False) -> Probe:
     format_name = str(container.format.name)
     videos = [s for s in container.streams.video if not is_cover_art(s)]
     if not videos:
@@ -213,7 +227,7 @@ def _describe(container: InputContainer, target: str, size: int) -> Probe:
     if format_name in _IMAGE_DEMUXERS or format_name.endswith("_pipe"):
         raise MediaError(f"{target} is a still image ({codec}), not a video", path=target)
 
-    frames, rotation = _count_and_check(container, stream, target)
+    frames, rotation = _count_and_check(container, stream, target, local)
     if frames <= 1 and codec in STILL_IMAGE_CODECS:
         raise MediaError(f"{target} is a still image ({codec}), not a video", path=target)
 
@@ -249,28 +263,37 @@ def _describe(container: InputContainer, target: str, size: int) -> Probe:
 
 
 def _count_and_check(
-    container: InputContainer, stream: av.VideoStream, target: str
+    container: InputContainer, stream: av.VideoStream, target: str, local: bool
 ) -> tuple[int, int]:
     """Frame count and display rotation, after decoding one frame to prove the video is readable.
 
-    The count is the container's own when it records one; otherwise the video packets are counted
-    by demuxing, which reads the file but decodes nothing more than that first frame.
+    The count is the container's own when it records one. Otherwise a local file's frames are
+    counted by its keyframe index (:func:`uprez.media.keyframes.index_video`: the video's packets
+    only, kept for the steps that read them again), and a URL's by demuxing the rest of it;
+    either way nothing is decoded beyond that first frame.
     """
     recorded = int(stream.frames or 0)
-    packets = 0
+    packets = container.demux(stream)
+    counted = 0
     first = None
-    for packet in container.demux(stream):
+    for packet in packets:
         if packet.size:
-            packets += 1
-        if first is None:
-            decoded = packet.decode()
-            if decoded:
-                first = decoded[0]
-        if first is not None and recorded > 0:
+            counted += 1
+        decoded = packet.decode()
+        if decoded:
+            first = decoded[0]
             break
     if first is None:
         raise MediaError(f"{target}: no video frame could be decoded", path=target)
-    return (recorded or packets), int(first.rotation or 0)
+    rotation = int(first.rotation or 0)
+    if recorded:
+        return recorded, rotation
+    if local:
+        from uprez.media.keyframes import index_video  # it needs is_cover_art from here
+
+        with contextlib.suppress(MediaError):  # timestamps it refuses: count as a URL's
+            return index_video(target).frames, rotation
+    return counted + sum(1 for packet in packets if packet.size), rotation
 
 
 def _duration(container: InputContainer, stream: av.VideoStream | None) -> float:

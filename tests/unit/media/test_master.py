@@ -5,7 +5,6 @@ one line a reason, what uprez will not spend on. Every file here is a real maste
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTr
 from uprez.config import load_config
 from uprez.config.sections import MasterSection
 from uprez.errors import MediaError
-from uprez.media.master import AudioTrack, Master, describe_master, refusals
+from uprez.media.master import AudioTrack, Master, describe_master, probe_master, refusals
 from uprez.media.probe import probe
 from uprez.media.synth import make_clip
 
@@ -161,12 +160,15 @@ def test_chapters_metadata_and_rotation_are_read(tmp_path: Path) -> None:
     assert master.metadata["title"] == "Reel 1"
 
 
-def test_a_probe_given_is_used_not_read_again(tmp_path: Path) -> None:
-    path = make_master(tmp_path / "turned.mp4", codec="libx264", pix_fmt="yuv420p", rotation=90)
-    probed = replace(probe(path), rotation=-90)  # what the caller knew: it is taken as it is
+def test_probe_master_gives_the_probe_and_the_master_of_one_opening(tmp_path: Path) -> None:
+    path = make_master(tmp_path / "turned.mkv", codec="libx264", pix_fmt="yuv420p", rotation=90)
 
-    assert describe_master(path, probed=probed).rotation == -90
-    assert describe_master(path).rotation == 90
+    info, master = probe_master(path)
+
+    assert info == probe(path)
+    assert info.frames == 24  # Matroska records no count: the frames were counted
+    assert master == describe_master(path)
+    assert master.rotation == info.rotation == 90
 
 
 def test_cover_art_is_not_a_second_video_stream(tmp_path: Path) -> None:
