@@ -15,7 +15,11 @@ from uprez.media.remote import RemoteVideo, Source
 
 if TYPE_CHECKING:
     from uprez.config import Config
+    from uprez.media.master import Master
     from uprez.media.probe import Probe
+
+#: Masters the service never sees as they are: they go as a proxy (``master.proxy``).
+MASTER_EXTENSIONS = frozenset({".mxf"})
 
 
 def where(source: Source) -> Source:
@@ -25,25 +29,52 @@ def where(source: Source) -> Source:
 
 
 def check_source(path: Source, config: Config) -> Probe:
-    """Probe ``path`` and refuse, before anything is spent, what the service would refuse.
+    """Probe ``path`` and refuse, before anything is spent, what the service would refuse and
+    what uprez cannot upscale faithfully (see :func:`admit`)."""
+    return admit(path, config)[0]
+
+
+def admit(path: Source, config: Config) -> tuple[Probe, Master | None]:
+    """Probe ``path``, describe it as a master when it is a file, and refuse (``InputError``,
+    before anything is spent) what the service would refuse and what uprez cannot upscale
+    faithfully: one line a reason (:func:`uprez.media.master.refusals`).
 
     Length is no reason to refuse a file: a video over the limit is planned as segments. A URL
-    source is refused when it is longer (see :func:`check_remote`).
+    source is refused when it is longer (see :func:`check_remote`); it has no master record.
     """
-    from uprez.media.probe import probe  # PyAV loads when a video is first looked at
+    # PyAV loads when a video is first looked at
+    from uprez.media.master import probe_master, refusals
 
     if isinstance(path, RemoteVideo):
-        return check_remote(path, config)
+        return check_remote(path, config), None
     if not path.exists():
         raise InputError(f"{path}: no such file", path=str(path))
     if not path.is_file():
         raise InputError(f"{path}: not a regular file", path=str(path))
     if not os.access(path, os.R_OK):
         raise InputError(f"{path}: not readable (check its permissions)", path=str(path))
-    if path.suffix.lower() not in protocol.VIDEO_EXTENSIONS:
-        known = ", ".join(sorted(protocol.VIDEO_EXTENSIONS))
+    _check_extension(path, config)
+    info, master = probe_master(path)
+    reasons = refusals(master, config.master)
+    if reasons:
+        lines = "".join(f"\n  {reason}" for reason in reasons)
+        raise InputError(f"{path} is refused; nothing was spent:{lines}", path=str(path))
+    return info, master
+
+
+def _check_extension(path: Path, config: Config) -> None:
+    suffix = path.suffix.lower()
+    if suffix in protocol.VIDEO_EXTENSIONS:
+        return
+    known = ", ".join(sorted(protocol.VIDEO_EXTENSIONS))
+    if suffix not in MASTER_EXTENSIONS:
         raise InputError(f"{path}: the service takes {known} files", path=str(path))
-    return probe(path)
+    if config.master.proxy == "never":
+        raise InputError(
+            f"{path}: the service takes {known} files; a {suffix} master goes as a proxy "
+            '(master.proxy = "auto" or "always", not "never")',
+            path=str(path),
+        )
 
 
 def check_remote(video: RemoteVideo, config: Config) -> Probe:

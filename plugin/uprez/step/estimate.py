@@ -13,13 +13,14 @@ from uprez.errors import BudgetError, UploadTooLarge
 from uprez.journal.jobs import open_journal
 from uprez.media.remote import RemoteVideo, Source
 from uprez.providers import Funded, Provider
-from uprez.step.checks import check_source, price_rule
+from uprez.step.checks import admit, price_rule
 from uprez.step.plan import Plan, plan_segments
 
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from uprez.config import Config
+    from uprez.media.master import Master
     from uprez.media.probe import Probe
 
 
@@ -32,6 +33,8 @@ class Estimate:
     plan: Plan
     # The upload limit the plan keeps each segment under (None: nothing is uploaded).
     max_bytes: int | None = None
+    # What the file source is as a master, read once for the later steps (None: a URL source).
+    master: Master | None = None
 
     def to_json(self) -> dict[str, Any]:
         """``{"path", "duration", "segments", "billed_seconds", "cost"}``; money as strings."""
@@ -83,7 +86,7 @@ def estimate(
     is never uploaded, and one too long to go whole was refused by the check."""
     from uprez.media.keyframes import keyframes  # PyAV loads when a video is first looked at
 
-    info = check_source(path, config)
+    info, master = admit(path, config)
     max_seconds = config.limits.max_duration
     if isinstance(path, RemoteVideo):
         whole = plan_segments(
@@ -111,7 +114,7 @@ def estimate(
         max_bytes=budget,
         duration=info.duration,
     )
-    return Estimate(path, info, plan, limit)
+    return Estimate(path, info, plan, limit, master)
 
 
 def check_budget(
