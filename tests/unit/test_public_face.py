@@ -41,7 +41,7 @@ def test_importing_uprez_and_its_face_stays_light() -> None:
     code = (
         "import sys, uprez\n"
         "uprez.hookimpl, uprez.Artifact, uprez.load_config, uprez.get_plugin_manager()\n"
-        "print(sorted(m for m in ('av', 'werkzeug', 'tqdm') if m in sys.modules))\n"
+        "print(sorted(m for m in ('av', 'werkzeug', 'tqdm', 'rich') if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
