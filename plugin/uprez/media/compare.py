@@ -37,6 +37,8 @@ SEPARATOR = 4
 MAX_WIDTH = 4096
 _GREY = 128
 _MAX_CROP = (MAX_WIDTH - SEPARATOR) // 2
+# The narrowest picture asked for: two frame panels still a few dozen pixels wide.
+_MIN_WIDTH = 64
 
 
 def write_comparison(
@@ -46,6 +48,7 @@ def write_comparison(
     *,
     frames: int = 3,
     crop: int = 256,
+    max_width: int = MAX_WIDTH,
 ) -> Path:
     """Write a PNG comparing ``frames`` moments of ``source`` and its upscale ``result``.
 
@@ -53,20 +56,31 @@ def write_comparison(
     source frame; from each file the first frame shown at or after that time is used, so two
     files with the same frame rate show the same frame number. The crop row shows a centre square
     of ``crop`` pixels (less if the result is smaller) of the middle moment. Rows wider than
-    :data:`MAX_WIDTH` are scaled down as a whole. The PNG is written to a temporary name beside
-    ``png`` and renamed into place, so ``png`` is never left half-written. Returns its path.
+    ``max_width`` (:data:`MAX_WIDTH` by default) are scaled down as a whole: a smaller one
+    makes a smaller file, and the crop row still shows the result's pixels 1:1. The PNG is
+    written to a temporary name beside ``png`` and renamed into place, so ``png`` is never
+    left half-written. Returns its path.
 
     Raises:
         MediaError: a file is not a readable video, or the picture could not be written.
-        ValueError: ``frames`` is below 1, or ``crop`` is not between 1 and 2046.
+        ValueError: ``frames`` is below 1, ``crop`` is not between 1 and 2046, or
+            ``max_width`` is not between 64 and :data:`MAX_WIDTH`.
     """
     if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
         raise ValueError(f"frames must be a positive integer, not {frames!r}")
     if isinstance(crop, bool) or not isinstance(crop, int) or not 1 <= crop <= _MAX_CROP:
         raise ValueError(f"crop must be an integer from 1 to {_MAX_CROP}, not {crop!r}")
+    if (
+        isinstance(max_width, bool)
+        or not isinstance(max_width, int)
+        or not _MIN_WIDTH <= max_width <= MAX_WIDTH
+    ):
+        raise ValueError(
+            f"max_width must be an integer from {_MIN_WIDTH} to {MAX_WIDTH}, not {max_width!r}"
+        )
     src, res = probe(source), probe(result)
     target = Path(png)
-    layout = _Layout(src, res, frames, crop)
+    layout = _Layout(src, res, frames, crop, max_width)
     try:
         with (
             av.open(src.path, metadata_errors="replace") as src_in,
@@ -127,10 +141,10 @@ class _Reader:
 class _Layout:
     """Panel sizes and positions; :meth:`compose` fills in the picture."""
 
-    def __init__(self, src: Probe, res: Probe, rows: int, crop: int) -> None:
+    def __init__(self, src: Probe, res: Probe, rows: int, crop: int, max_width: int) -> None:
         self.res_size = (res.width, res.height)
         left = max(1, round(Fraction(src.width * res.height, src.height)))
-        scale = min(Fraction(1), Fraction(MAX_WIDTH - SEPARATOR, left + res.width))
+        scale = min(Fraction(1), Fraction(max_width - SEPARATOR, left + res.width))
         self.left_w = max(1, int(left * scale))
         self.right_w = max(1, int(res.width * scale))
         self.row_h = max(1, int(res.height * scale))

@@ -131,7 +131,17 @@ def test_an_existing_picture_survives_a_failure(pair: tuple[Path, Path], tmp_pat
     assert png.read_bytes() == b"old picture"
 
 
-@pytest.mark.parametrize("options", [{"frames": 0}, {"crop": 0}, {"crop": 5000}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"frames": 0},
+        {"crop": 0},
+        {"crop": 5000},
+        {"max_width": 63},
+        {"max_width": 4097},
+        {"max_width": 1000.0},
+    ],
+)
 def test_bad_arguments(pair: tuple[Path, Path], tmp_path: Path, options: dict[str, int]) -> None:
     src, dst = pair
     with pytest.raises(ValueError):
@@ -150,4 +160,20 @@ def test_wide_results_are_scaled_to_fit_but_the_crop_is_not(tmp_path: Path) -> N
     top, x0, y0 = row_h + SEPARATOR, (2240 - 256) // 2, (1260 - 256) // 2
     for x, y in ((0, 0), (17, 200), (255, 255)):
         got = pixel(data, line, 256 + SEPARATOR + x, top + y)
+        assert got == pixel(r_data, r_line, x0 + x, y0 + y)
+
+
+def test_a_smaller_max_width_shrinks_the_rows_but_not_the_crop(
+    pair: tuple[Path, Path], tmp_path: Path
+) -> None:
+    src, dst = pair
+    png = write_comparison(src, dst, tmp_path / "narrow.png", frames=2, crop=64, max_width=260)
+    width, height, line, data = read_png(png)
+    # Both 256-wide panels scaled by 256/512 to fit 260 pixels; the crop row at 1:1.
+    row_h = RES_H * 256 // 512
+    assert (width, height) == (260, 2 * (row_h + SEPARATOR) + 64)
+    _, r_line, r_data = rgb_frames(dst)[8]  # the crop: the second of two moments, 2/3 in
+    top, x0, y0 = 2 * (row_h + SEPARATOR), (RES_W - 64) // 2, (RES_H - 64) // 2
+    for x, y in ((0, 0), (63, 63), (20, 41)):
+        got = pixel(data, line, 64 + SEPARATOR + x, top + y)
         assert got == pixel(r_data, r_line, x0 + x, y0 + y)
