@@ -56,7 +56,8 @@ def uprez_providers() -> list[ProviderInfo]:
 
 @hookimpl(trylast=True)
 def uprez_output_path(artifact: Artifact, step: str, config: Config, folder: Path | None) -> Path:
-    """Fill ``output.template``: {dir}, {stem}, {name}, {ext} (the result's: .mp4),
+    """Fill ``output.template``: {dir}, {stem}, {name}, {ext} (the result's: .mp4, or .mov for
+    a ProRes or DNxHR result),
     {source_ext} and {step}.
 
     {dir} is the host's ``folder`` when it gives one; else the export's own folder, and for a
@@ -72,7 +73,7 @@ def uprez_output_path(artifact: Artifact, step: str, config: Config, folder: Pat
             dir=str(folder),
             stem=path.stem,
             name=path.name,
-            ext=".mp4",
+            ext=_result_ext(path, config),
             source_ext=path.suffix,
             step=step,
         )
@@ -82,6 +83,18 @@ def uprez_output_path(artifact: Artifact, step: str, config: Config, folder: Pat
             "use {dir}, {stem}, {name}, {ext}, {source_ext} and {step}"
         ) from exc
     return Path(text).expanduser()
+
+
+def _result_ext(path: Path | RemoteVideo, config: Config) -> str:
+    """The result's extension: ``.mov`` for a ProRes or DNxHR result, else ``.mp4``. A file
+    whose codec cannot be told here (unreadable: refused later, with the reason) gets .mp4."""
+    if isinstance(path, RemoteVideo) or config.output.codec != "auto":
+        from uprez.media.codecs import CODECS
+
+        return CODECS.get(config.output.codec, CODECS["h264"]).ext
+    from uprez.media.codecs import source_extension  # PyAV reads the file's headers
+
+    return source_extension(path)
 
 
 @hookimpl

@@ -96,6 +96,7 @@ def service(shared_server: LocalServer) -> Iterator[Service]:
         shared_server,
         stats(shared_server.base_url, SECRET_KEY),
         set(task_ids(shared_server.base_url)),
+        set(app.uploads.files()),
     )
     app.faults.clear()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -190,6 +190,7 @@ class Service:
     server: LocalServer
     start: dict[str, Any]
     known_tasks: set[str]
+    known_uploads: set[Path] = field(default_factory=set)
 
     @property
     def base_url(self) -> str:
@@ -222,8 +223,13 @@ class Service:
             now["submissions"] - self.start["submissions"],
         )
 
+    def uploaded_files(self) -> list[Path]:
+        """The files the server received since the test began (or the last :meth:`reset`)."""
+        return [p for p in self.app.uploads.files() if p not in self.known_uploads]
+
     def reset(self) -> None:
         """Count from now on."""
+        self.known_uploads = set(self.app.uploads.files())
         self.start = self.stats()
         self.known_tasks = set(task_ids(self.base_url))
 

@@ -32,35 +32,8 @@ class AlphaMerge:
         stream.thread_type = "AUTO"
         skip_other_streams(self._container, stream)
         self._frames: Iterator[av.VideoFrame] = self._container.decode(stream)
-        width, height = size
-        ctx = stream.codec_context
-        tick = Fraction(1, 1000)
-        graph = av.filter.Graph()
-        self._main = graph.add_buffer(
-            width=width, height=height, format=av.VideoFormat("yuv420p"), time_base=tick
-        )
-        self._alpha = graph.add_buffer(
-            width=ctx.width,
-            height=ctx.height,
-            format=av.VideoFormat(ctx.pix_fmt or "yuva444p10le"),
-            time_base=tick,
-        )
-        with_alpha = graph.add("format", pix_fmt)
-        extract = graph.add("alphaextract")
-        scale = graph.add("scale", f"{width}:{height}:flags=lanczos")
-        grey = graph.add("format", "gray10le")
-        merge = graph.add("alphamerge")
-        out = graph.add("format", pix_fmt)
-        self._sink = graph.add("buffersink")
-        self._main.link_to(with_alpha)
-        with_alpha.link_to(merge, 0, 0)
-        self._alpha.link_to(extract)
-        extract.link_to(scale)
-        scale.link_to(grey)
-        grey.link_to(merge, 0, 1)
-        merge.link_to(out)
-        out.link_to(self._sink)
-        graph.configure()
+        self._size, self._pix_fmt = size, pix_fmt
+        self._graph: _Graph | None = None
         self._count = 0
 
     def __enter__(self) -> AlphaMerge:
@@ -84,8 +57,45 @@ class AlphaMerge:
         if picture.format.name != "yuv420p":
             picture = picture.reformat(format="yuv420p")
         picture.pts, alpha.pts = stamp, stamp
-        self._main.push(picture)
-        self._alpha.push(alpha)
+        if self._graph is None:  # built on the frames as they really decode (a 4444 is 12-bit)
+            self._graph = _Graph(picture, alpha, self._pix_fmt)
+        return self._graph.merge(picture, alpha)
+
+
+class _Graph:
+    """``[main] format=pix_fmt; [source] alphaextract, scale (Lanczos), format=gray10le;
+    alphamerge, format=pix_fmt``: the filter graph that gives ``main`` the source's alpha."""
+
+    def __init__(self, main: av.VideoFrame, source: av.VideoFrame, pix_fmt: str) -> None:
+        tick = Fraction(1, 1000)
+        graph = av.filter.Graph()
+        self._main = graph.add_buffer(
+            width=main.width, height=main.height, format=main.format, time_base=tick
+        )
+        self._alpha = graph.add_buffer(
+            width=source.width, height=source.height, format=source.format, time_base=tick
+        )
+        with_alpha = graph.add("format", pix_fmt)
+        extract = graph.add("alphaextract")
+        scale = graph.add("scale", f"{main.width}:{main.height}:flags=lanczos")
+        grey = graph.add("format", "gray10le")
+        merge = graph.add("alphamerge")
+        out = graph.add("format", pix_fmt)
+        self._sink = graph.add("buffersink")
+        self._main.link_to(with_alpha)
+        with_alpha.link_to(merge, 0, 0)
+        self._alpha.link_to(extract)
+        extract.link_to(scale)
+        scale.link_to(grey)
+        grey.link_to(merge, 0, 1)
+        merge.link_to(out)
+        out.link_to(self._sink)
+        graph.configure()
+        self.graph = graph
+
+    def merge(self, main: av.VideoFrame, source: av.VideoFrame) -> av.VideoFrame:
+        self._main.push(main)
+        self._alpha.push(source)
         merged = self._sink.pull()
         assert isinstance(merged, av.VideoFrame)
         return merged

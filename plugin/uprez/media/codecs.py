@@ -8,9 +8,10 @@ explicit choice encodes the service's result into that codec.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
-__all__ = ["CODECS", "OutputCodec", "auto_codec", "output_codec", "result_extension"]
+__all__ = ["CODECS", "OutputCodec", "auto_codec", "output_codec", "source_extension"]
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,18 @@ def output_codec(choice: str, codec: str, profile: str | None, bits: int = 8) ->
     return CODECS[choice]
 
 
-def result_extension(choice: str, codec: str, profile: str | None = None) -> str:
-    """The extension of the result of a source of ``codec``: ``.mov`` or ``.mp4``."""
-    return output_codec(choice, codec, profile).ext
+def source_extension(path: str | os.PathLike[str]) -> str:
+    """The extension ``"auto"`` gives the result of the file at ``path``, from its headers:
+    ``.mov`` for a ProRes or DNxHR master, else ``.mp4`` (also for a file FFmpeg cannot read:
+    it is refused later, with its reason)."""
+    import av
+
+    try:
+        with av.open(os.fspath(path), metadata_errors="replace") as container:
+            stream = next(iter(container.streams.video), None)
+            if stream is None:
+                return ".mp4"
+            ctx = stream.codec_context
+            return auto_codec(ctx.name, ctx.profile).ext
+    except (av.FFmpegError, OSError, ValueError, UnicodeError):
+        return ".mp4"

@@ -15,6 +15,7 @@ the video.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import heapq
 import logging
@@ -161,6 +162,17 @@ class _Clock:
         self.step = Fraction(1, 1) / (Fraction(rate) * tick)
         self.start = int(master.start_time or 0)
         self.times = list(times) if times else None
+        # How long the last frame shows: the master's own, so the result lasts as long.
+        self.last = _last_duration(master) if self.times else None
+
+    def duration_at(self, stamp: int) -> int:
+        """How long the frame at ``stamp`` shows (until the next frame's time)."""
+        if not self.times:
+            return max(1, round(self.step))
+        at = bisect.bisect_left(self.times, stamp)
+        if at + 1 < len(self.times):
+            return self.times[at + 1] - self.times[at]
+        return self.last or max(1, round(self.step))
 
     def __call__(self, n: int) -> int:
         if self.times:
@@ -170,6 +182,25 @@ class _Clock:
                 return self.times[-1] + round((n - len(self.times) + 1) * self.step)
             return self.times[n]
         return self.start + round(n * self.step)
+
+
+def _last_duration(master: av.VideoStream) -> int | None:
+    """The duration of the master's last frame, read from its last packets."""
+    container = master.container
+    assert isinstance(container, InputContainer)
+    last: tuple[int, int] | None = None
+    with contextlib.suppress(*AV_ERRORS):
+        end = (master.start_time or 0) + (master.duration or 0)
+        container.seek(max(0, end), stream=master, backward=True)
+        for packet in container.demux(master):
+            if (
+                packet.pts is not None
+                and packet.duration
+                and (last is None or packet.pts > last[0])
+            ):
+                last = (packet.pts, packet.duration)
+        container.seek(0, stream=master)
+    return last[1] if last else None
 
 
 def _video_stream(
@@ -324,7 +355,8 @@ def _copied(part: InputContainer, video: av.VideoStream, clock: _Clock) -> Itera
         pts_n = round((packet.pts - origin) * per_frame)
         dts_n = round((dts - origin) * per_frame)
         packet.pts, packet.dts = clock(pts_n), clock(dts_n)
-        packet.duration, packet.time_base, packet.stream = 0, out_tb, video
+        packet.duration = clock.duration_at(packet.pts)
+        packet.time_base, packet.stream = out_tb, video
         yield packet.dts * seconds, packet
 
 
@@ -349,12 +381,16 @@ def _encoded(
         picture = frame if frame.format.name == pix_fmt else frame.reformat(format=pix_fmt)
         picture.pts, picture.time_base = clock(n), tick
         picture.pict_type = av.video.frame.PictureType.NONE
+        picture.duration = clock.duration_at(picture.pts)
         for packet in video.encode(picture):
-            yield _stamp(packet, seconds), packet
+            yield _stamp(packet, seconds, clock), packet
     for packet in video.encode(None):
-        yield _stamp(packet, seconds), packet
+        yield _stamp(packet, seconds, clock), packet
 
 
-def _stamp(packet: av.Packet[Any], seconds: float) -> float:
+def _stamp(packet: av.Packet[Any], seconds: float, clock: _Clock) -> float:
+    """The packet's time in seconds to merge by, its duration set to its frame's."""
+    if packet.pts is not None:
+        packet.duration = clock.duration_at(packet.pts)
     stamp = packet.dts if packet.dts is not None else packet.pts
     return (stamp or 0) * seconds

@@ -98,6 +98,12 @@ class UploadStore:
         # Files ever received whole (deleted ones too): what the stats count as uploads.
         self._received = 0
 
+    def files(self) -> list[Path]:
+        """Every file received and still held, oldest first (what a client really sent)."""
+        with self._lock:
+            held = sorted(self._media.values(), key=lambda m: m.created)
+        return [m.path for m in held if m.path.exists()]
+
     def _new_media(self, filename: str, content_type: str, size: int, now: float) -> Media:
         media_id = secrets.token_hex(12)
         name = safe_filename(filename)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +15,7 @@ from uprez.media.remote import RemoteVideo, Source
 from uprez.providers import Funded, Provider
 from uprez.step.checks import admit, price_rule
 from uprez.step.plan import Plan, plan_segments
+from uprez.step.proxy import Proxy, planned_bytes, proxy_for
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,13 @@ class Estimate:
     max_bytes: int | None = None
     # What the file source is as a master, read once for the later steps (None: a URL source).
     master: Master | None = None
+    # The proxy it is sent as (None: the source goes as it is); see uprez.step.proxy.
+    proxy: Proxy | None = None
+
+    @property
+    def sent_bytes(self) -> int:
+        """What is sent, in bytes: the source's size, or what its proxy is planned to weigh."""
+        return planned_bytes(self.probe) if self.proxy is not None else self.probe.size_bytes
 
     def to_json(self) -> dict[str, Any]:
         """``{"path", "duration", "segments", "billed_seconds", "cost"}``; money as strings."""
@@ -99,22 +107,33 @@ def estimate(
         )
         return Estimate(path, info, whole)
     limit = max_bytes or upload_limit(config)
-    needs_cuts = info.duration > max_seconds or info.size_bytes > limit
+    proxy = proxy_for(master, info, config)
+    sent = planned_bytes(info) if proxy is not None else info.size_bytes
+    # A plan made again after a cut came out over the limit (plan_bytes) is cut smaller even
+    # where the planned size was under it: the planned size of a proxy is an estimate.
+    needs_cuts = info.duration > max_seconds or sent > limit or plan_bytes is not None
     budget = limit
-    if info.size_bytes > limit:
+    if sent > limit or plan_bytes is not None:
         budget = plan_bytes or int(limit * PLAN_SHARE)
-    keys = [k.index for k in keyframes(path)] if needs_cuts else [0]
+    if proxy is not None:  # every frame of a proxy is encoded: any frame is a cut
+        keys = list(range(info.frames)) if needs_cuts else [0]
+    else:
+        keys = [k.index for k in keyframes(path)] if needs_cuts else [0]
     plan = plan_segments(
         frames=info.frames,
         fps=info.fps,
         keyframes=keys,
         max_seconds=max_seconds,
         rule=price_rule(config),
-        size_bytes=info.size_bytes,
+        size_bytes=sent,
         max_bytes=budget,
         duration=info.duration,
     )
-    return Estimate(path, info, plan, limit, master)
+    if proxy is not None:
+        plan = replace(
+            plan, segments=tuple(replace(s, copy=False, whole=False) for s in plan.segments)
+        )
+    return Estimate(path, info, plan, limit, master, proxy)
 
 
 def check_budget(
@@ -167,7 +186,7 @@ def replan(job: Estimate, exc: UploadTooLarge, config: Config) -> Estimate:
             finally:
                 journal.close()
         return estimate(job.path, config, max_bytes=learned)
-    share = job.probe.size_bytes / max(1, len(job.plan.segments))
+    share = job.sent_bytes / max(1, len(job.plan.segments))
     planned = int(min(share, limit) * min(1.0, limit / exc.size) * 0.95)
     log.info("%s; planning smaller segments (nothing was uploaded)", exc)
     return estimate(job.path, config, max_bytes=limit, plan_bytes=max(1, planned))

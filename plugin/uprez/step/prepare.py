@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from uprez.records import Artifact
 from uprez.rules import select_steps
 from uprez.step.checks import check_batch
+from uprez.step.conforming import check_target
 from uprez.step.estimate import Estimate, check_budget, estimate, upload_limit
 from uprez.step.output import STEP, Placement, place
 from uprez.step.payer import project_of, user_of
@@ -138,5 +139,7 @@ def prepare(
         for artifact, place_in in chosen
     )
     check_batch([job.artifact.path for job in jobs], [job.target for job in jobs])
+    for job in jobs:
+        check_target(job.target, job.estimate.master, config)
     check_budget([job.estimate for job in jobs if not job.placement.made_before], config)
     return Batch(jobs, config, pm, tuple(others), tuple(skipped))

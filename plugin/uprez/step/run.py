@@ -25,6 +25,7 @@ from uprez.providers import Forgetting, Provider, Uploader
 from uprez.records import Artifact, JobEvent
 from uprez.step import deletion
 from uprez.step.checks import where
+from uprez.step.conforming import finish
 from uprez.step.estimate import Estimate, check_funds, replan
 from uprez.step.handoff import hand_off
 from uprez.step.lock import job_lock
@@ -33,7 +34,7 @@ from uprez.step.payer import prices, reserve
 from uprez.step.policy import check_uploads
 from uprez.step.prepare import Batch, Job, prepare
 from uprez.step.reuse import copy_earlier, made_before
-from uprez.step.segments import assemble, run_segments, work_dir
+from uprez.step.segments import run_segments, work_dir
 
 if TYPE_CHECKING:
     from uprez.config import Config
@@ -194,7 +195,7 @@ def run_job(
     ``ledger`` is the batch's open journal (else the config's is opened for the job), and
     ``reservation`` the budget reservation its charges draw from."""
     target, estimate = job.target, job.estimate
-    folder = work_dir(target, job.artifact.path, estimate.plan, config.provider.service)
+    folder = _folder(job, estimate, config)
     if job.placement.made_before:
         return made_before(job.artifact, target, config, folder)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -211,8 +212,14 @@ def run_job(
                 if attempt > _REPLANS:
                     raise
                 estimate = replan(estimate, exc, config)
-                folder = work_dir(target, job.artifact.path, estimate.plan, config.provider.service)
+                folder = _folder(job, estimate, config)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _folder(job: Job, estimate: Estimate, config: Config) -> Path:
+    return work_dir(
+        job.target, job.artifact.path, estimate.plan, config.provider.service, estimate.proxy
+    )
 
 
 def _run_planned(
@@ -285,10 +292,9 @@ def _run_planned(
                 ),
                 strict=config.verify.strict,
                 max_bytes=estimate.max_bytes,
+                proxy=estimate.proxy,
             )
-            merged = assemble(
-                parts, source, folder, estimate.probe.fps, estimate.probe.audio_streams
-            )
+            finished = finish(parts, source, folder, estimate, config)
         except UprezError as exc:
             if job_log is not None:
                 try:
@@ -307,7 +313,7 @@ def _run_planned(
             target,
             estimate,
             parts,
-            merged,
+            finished,
             elapsed=time.monotonic() - started,
             config=config,
             provider=provider,

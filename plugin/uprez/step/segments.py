@@ -25,6 +25,7 @@ from uprez.providers import Provider, ProviderResult, Uploader
 from uprez.records import JobEvent
 from uprez.step.finished import load_finished, save_finished
 from uprez.step.plan import Plan, Segment
+from uprez.step.proxy import Proxy
 from uprez.step.segment_checks import check_segment, check_sizes
 from uprez.step.workers import workers
 
@@ -42,15 +43,18 @@ class SegmentResult:
     reused: bool = False
 
 
-def work_dir(target: Path, source: Source, plan: Plan, model: str) -> Path:
-    """The folder that holds one job's segments, named after what would change its results."""
+def work_dir(
+    target: Path, source: Source, plan: Plan, model: str, proxy: Proxy | None = None
+) -> Path:
+    """The folder that holds one job's segments, named after what would change its results
+    (a proxy's settings too: another proxy is another upload)."""
     if isinstance(source, RemoteVideo):
         origin = source.content_key()
     else:
         stat = source.stat()
         origin = f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
     cuts = [(s.first, s.stop) for s in plan.segments]
-    key = f"{origin}|{model}|{cuts}"
+    key = f"{origin}|{model}|{cuts}" + (f"|{proxy.key()}" if proxy else "")
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     return target.parent / WORK_FOLDER / f"{target.stem}-{digest}"
 
@@ -62,19 +66,35 @@ def remove_work_dir(folder: Path) -> None:
         folder.parent.rmdir()
 
 
-def _cut(source: Source, segment: Segment, folder: Path, index: VideoIndex | None) -> Source:
-    """The segment as its own file (the source itself when the plan sends it whole)."""
+def _cut(
+    source: Source, segment: Segment, folder: Path, index: VideoIndex | None, proxy: Proxy | None
+) -> Source:
+    """The segment as its own file (the source itself when the plan sends it whole); with a
+    ``proxy``, its frames encoded for the service at the proxy's quality and constant rate."""
     from uprez.media.segments import cut_segment  # PyAV
 
-    if segment.whole:
+    if segment.whole and proxy is None:
         return source
     assert isinstance(source, Path), "a URL source is always sent whole"
     cut = folder / f"seg-{segment.index:03d}.src.mp4"
     if not cut.exists():
         with atomic_path(cut) as partial:
-            cut_segment(
-                source, partial, segment.first, segment.stop, copy=segment.copy, index=index
-            )
+            if proxy is None:
+                cut_segment(
+                    source, partial, segment.first, segment.stop, copy=segment.copy, index=index
+                )
+            else:
+                cut_segment(
+                    source,
+                    partial,
+                    segment.first,
+                    segment.stop,
+                    copy=False,
+                    fps=proxy.fps,
+                    crf=proxy.crf,
+                    preset=proxy.preset,
+                    index=index,
+                )
     return cut
 
 
@@ -89,11 +109,13 @@ def run_segments(
     records: Sequence[TaskRecord] | None = None,
     strict: bool = True,
     max_bytes: int | None = None,
+    proxy: Proxy | None = None,
 ) -> list[SegmentResult]:
     """Upscale every segment of ``plan``, ``concurrency`` at a time; return them in order.
 
     Every segment is cut first and checked against ``max_bytes``; with a journal, every one is
-    uploaded before any is submitted. So a segment too large, for this side or for the
+    uploaded before any is submitted. With a ``proxy``, every segment is the proxy's (see
+    :mod:`uprez.step.proxy`). So a segment too large, for this side or for the
     service, raises :class:`UploadTooLarge` before anything was spent, and the job is planned
     again. A segment that fails later does not stop the others (they may already be paid for);
     once all have ended, the first failure is raised, its message naming the segment and the
@@ -104,7 +126,8 @@ def run_segments(
     folder.mkdir(parents=True, exist_ok=True)
     total = len(plan.segments)
     # One reading of the source's packets serves every cut (a URL source is never cut).
-    index = None if plan.segments[0].whole or not isinstance(source, Path) else index_video(source)
+    whole = plan.segments[0].whole and proxy is None
+    index = None if whole or not isinstance(source, Path) else index_video(source)
     ups = {s.index: folder / f"seg-{s.index:03d}.up.mp4" for s in plan.segments}
     finished = {i: load_finished(up) for i, up in ups.items()}
     todo = [s for s in plan.segments if finished[s.index] is None]
@@ -125,7 +148,7 @@ def run_segments(
         return tagged
 
     with workers(concurrency) as submit:
-        cutting = [submit(_cut, source, s, folder, index) for s in todo]
+        cutting = [submit(_cut, source, s, folder, index, proxy) for s in todo]
         cuts = {s.index: cut.result() for s, cut in zip(todo, cutting, strict=True)}
         check_sizes(cuts, todo, max_bytes, total)
         if records is not None and isinstance(provider, Uploader):
@@ -162,8 +185,9 @@ def run_segments(
     if failures:
         position, first = failures[0]
         done_count = total - len(failures)
-        if not done_count:  # nothing worth keeping: cuts are remade in seconds
-            remove_work_dir(folder)
+        kept = [up for up in ups.values() if up.exists()]  # paid for: kept for inspection
+        if not done_count and not kept and proxy is None:
+            remove_work_dir(folder)  # nothing worth keeping: cuts are remade in seconds
         segment = plan.segments[position]
         if total > 1:
             # Notes, not a rewritten message: the notes added on the way up (what to rerun)
