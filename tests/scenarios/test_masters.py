@@ -231,3 +231,21 @@ def test_a_variable_frame_rate_clip_refused_by_config_costs_nothing(
         upscale(source, service, pm, master={"vfr": "refuse"})
 
     assert service.spent() == (0, 0)
+
+
+def test_a_proxy_over_the_upload_limit_is_cut_into_more_segments_at_full_quality(
+    tmp_path: Path, service: Service, pm: PluginManager
+) -> None:
+    # Four seconds of 256x144 ProRes make a proxy of about 215 kB at CRF 12.
+    source = make_prores(tmp_path / "long.mov", seconds=4, width=256, height=144)
+    limit = 100_000
+
+    result = upscale(source, service, pm, limits={"max_upload_bytes": limit})
+
+    sidecar = json.loads(sidecar_path(Path(str(result.path))).read_text())
+    sent = service.uploaded_files()
+    assert len(sidecar["segments"]) == len(sent) >= 3
+    assert all(p.stat().st_size <= limit for p in sent)
+    assert sidecar["master"]["proxy"]["crf"] == 12  # more segments, never fewer bits
+    assert probe(Path(str(result.path))).frames == probe(source).frames == 96
+    assert looked_at(Path(str(result.path)))["timecode"] == MASTER_TIMECODE
