@@ -1,4 +1,4 @@
-"""`import uprez` plus plugin discovery: fast, and without PyAV, werkzeug or tqdm."""
+"""`import uprez` plus plugin discovery: fast, and without PyAV, werkzeug or rich."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from uprez.plugins import get_plugin_manager
 pm = get_plugin_manager()
 pm.steps(); pm.providers()
 took = time.perf_counter() - started
-heavy = [m for m in ("av", "werkzeug", "tqdm") if m in sys.modules]
+heavy = [m for m in ("av", "werkzeug", "rich") if m in sys.modules]
 print(json.dumps({"seconds": took, "heavy": heavy}))
 """
 _BASELINE = """
@@ -46,7 +46,7 @@ def run(quick: bool) -> list[Row]:
             median([float(r["seconds"]) for r in ours]),  # type: ignore[arg-type]
             median([float(r["seconds"]) for r in base]),  # type: ignore[arg-type]
             "s",
-            "no av/werkzeug/tqdm imported",
+            "no av/werkzeug/rich imported",
             not heavy,
             note="vs importing requests+pluggy+jsonschema"
             + (f"; imported {heavy}" if heavy else ""),

@@ -1,7 +1,7 @@
 """uprez: an upscale export step for render and publish pipelines.
 
 What a host or a plugin author needs is here, loaded on first use so that ``import uprez``
-stays light (no PyAV, werkzeug or tqdm)::
+stays light (no PyAV, werkzeug or rich)::
 
     import uprez
 
