@@ -20,7 +20,7 @@ from uprez.standin.bodies import read_json
 from uprez.standin.deletion_route import DeletionRoute
 from uprez.standin.envelopes import envelope, failure
 from uprez.standin.face import Face
-from uprez.standin.faults import Fault, FaultPlan
+from uprez.standin.faults import PICTURE_KINDS, Fault, FaultPlan
 from uprez.standin.files import CdnFace, StorageFace
 from uprez.standin.inputs import check_url
 from uprez.standin.limits import MinuteWindow
@@ -150,6 +150,8 @@ class ServiceApp(UploadRoutes, DeletionRoute, Face):
         if forced is not None:
             pred.forced_code = forced.code or protocol.CODE_TASK_FAILED
         pred.drop_audio = self.faults.take("submit", frozenset({"drop_audio"})) is not None
+        picture = self.faults.take("submit", PICTURE_KINDS)
+        pred.tamper = picture.kind if picture is not None else None
         self.submissions += 1
         log.info("task %s created for model %s", pred.id, model)
         self.processor.enqueue(pred)

@@ -25,6 +25,12 @@ Kinds:
   ``no_outputs``  the prediction routes report a completed task with no outputs
   ``task_fail``   the next task submitted fails with task code ``code``
   ``drop_audio``  the next task submitted comes back without its audio streams
+  ``black``       the next task submitted comes back black
+  ``frozen``      the next task submitted comes back with its first frame shown throughout
+  ``other``       the next task submitted comes back as another clip (a game of life)
+
+The last three keep the size, frame rate, frame count and audio of a true upscale: only a
+check of the picture (:mod:`uprez.media.content`) can tell them from one.
 """
 
 from __future__ import annotations
@@ -48,8 +54,13 @@ KINDS = frozenset(
         "no_outputs",
         "task_fail",
         "drop_audio",
+        "black",
+        "frozen",
+        "other",
     }
 )
+#: The kinds that replace a task's picture (see :mod:`uprez.standin.tamper`).
+PICTURE_KINDS = frozenset({"black", "frozen", "other"})
 
 
 ROUTES = frozenset(
@@ -78,6 +89,7 @@ _ONLY_ON = {
     "no_outputs": frozenset({"prediction"}),
     "task_fail": frozenset({"submit"}),
     "drop_audio": frozenset({"submit"}),
+    **{kind: frozenset({"submit"}) for kind in PICTURE_KINDS},
 }
 # Longest injected delay, in seconds: long enough for any test, short of holding a thread for ever.
 MAX_DELAY = 600.0

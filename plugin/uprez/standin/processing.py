@@ -162,6 +162,7 @@ class Processor:
                     crf=settings.crf,
                     progress=check_stop,
                     keep_audio=not pred.drop_audio,
+                    tamper=pred.tamper,
                     mode=settings.mode,
                 )
             except MediaError as exc:

@@ -34,6 +34,8 @@ class Prediction:
     forced_code: int | None = None
     # Return the upscale without its audio (an injected fault).
     drop_audio: bool = False
+    # Return a wrong picture instead of the upscale: "black", "frozen" or "other" (a fault).
+    tamper: str | None = None
     # For benchmarks of polling: how often the task was asked after, and when (time.monotonic)
     # it reached a terminal status.
     polls: int = 0

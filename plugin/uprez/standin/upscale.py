@@ -26,6 +26,7 @@ from uprez.media.av_errors import AV_ERRORS
 from uprez.media.geometry import fit_within
 from uprez.media.probe import probe
 from uprez.standin.learned import LearnedScaler
+from uprez.standin.tamper import Tamper
 from uprez.standin.upscale_job import ProgressCallback, UpscaleJob
 
 __all__ = ["MP4_AUDIO_CODECS", "ProgressCallback", "UpscaleResult", "upscale_file"]
@@ -60,6 +61,7 @@ def upscale_file(
     progress: ProgressCallback | None = None,
     keep_audio: bool = True,
     mode: str = "lanczos",
+    tamper: str | None = None,
 ) -> UpscaleResult:
     """Upscale the video at ``src`` into an H.264 MP4 at ``dst``.
 
@@ -69,7 +71,10 @@ def upscale_file(
     ``threads`` is the encoder's and scaler's thread count, 0 for automatic. ``progress``, if
     given, is called as ``progress(frames_done, frames_total)`` after every frame.
 
-    ``keep_audio=False`` leaves the sound out (the local server's ``drop_audio`` fault).
+    ``keep_audio=False`` leaves the sound out (the local server's ``drop_audio`` fault), and
+    ``tamper`` (``"black"``, ``"frozen"`` or ``"other"``) writes a wrong picture of the right
+    size instead of the upscale (its ``black``, ``frozen`` and ``other`` faults; see
+    :mod:`uprez.standin.tamper`).
 
     ``mode="learned"`` makes each frame's luma with a small CNN (see :mod:`uprez.standin.learned`;
     needs the ``learned`` extra) instead of Lanczos alone.
@@ -80,10 +85,12 @@ def upscale_file(
     Raises:
         MediaError: ``src`` is not a readable video, or FFmpeg failed while converting it.
         ConfigError: ``mode`` is "learned" and pyanime4k is not installed.
-        ValueError: ``max_size`` is not two positive integers, or ``mode`` is unknown.
+        ValueError: ``max_size`` is not two positive integers, or ``mode`` or ``tamper`` is
+            unknown.
     """
     if mode not in ("lanczos", "learned"):
         raise ValueError(f'mode must be "lanczos" or "learned", not {mode!r}')
+    wrong = Tamper(tamper) if tamper is not None else None
     source = probe(src)
     target = os.fspath(dst)
     width, height = fit_within(source.width, source.height, *max_size)
@@ -108,7 +115,7 @@ def upscale_file(
             av.open(target, "w", format="mp4") as out,
         ):
             job = UpscaleJob(
-                inp, out, source, (width, height), preset, crf, threads, progress, learned
+                inp, out, source, (width, height), preset, crf, threads, progress, learned, wrong
             )
             job.add_audio(keep_audio)
             frames = job.run()
@@ -118,6 +125,9 @@ def upscale_file(
         raise MediaError(
             f"could not upscale {source.path} to {target}: {exc}", path=source.path
         ) from exc
+    finally:
+        if wrong is not None:
+            wrong.close()
     elapsed = time.monotonic() - started
     if frames != source.frames:
         log.warning("%s: wrote %d frames, the source reports %d", target, frames, source.frames)

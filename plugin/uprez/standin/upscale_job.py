@@ -20,6 +20,7 @@ from uprez.media.audio import add_audio_stream
 from uprez.media.prefetch import Prefetch
 from uprez.media.probe import Probe, is_cover_art
 from uprez.standin.learned import LearnedScaler
+from uprez.standin.tamper import Tamper
 
 __all__ = ["ProgressCallback", "UpscaleJob"]
 
@@ -47,6 +48,7 @@ class UpscaleJob:
         threads: int,
         progress: ProgressCallback | None,
         learned: LearnedScaler | None = None,
+        tamper: Tamper | None = None,
     ) -> None:
         self.inp = inp
         self.out = out
@@ -69,6 +71,8 @@ class UpscaleJob:
         self.reformatter = VideoReformatter()
         # The learned mode's network, which redoes the luma of each Lanczos-scaled frame.
         self.learned = learned
+        # A fault of the local server: a wrong picture in place of each upscaled frame.
+        self.tamper = tamper
 
         # Input audio stream index -> (output stream, whether it is re-encoded)
         self.audio: dict[int, tuple[av.AudioStream, bool]] = {}
@@ -158,6 +162,8 @@ class UpscaleJob:
         )
         if self.learned is not None:
             scaled = self.learned.refine(frame, scaled)
+        if self.tamper is not None:
+            scaled = self.tamper(scaled)
         return scaled
 
     def _stamped(self, scaled: av.VideoFrame, pts: int | None) -> av.VideoFrame:
