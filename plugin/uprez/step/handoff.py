@@ -19,7 +19,7 @@ from uprez.step.checks import where
 from uprez.step.output import STEP
 from uprez.step.segments import SegmentResult, remove_work_dir
 from uprez.step.sidecar import build_sidecar, write_sidecar
-from uprez.step.verify import mismatches, target_box
+from uprez.step.verify import mismatches, picture_problems, target_box
 
 if TYPE_CHECKING:
     from uprez.config import Config
@@ -47,8 +47,9 @@ def hand_off(
 ) -> Artifact:
     """Verify ``merged`` and make it ``target``; return the result's :class:`Artifact`.
 
-    A result that does not match its source is an error (``verify.on_mismatch = "error"``)
-    and stays in the work folder; with ``"warn"`` each mismatch is logged and the result goes.
+    A result that does not match its source (its size, frames, sound, or with
+    ``verify.content`` its picture) is an error (``verify.on_mismatch = "error"``) and stays in
+    the work folder; with ``"warn"`` each mismatch is logged and the result goes.
     With ``privacy.delete_after_download`` (or its upload policy's), the result's tasks are
     deleted on the service once it is in place (:mod:`uprez.step.deletion`).
     """
@@ -64,10 +65,13 @@ def hand_off(
             f"the service returned an unreadable video: {exc}", task_id=first.task_id
         ) from exc
     problems = mismatches(job.probe, out_info, target_box(config, provider))
+    problems += picture_problems(artifact.path, job.probe, out_info, config)
     if problems and config.verify.strict:
+        # Nothing removes the work folder after this: the result stays there to be looked at.
         message = (
             f"the result does not match its source ({'; '.join(problems)}); it was not "
-            f'handed over and waits in {merged} (verify.on_mismatch = "warn" accepts it)'
+            f"handed over and is kept for inspection at {merged} "
+            '(verify.on_mismatch = "warn" accepts it)'
         )
         emit(JobEvent("failed", artifact.path, task_id=first.task_id, message=message))
         raise VerificationError(message, task_id=first.task_id)

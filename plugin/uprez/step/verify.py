@@ -1,15 +1,22 @@
-"""Checking a result against its source: size reached, frame rate and duration kept."""
+"""Checking a result against its source: size reached, frame rate and duration kept, and the
+picture the source's (not black, frozen or another clip)."""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from uprez.errors import MediaError
 from uprez.media.geometry import fit_within, parse_size
 
 if TYPE_CHECKING:
     from uprez.config import Config
     from uprez.media.probe import Probe
+    from uprez.media.remote import Source
     from uprez.providers import Provider
+
+log = logging.getLogger(__name__)
 
 
 def target_box(config: Config, provider: Provider) -> tuple[int, int]:
@@ -39,3 +46,34 @@ def mismatches(source: Probe, output: Probe, box: tuple[int, int]) -> list[str]:
     if output.audio_streams < source.audio_streams:
         problems.append(f"{output.audio_streams} audio stream(s), expected {source.audio_streams}")
     return problems
+
+
+def picture_problems(source: Source, expected: Probe, output: Probe, config: Config) -> list[str]:
+    """What is wrong with the picture of ``output`` as an upscale of ``source`` (see
+    :mod:`uprez.media.content`), with ``verify.content`` on; empty when all is well.
+
+    A URL source is not read again for it, and a result with another frame count (already a
+    mismatch) has no frames to pair with the source's: neither is compared.
+    """
+    if not config.verify.content:
+        return []
+    if not isinstance(source, Path):
+        log.info("%s: the source is a URL; the picture is not compared with it", output.path)
+        return []
+    if output.frames != expected.frames:
+        log.info("%s: another frame count; the picture is not compared", output.path)
+        return []
+    from uprez.media.content import content_problems  # PyAV
+
+    try:
+        return content_problems(
+            source,
+            output.path,
+            samples=config.verify.samples,
+            min_similarity=config.verify.min_similarity,
+        )
+    except MediaError as exc:
+        if exc.path == output.path:
+            return [f"its picture could not be decoded: {exc}"]
+        log.warning("%s: the picture was not compared with its source: %s", output.path, exc)
+        return []
