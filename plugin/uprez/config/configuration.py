@@ -17,6 +17,7 @@ from uprez.config.environment import Environment
 from uprez.config.sections import (
     AccountSection,
     Budget,
+    ColourSection,
     JournalSection,
     LimitsSection,
     LocalSection,
@@ -29,6 +30,7 @@ from uprez.config.sections import (
     RetrySection,
     Rule,
     Sections,
+    SequenceSection,
     VerifySection,
     WatchSection,
     read_sections,
@@ -122,6 +124,14 @@ class Config:
     @property
     def master(self) -> MasterSection:
         return self._sections.master
+
+    @property
+    def sequence(self) -> SequenceSection:
+        return self._sections.sequence
+
+    @property
+    def colour(self) -> ColourSection:
+        return self._sections.colour
 
     def ledger_url(self) -> str | None:
         """The shared ledger's URL (``journal.url``, read from its variable when it names

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -143,6 +144,26 @@ class MasterSection:
 
 
 @dataclass(frozen=True)
+class SequenceSection:
+    """``sequence``: a rendered image sequence's frame rate when no host gives one, and what
+    it becomes (``"auto"``: a sequence; ``"movie"``)."""
+
+    fps: Fraction | None = None
+    output: str = "auto"
+
+
+@dataclass(frozen=True)
+class ColourSection:
+    """``colour``: the OCIO config and the view a scene-linear proxy is made through (None:
+    the config's own default)."""
+
+    config: str | None = None
+    scene_linear: str | None = None
+    display: str | None = None
+    view: str | None = None
+
+
+@dataclass(frozen=True)
 class JournalSection:
     """``journal``: the record that makes reruns free; ``path`` None means the default place."""
 
@@ -202,6 +223,7 @@ class PyblishSection:
     source_tags: tuple[str, ...] = ()
     on_error: str = "fail"
     before_burnin: bool = True
+    handles: bool = True
 
 
 @dataclass(frozen=True)
@@ -253,6 +275,8 @@ class Sections:
     budgets: tuple[Budget, ...] = ()
     privacy: PrivacySection = PrivacySection(False, ())
     master: MasterSection = MasterSection()
+    sequence: SequenceSection = SequenceSection()
+    colour: ColourSection = ColourSection()
 
 
 def read_sections(data: Mapping[str, Any]) -> Sections:
@@ -314,6 +338,8 @@ def read_sections(data: Mapping[str, Any]) -> Sections:
             min_similarity=float(v.get("min_similarity", 0.6)),
         ),
         master=_master(data.get("master") or {}),
+        sequence=_sequence(data.get("sequence") or {}),
+        colour=ColourSection(**{k: v for k, v in (data.get("colour") or {}).items() if v}),
         journal=JournalSection(
             path=Path(str(j["path"])).expanduser() if j.get("path") else None,
             enabled=bool(j["enabled"]),
@@ -334,6 +360,7 @@ def read_sections(data: Mapping[str, Any]) -> Sections:
             source_tags=tuple(py.get("source_tags", ())),
             on_error=str(py.get("on_error", "fail")),
             before_burnin=bool(py.get("before_burnin", True)),
+            handles=bool(py.get("handles", True)),
         ),
         watch=WatchSection(
             interval=float(w["interval"]), settle=float(w["settle"]), patterns=tuple(w["patterns"])
@@ -350,6 +377,20 @@ def read_sections(data: Mapping[str, Any]) -> Sections:
         privacy=_privacy(data.get("privacy") or {}),
         plugins=_frozen({k: _frozen(v) for k, v in (data.get("plugins") or {}).items()}),
     )
+
+
+def frame_rate(value: Any) -> Fraction | None:
+    """A frame rate as written (``24``, ``23.976``, ``"24000/1001"``), exact; None stays None.
+    23.976 and 29.97 are read as the NTSC rates they stand for."""
+    if value is None:
+        return None
+    rate = Fraction(str(value))
+    ntsc = Fraction(round(rate * 1001 / 1000) * 1000, 1001)
+    return ntsc if abs(ntsc - rate) < Fraction(1, 1000) and rate.denominator != 1 else rate
+
+
+def _sequence(m: Mapping[str, Any]) -> SequenceSection:
+    return SequenceSection(fps=frame_rate(m.get("fps")), output=str(m.get("output", "auto")))
 
 
 def _master(m: Mapping[str, Any]) -> MasterSection:

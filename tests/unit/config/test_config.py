@@ -338,7 +338,7 @@ def test_an_unknown_section_is_a_typo_with_a_suggestion() -> None:
     assert "did you mean 'provider'?" in message
     problems = load_bad(overrides={"zzz.qqq": 1})
     assert "did you mean" not in problems["$.zzz"]
-    assert "known sections: account, budgets, journal, limits, local" in problems["$.zzz"]
+    assert "known sections: account, budgets, colour, journal, limits, local" in problems["$.zzz"]
 
 
 def test_an_enum_mistake_lists_the_allowed_values() -> None:
