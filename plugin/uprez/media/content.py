@@ -133,16 +133,16 @@ def compare_content(
     frames = choose_frames(src_index, res_index, samples)
     with _opened(src_index) as src_file, _opened(res_index) as res_file:
         src, res = PairReader(src_file, src_index), PairReader(res_file, res_index)
-        moments = [
-            _moment(
-                k,
-                src_index.time(k),
-                _pair(src, src_index, k),
-                _pair(res, res_index, k),
-                src.pixel_aspect,
-            )
-            for k in frames
-        ]
+        moments = []
+        for k in frames:
+            pairs = _pair(src, src_index, k), _pair(res, res_index, k)
+            try:
+                moments.append(_moment(k, src_index.time(k), *pairs, src.pixel_aspect))
+            except AV_ERRORS as exc:  # a picture swscale cannot shrink
+                raise MediaError(
+                    f"frame {k} of {res_index.path} could not be compared with its source: {exc}",
+                    path=src_index.path,
+                ) from exc
         log.info(
             "compared %s with %s at %d moments in %.2f s (%d + %d frames decoded)",
             res_index.path,
