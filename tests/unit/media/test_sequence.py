@@ -1,0 +1,321 @@
+"""Finding a rendered image sequence: every way of naming one, gaps named, names that must not
+count as frames, and the content key that changes when a frame does.
+
+Finding reads names only, so most of these tests lay out empty files; the frames of the
+reading and writing tests are real images made with PyAV (tests/sequences.py).
+"""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from uprez.errors import InputError
+from uprez.media.sequence import (
+    ImageSequence,
+    check_complete,
+    find_sequence,
+    frame_ranges,
+    is_sequence,
+)
+
+
+def lay_out(folder: Path, *names: str) -> Path:
+    """Empty files named ``names`` in ``folder`` (made if need be); returns the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / name).touch()
+    return folder
+
+
+def frames(head: str, numbers: range | list[int], tail: str, padding: int = 4) -> list[str]:
+    return [f"{head}{n:0{padding}d}{tail}" for n in numbers]
+
+
+@pytest.fixture
+def shot(tmp_path: Path) -> Path:
+    """sh010.1001.exr ... sh010.1048.exr."""
+    return lay_out(tmp_path / "render", *frames("sh010.", range(1001, 1049), ".exr"))
+
+
+# -- every way of naming a sequence ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["sh010.####.exr", "sh010.%04d.exr", "sh010.$F4.exr", "sh010.1001.exr", "sh010.1030.exr"],
+)
+def test_a_pattern_or_any_frame_names_the_whole_sequence(shot: Path, spec: str) -> None:
+    seq = find_sequence(shot / spec)
+    assert (seq.folder, seq.head, seq.tail, seq.padding) == (shot, "sh010.", ".exr", 4)
+    assert seq.numbers == tuple(range(1001, 1049))
+    assert (seq.first, seq.last, seq.count) == (1001, 1048, 48)
+
+
+def test_a_folder_with_one_sequence_names_it(shot: Path) -> None:
+    assert find_sequence(shot).name == "sh010.####.exr"
+    assert find_sequence(str(shot)).count == 48
+
+
+def test_what_a_sequence_says_of_itself(shot: Path) -> None:
+    seq = find_sequence(shot, fps=Fraction(24000, 1001))
+    assert str(seq) == str(shot / "sh010.####.exr")
+    assert seq.pattern == shot / "sh010.####.exr"
+    assert (seq.stem, seq.separator, seq.suffix) == ("sh010", ".", ".exr")
+    assert seq.printf_name == "sh010.%04d.exr"
+    assert seq.path(1001) == shot / "sh010.1001.exr"
+    assert list(seq.paths())[-1] == shot / "sh010.1048.exr"
+    assert seq.fps == Fraction(24000, 1001)
+    assert seq.with_fps(Fraction(25)).fps == 25
+    assert seq.missing() == [] and seq.gaps() == []
+    assert hash(seq) == hash(find_sequence(shot, fps=Fraction(24000, 1001)))
+    assert len({seq, find_sequence(shot, fps=Fraction(24000, 1001))}) == 1
+
+
+def test_unpadded_numbers(tmp_path: Path) -> None:
+    folder = lay_out(tmp_path, *(f"frame_{n}.png" for n in range(8, 13)))
+    seq = find_sequence(folder)
+    assert (seq.padding, seq.name, seq.printf_name) == (0, "frame_#.png", "frame_%d.png")
+    assert seq.numbers == (8, 9, 10, 11, 12)
+    assert find_sequence(folder / "frame_%d.png") == seq
+    assert find_sequence(folder / "frame_$F.png") == seq
+    assert find_sequence(folder / "frame_9.png") == seq
+    assert seq.stem == "frame"
+
+
+def test_a_number_longer_than_its_padding_belongs_to_the_sequence(tmp_path: Path) -> None:
+    # %04d writes 10000 as "10000": a long render crosses the padding and stays one sequence.
+    folder = lay_out(tmp_path, *frames("sh.", range(9998, 10003), ".exr"))
+    seq = find_sequence(folder)
+    assert (seq.padding, seq.numbers) == (4, (9998, 9999, 10000, 10001, 10002))
+    assert seq.path(10001).name == "sh.10001.exr"
+    assert find_sequence(folder / "sh.10000.exr") == seq
+
+
+def test_differently_padded_numbers_are_two_sequences(tmp_path: Path) -> None:
+    folder = lay_out(
+        tmp_path, *frames("sh.", range(1, 4), ".exr", 3), *frames("sh.", range(1, 4), ".exr", 4)
+    )
+    with pytest.raises(InputError, match=r"2 image sequences: sh\.####\.exr .*sh\.###\.exr"):
+        find_sequence(folder)
+    assert find_sequence(folder / "sh.###.exr").path(2).name == "sh.002.exr"
+    assert find_sequence(folder / "sh.0002.exr").padding == 4
+    assert find_sequence(folder / "sh.002.exr").padding == 3
+
+
+def test_negative_frame_numbers_are_frames_before_zero(tmp_path: Path) -> None:
+    # Nuke, Houdini and Blender write -3 as "-003" with %04d: the sign counts in the width.
+    folder = lay_out(tmp_path, *frames("sh010.", range(-3, 3), ".exr"))
+    assert sorted(p.name for p in folder.iterdir())[0] == "sh010.-001.exr"
+    seq = find_sequence(folder / "sh010.####.exr")
+    assert seq.numbers == (-3, -2, -1, 0, 1, 2)
+    assert seq.path(-2).name == "sh010.-002.exr"
+    assert find_sequence(folder / "sh010.-002.exr") == seq
+    assert frame_ranges(seq.numbers) == "-3 to 2"
+
+
+def test_a_hyphen_after_a_letter_separates_rather_than_negates(tmp_path: Path) -> None:
+    folder = lay_out(tmp_path, *frames("plate-", range(1001, 1004), ".dpx"))
+    seq = find_sequence(folder)
+    assert (seq.head, seq.numbers, seq.stem) == ("plate-", (1001, 1002, 1003), "plate")
+
+
+def test_case_of_the_extension_is_kept(tmp_path: Path) -> None:
+    folder = lay_out(tmp_path, *frames("scan_", range(1, 4), ".DPX", 6))
+    seq = find_sequence(folder)
+    assert (seq.name, seq.suffix) == ("scan_######.DPX", ".DPX")
+    assert is_sequence(folder / "scan_000001.DPX")
+
+
+def test_files_named_only_by_number_take_the_folders_name_as_stem(tmp_path: Path) -> None:
+    folder = lay_out(tmp_path / "beauty", *frames("", range(1, 5), ".png"))
+    seq = find_sequence(folder)
+    assert (seq.name, seq.stem, seq.separator) == ("####.png", "beauty", "")
+
+
+def test_the_pattern_may_carry_text_after_the_number(tmp_path: Path) -> None:
+    folder = lay_out(tmp_path, *frames("sh010.", range(1, 4), ".beauty.exr"))
+    seq = find_sequence(folder / "sh010.####.beauty.exr")
+    assert (seq.head, seq.tail, seq.suffix, seq.count) == ("sh010.", ".beauty.exr", ".exr", 3)
+
+
+# -- gaps ------------------------------------------------------------------------------------------
+
+
+def test_gaps_are_named_compactly_before_anything_is_spent(shot: Path) -> None:
+    for n in (1010, 1011, 1012, 1020):
+        (shot / f"sh010.{n}.exr").unlink()
+    seq = find_sequence(shot)
+    assert seq.missing() == [1010, 1011, 1012, 1020]
+    assert seq.gaps() == [(1010, 1012), (1020, 1020)]
+    with pytest.raises(InputError, match=r"missing frames 1010-1012, 1020 \(4 of 48\)") as caught:
+        check_complete(seq)
+    assert caught.value.exit_code == 3
+    assert "sh010.####.exr" in str(caught.value)
+
+
+def test_a_range_with_handles_the_render_lacks_is_refused(shot: Path) -> None:
+    seq = find_sequence(shot)
+    check_complete(seq, 1001, 1048)
+    with pytest.raises(InputError, match=r"missing frames 993-1000, 1049-1056 \(16 of 64\)"):
+        check_complete(seq, 993, 1056)
+
+
+def test_a_long_gap_is_counted_without_listing_it(tmp_path: Path) -> None:
+    folder = lay_out(tmp_path, "sh.1.exr", "sh.20240101.exr")
+    seq = find_sequence(folder)
+    with pytest.raises(InputError, match=r"missing frames 2-20240100 \(20240099 of 20240101\)"):
+        check_complete(seq)
+
+
+def test_a_subrange_keeps_the_edits_frames(shot: Path) -> None:
+    seq = find_sequence(shot)
+    cut = seq.subrange(1009, 1040)
+    assert (cut.first, cut.last, cut.count, cut.name) == (1009, 1040, 32, seq.name)
+    assert seq.subrange(900, 1002).numbers == (1001, 1002)
+    with pytest.raises(InputError, match="no frame in 2001-2010"):
+        seq.subrange(2001, 2010)
+
+
+# -- several sequences, and names that are not frames ----------------------------------------------
+
+
+def test_two_sequences_in_a_folder_are_both_named(shot: Path) -> None:
+    lay_out(shot, *frames("sh010_4k.", range(1001, 1011), ".exr"))
+    with pytest.raises(InputError) as caught:
+        find_sequence(shot)
+    text = str(caught.value)
+    assert "2 image sequences" in text
+    assert "sh010.####.exr (48 frames, 1001-1048)" in text
+    assert "sh010_4k.####.exr (10 frames, 1001-1010)" in text
+    assert find_sequence(shot / "sh010_4k.1005.exr").count == 10
+    assert find_sequence(shot / "sh010.####.exr").count == 48
+
+
+def test_uprez_own_files_beside_the_frames_are_not_frames(shot: Path) -> None:
+    work = lay_out(shot / ".uprez-work" / "sh010-abc", *frames("sh010.", range(1001, 1003), ".exr"))
+    lay_out(
+        shot,
+        ".sh010.1049.exr.4242.deadbeef.part",  # an unfinished atomic write
+        "sh010.####.exr.uprez.json",  # a sidecar
+        "sh010.1049.exr.uprez.json",
+        ".sh010.1050.exr",  # any hidden file
+        "notes.txt",
+        "thumbnail.png",  # an image without a number
+    )
+    (shot / "sh010.1051.exr").mkdir()  # a folder is never a frame
+    assert work.is_dir()
+    seq = find_sequence(shot)
+    assert (seq.name, seq.numbers) == ("sh010.####.exr", tuple(range(1001, 1049)))
+    assert find_sequence(shot / "sh010.####.exr") == seq
+    assert find_sequence(shot / "sh010.1001.exr") == seq
+
+
+def test_dots_spaces_and_brackets_in_a_name_are_taken_literally(tmp_path: Path) -> None:
+    folder = lay_out(
+        tmp_path / "my renders (v2)",
+        *frames("sh 010..[a+b]", range(1, 4), ".exr"),
+        *frames("sh 010xx[a+b]", range(1, 4), ".exr"),  # what "." as a wildcard would take
+    )
+    seq = find_sequence(folder / "sh 010..[a+b]####.exr")
+    assert (seq.head, seq.count) == ("sh 010..[a+b]", 3)
+    assert find_sequence(folder / "sh 010..[a+b]0002.exr") == seq
+
+
+def test_a_pattern_through_dot_dot_finds_the_folder_it_names(shot: Path) -> None:
+    other = shot.parent / "other"
+    other.mkdir()
+    seq = find_sequence(other / ".." / "render" / "sh010.####.exr")
+    assert seq.count == 48
+    assert seq.path(1001).is_file()
+
+
+def test_a_folder_name_with_pattern_characters_is_literal(tmp_path: Path) -> None:
+    folder = lay_out(tmp_path / "take#2 %04d", *frames("sh.", range(1, 3), ".png"))
+    assert find_sequence(folder / "sh.####.png").folder == folder
+    assert find_sequence(folder).count == 2
+    assert find_sequence(folder / "sh.0001.png").count == 2
+
+
+# -- what is refused -------------------------------------------------------------------------------
+
+
+def test_an_empty_folder_is_refused(tmp_path: Path) -> None:
+    lay_out(tmp_path, "notes.txt", "clip.mov")
+    with pytest.raises(InputError, match="no image sequence in"):
+        find_sequence(tmp_path)
+
+
+def test_a_pattern_matching_nothing_says_what_is_there(shot: Path) -> None:
+    # %05d would write 1001 as 01001: none of these frames.
+    with pytest.raises(InputError, match=r"no frames match .*sh010\.#####\.exr.*sh010\.####\.exr"):
+        find_sequence(shot / "sh010.#####.exr")
+    # %03d writes 1001 as %04d does: the same frames.
+    assert find_sequence(shot / "sh010.###.exr").count == 48
+    with pytest.raises(InputError, match="no frames match"):
+        find_sequence(shot / "sh020.####.exr")
+
+
+def test_a_pattern_of_something_other_than_images_is_refused(shot: Path) -> None:
+    with pytest.raises(InputError, match="not an image sequence pattern"):
+        find_sequence(shot / "sh010.####.mov")
+
+
+def test_a_movie_or_a_missing_path_is_not_a_sequence(tmp_path: Path) -> None:
+    lay_out(tmp_path, "clip_0001.mov", "still.png")
+    with pytest.raises(InputError, match="not a frame of an image sequence"):
+        find_sequence(tmp_path / "clip_0001.mov")
+    with pytest.raises(InputError, match="not a frame of an image sequence"):
+        find_sequence(tmp_path / "still.png")
+    with pytest.raises(InputError, match="no such file"):
+        find_sequence(tmp_path / "gone.exr")
+
+
+def test_is_sequence_tells_a_sequence_from_a_movie(shot: Path, tmp_path: Path) -> None:
+    lay_out(tmp_path, "clip.mov", "clip_0001.mov", "still.png")
+    assert is_sequence(shot)
+    assert is_sequence(shot / "sh010.####.exr")
+    assert is_sequence(shot / "sh010.%04d.exr")
+    assert is_sequence(str(shot / "sh010.1001.exr"))
+    assert is_sequence(tmp_path / "not_yet_rendered.$F4.tif")
+    assert not is_sequence(tmp_path / "clip.mov")
+    assert not is_sequence(tmp_path / "clip_0001.mov")
+    assert not is_sequence(tmp_path / "still.png")
+    assert not is_sequence(tmp_path / "cut.####.mov")
+
+
+# -- the content key -------------------------------------------------------------------------------
+
+
+def test_the_content_key_changes_when_a_frame_does(shot: Path) -> None:
+    seq = find_sequence(shot)
+    key = seq.content_key()
+    assert len(key) == 64 and key == find_sequence(shot).content_key()
+
+    frame = shot / "sh010.1020.exr"
+    frame.write_bytes(b"rendered again")
+    assert seq.content_key() != key
+    again = seq.content_key()
+
+    stat = frame.stat()
+    os.utime(frame, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert seq.content_key() != again
+
+    assert seq.subrange(1001, 1047).content_key() != seq.content_key()
+
+
+def test_the_content_key_of_a_vanished_frame_is_an_input_error(shot: Path) -> None:
+    seq = find_sequence(shot)
+    (shot / "sh010.1002.exr").unlink()
+    with pytest.raises(InputError, match=r"frame sh010\.1002\.exr of .* cannot be read"):
+        seq.content_key()
+
+
+def test_an_image_sequence_is_checked_when_made() -> None:
+    with pytest.raises(ValueError, match="at least one frame"):
+        ImageSequence(Path("."), "sh.", ".exr", 4, ())
+    seq = ImageSequence(Path("."), "sh.", ".exr", 1, (3, 1, 2, 2))
+    assert (seq.numbers, seq.padding) == ((1, 2, 3), 0)
