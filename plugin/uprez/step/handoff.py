@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from uprez.config import Config
     from uprez.journal.jobs import JobLog
     from uprez.providers import Provider
+    from uprez.step.conforming import Finished
     from uprez.step.estimate import Estimate
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def hand_off(
     target: Path,
     job: Estimate,
     parts: list[SegmentResult],
-    merged: Path,
+    finished: Finished,
     *,
     elapsed: float,
     config: Config,
@@ -45,7 +46,8 @@ def hand_off(
     job_log: JobLog | None = None,
     payer: tuple[str, str] = ("", ""),
 ) -> Artifact:
-    """Verify ``merged`` and make it ``target``; return the result's :class:`Artifact`.
+    """Verify the ``finished`` result and make it ``target``; return the result's
+    :class:`Artifact`.
 
     A result that does not match its source (its size, frames, sound, or with
     ``verify.content`` its picture) is an error (``verify.on_mismatch = "error"``) and stays in
@@ -55,7 +57,7 @@ def hand_off(
     """
     from uprez.media.probe import probe  # PyAV loads when a video is first looked at
 
-    first = parts[0].result
+    first, merged = parts[0].result, finished.path
     try:
         out_info = probe(merged)
     except InputError as exc:
@@ -64,7 +66,8 @@ def hand_off(
         raise VerificationError(
             f"the service returned an unreadable video: {exc}", task_id=first.task_id
         ) from exc
-    problems = mismatches(job.probe, out_info, target_box(config, provider))
+    vfr = job.master is not None and job.master.vfr
+    problems = mismatches(job.probe, out_info, target_box(config, provider), vfr=vfr)
     problems += picture_problems(artifact.path, job.probe, out_info, config)
     if problems and config.verify.strict:
         # Nothing removes the work folder after this: the result stays there to be looked at.
@@ -121,6 +124,7 @@ def hand_off(
             for p in parts
         ],
         verification={"ok": not problems, "problems": problems},
+        **({"master": finished.to_json(job)} if job.master is not None else {}),
         has_nsfw_contents=[flag for p in parts for flag in p.result.nsfw],
         timings={**first.timings, "total_s": round(elapsed, 3), "inference_ms": first.inference_ms},
         **({"deletion": due.to_json()} if deleting else {}),

@@ -4,6 +4,7 @@ picture the source's (not black, frozen or another clip)."""
 from __future__ import annotations
 
 import logging
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,15 +27,22 @@ def target_box(config: Config, provider: Provider) -> tuple[int, int]:
     return parse_size(explicit) if explicit else provider.box
 
 
-def mismatches(source: Probe, output: Probe, box: tuple[int, int]) -> list[str]:
-    """What differs between ``output`` and what it should be; empty when all is well."""
+def mismatches(
+    source: Probe, output: Probe, box: tuple[int, int], *, vfr: bool = False
+) -> list[str]:
+    """What differs between ``output`` and what it should be; empty when all is well.
+
+    A variable-frame-rate source (``vfr``) has no one frame rate: its result has each frame at
+    the source's own time, and its average rate may differ in the last digits by how the
+    container counts the last frame's duration; within 1 % it is the same."""
     problems = []
     expected = fit_within(source.width, source.height, *box)
     if (output.width, output.height) != expected:
         problems.append(
             f"size {output.width}x{output.height}, expected {expected[0]}x{expected[1]}"
         )
-    if output.fps != source.fps:
+    close = vfr and source.fps and abs(output.fps - source.fps) / source.fps < Fraction(1, 100)
+    if output.fps != source.fps and not close:
         problems.append(f"frame rate {output.fps}, expected {source.fps}")
     if output.frames != source.frames:
         problems.append(f"{output.frames} frames, expected {source.frames}")
