@@ -23,19 +23,29 @@ import logging
 import os
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from uprez.errors import InputError
 from uprez.media.image_sequence import IMAGE_EXTENSIONS, ImageSequence, frame_ranges, spans
 
+if TYPE_CHECKING:
+    import av
+
+    from uprez.media.sequence_frames import SequenceInfo
+
 __all__ = [
     "IMAGE_EXTENSIONS",
     "ImageSequence",
+    "SequenceInfo",
     "check_complete",
+    "describe_sequence",
     "find_sequence",
     "frame_ranges",
     "is_sequence",
+    "read_frames",
 ]
 
 log = logging.getLogger(__name__)
@@ -102,6 +112,35 @@ def check_complete(seq: ImageSequence, first: int | None = None, last: int | Non
             f"in {seq}: render them, or give the range that is there",
             path=str(seq),
         )
+
+
+def describe_sequence(seq: ImageSequence, *, check_frames: bool = True) -> SequenceInfo:
+    """What the frames of ``seq`` are (size, codec, pixel format, depth, alpha, colour), from
+    its first frame; every frame's header checked to match. See
+    :func:`uprez.media.sequence_frames.describe_sequence` (imported here when called: PyAV)."""
+    from uprez.media.sequence_frames import describe_sequence as describe
+
+    return describe(seq, check_frames=check_frames)
+
+
+def read_frames(
+    seq: ImageSequence, first: int = 0, stop: int | None = None, *, native: bool = False
+) -> Iterator[av.VideoFrame]:
+    """The frames at positions ``[first, stop)`` of ``seq``, decoded, in number order; half
+    float widened to float unless ``native``. See :func:`uprez.media.sequence_frames.read_frames`
+    (imported here when called: PyAV)."""
+    from uprez.media.sequence_frames import read_frames as read
+
+    return read(seq, first, stop, native=native)
+
+
+def __getattr__(attribute: str) -> object:
+    # SequenceInfo without importing PyAV until it is asked for.
+    if attribute == "SequenceInfo":
+        from uprez.media.sequence_frames import SequenceInfo
+
+        return SequenceInfo
+    raise AttributeError(f"module {__name__!r} has no attribute {attribute!r}")
 
 
 # -- the three kinds of spec -----------------------------------------------------------------------

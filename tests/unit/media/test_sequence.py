@@ -8,18 +8,35 @@ reading and writing tests are real images made with PyAV (tests/sequences.py).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from uprez.errors import InputError
+from uprez.errors import InputError, MediaError
 from uprez.media.sequence import (
     ImageSequence,
     check_complete,
+    describe_sequence,
     find_sequence,
     frame_ranges,
     is_sequence,
+    read_frames,
+)
+
+from sequences import (
+    HEIGHT,
+    WIDTH,
+    code_picture,
+    cropped_exr,
+    dpx_sequence,
+    exr_sequence,
+    farm_chunks,
+    linear_picture,
+    png_sequence,
+    tiff_sequence,
 )
 
 
@@ -319,3 +336,130 @@ def test_an_image_sequence_is_checked_when_made() -> None:
         ImageSequence(Path("."), "sh.", ".exr", 4, ())
     seq = ImageSequence(Path("."), "sh.", ".exr", 1, (3, 1, 2, 2))
     assert (seq.numbers, seq.padding) == ((1, 2, 3), 0)
+
+
+# -- reading frames --------------------------------------------------------------------------------
+
+
+def test_a_half_float_exr_is_described_as_scene_linear(tmp_path: Path) -> None:
+    seq = exr_sequence(tmp_path)
+    info = describe_sequence(seq)
+    assert (info.width, info.height, info.codec) == (WIDTH, HEIGHT, "exr")
+    assert (info.pix_fmt, info.frame_pix_fmt, info.bit_depth) == ("gbrpf16le", "gbrpf32le", 16)
+    assert info.float_samples and info.scene_linear and not info.alpha
+    assert (info.transfer, info.compression, info.frames) == ("linear", "zip", 48)
+    assert info.size_bytes == sum(p.stat().st_size for p in seq.paths())
+
+
+@pytest.mark.parametrize(
+    ("make", "options", "codec", "pix_fmt", "bits", "alpha"),
+    [
+        (exr_sequence, {"half": False, "alpha": True}, "exr", "gbrapf32le", 32, True),
+        (dpx_sequence, {}, "dpx", "gbrp10le", 10, False),
+        (dpx_sequence, {"bits": 16, "big_endian": False}, "dpx", "rgb48le", 16, False),
+        (png_sequence, {}, "png", "rgb48be", 16, False),
+        (png_sequence, {"bits": 8, "alpha": True}, "png", "rgba", 8, True),
+        (tiff_sequence, {}, "tiff", "rgb48le", 16, False),
+        (tiff_sequence, {"bits": 8, "extension": ".TIFF"}, "tiff", "rgb24", 8, False),
+    ],
+)
+def test_each_format_is_described_by_its_first_frame(
+    tmp_path: Path,
+    make: Callable[..., ImageSequence],
+    options: dict[str, object],
+    codec: str,
+    pix_fmt: str,
+    bits: int,
+    alpha: bool,
+) -> None:
+    info = describe_sequence(make(tmp_path, count=3, **options))
+    assert (info.codec, info.pix_fmt, info.bit_depth, info.alpha) == (codec, pix_fmt, bits, alpha)
+    assert info.scene_linear == (codec == "exr")
+    assert (info.width, info.height, info.frames) == (WIDTH, HEIGHT, 3)
+
+
+def test_a_dpx_records_the_transfer_its_header_names(tmp_path: Path) -> None:
+    # FFmpeg says "unspecified" for film log; the header's own code says what it is.
+    log_scan = describe_sequence(dpx_sequence(tmp_path / "log", count=2, transfer=1))
+    assert (log_scan.dpx_transfer, log_scan.dpx_codes, log_scan.transfer) == (
+        "printing density",
+        (1, 1),
+        None,
+    )
+    assert log_scan.log_encoded and not log_scan.scene_linear and log_scan.big_endian
+    video = describe_sequence(dpx_sequence(tmp_path / "video", count=2, transfer=6))
+    assert (video.dpx_transfer, video.transfer, video.log_encoded) == (
+        "itu-r 709-4",
+        "bt709",
+        False,
+    )
+
+
+def test_frames_are_read_in_number_order_with_their_values(tmp_path: Path) -> None:
+    seq = exr_sequence(tmp_path, count=6, fps=Fraction(24))
+    frames = list(read_frames(seq))
+    assert [f.pts for f in frames] == list(range(6))
+    assert frames[0].time_base == Fraction(1, 24)
+    for index, frame in enumerate(frames):
+        assert frame.format.name == "gbrpf32le"
+        # Exact: every value is the half the file holds, highlights above 1.0 included.
+        np.testing.assert_array_equal(frame.to_ndarray(), linear_picture(WIDTH, HEIGHT, index))
+    assert frames[0].to_ndarray()[..., 1].max() == 16.0  # green: the grey itself
+
+
+def test_a_range_of_positions_reads_those_frames(tmp_path: Path) -> None:
+    seq = png_sequence(tmp_path, count=8, bits=8)
+    frames = list(read_frames(seq, 2, 5))
+    assert [f.pts for f in frames] == [2, 3, 4]
+    for frame, index in zip(frames, (2, 3, 4), strict=True):
+        np.testing.assert_array_equal(
+            frame.to_ndarray(), code_picture(WIDTH, HEIGHT, index, bits=8)
+        )
+
+
+def test_half_frames_come_as_decoded_when_asked(tmp_path: Path) -> None:
+    frame = next(read_frames(exr_sequence(tmp_path, count=1), native=True))
+    assert frame.format.name == "gbrpf16le"
+
+
+def test_a_farms_chunks_written_out_of_order_read_in_number_order(tmp_path: Path) -> None:
+    seq, order = farm_chunks(tmp_path / "farm", make=png_sequence, bits=8, count=24, chunk=4)
+    assert order != sorted(order)
+    by_time = sorted(seq.numbers, key=lambda n: seq.path(n).stat().st_mtime_ns)
+    assert by_time != list(seq.numbers)
+    found = find_sequence(tmp_path / "farm")
+    assert found == seq and found.missing() == []
+    for index, frame in enumerate(read_frames(found)):
+        np.testing.assert_array_equal(
+            frame.to_ndarray(), code_picture(WIDTH, HEIGHT, index, bits=8)
+        )
+
+
+def test_a_frame_of_another_size_is_refused_from_its_header(tmp_path: Path) -> None:
+    seq = exr_sequence(tmp_path, count=4)
+    exr_sequence(tmp_path / "small", count=1, first=1003, width=96, height=54)
+    os.replace(tmp_path / "small" / "sh010.1003.exr", seq.path(1003))
+    with pytest.raises(InputError, match=r"frame sh010\.1003\.exr of .* is 96x54 .* not 192x108"):
+        describe_sequence(seq)
+    with pytest.raises(InputError, match=r"sh010\.1003\.exr .* is 96x54"):
+        list(read_frames(seq))
+
+
+def test_an_autocropped_exr_is_the_size_of_its_display_window(tmp_path: Path) -> None:
+    # Nuke's autocrop writes each frame's data window around what is not black: FFmpeg places
+    # it in the display window, so the frames are one size.
+    for number, window in ((1, (10, 5, 41, 20)), (2, (0, 0, 63, 35)), (3, (30, 1, 60, 9))):
+        cropped_exr(tmp_path / f"crop.{number:04d}.exr", window=window)
+    seq = find_sequence(tmp_path)
+    info = describe_sequence(seq)
+    assert (info.width, info.height) == (64, 36)
+    pictures = [f.to_ndarray() for f in read_frames(seq)]
+    assert all(p.shape == (36, 64, 3) for p in pictures)
+    assert pictures[0][5, 10, 0] == 0.5 and pictures[0][4, 10, 0] == 0.0
+
+
+def test_a_broken_frame_is_named(tmp_path: Path) -> None:
+    seq = dpx_sequence(tmp_path, count=4)
+    seq.path(1002).write_bytes(b"SDPX" + bytes(100))
+    with pytest.raises(MediaError, match=r"sh010_1002\.dpx"):
+        list(read_frames(seq))
