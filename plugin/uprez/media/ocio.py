@@ -16,11 +16,11 @@ and some of the valid choices.
 
 With OCIO 2.6's studio config (``studio-config-v5.0.0_aces-v2.1_ocio-v2.6``) the default is
 ACEScg → "sRGB - Display" / "ACES 2.0 - SDR 100 nits (Rec.709)": invertible, scene-linear
-0.18 → display 0.350, and display white is reached at scene-linear 128 (brighter highlights
-come back as 128). Its "Un-tone-mapped" and "Video (colorimetric)" views are invertible but
-clip at scene-linear 1.0. Which views are invertible is not a property of the name:
-:attr:`ViewTransform.invertible` is found by building the inverse and running a grey ramp
-through both directions.
+0.18 → 10 cd/m² (sRGB-encoded 0.349), and display white is reached at scene-linear ~127
+(brighter highlights come back as that). Its "Un-tone-mapped" and "Video (colorimetric)"
+views are invertible but clip at scene-linear 1.0. Which views are invertible is not a
+property of the name: :attr:`ViewTransform.invertible` is found by building the inverse and
+running a grey ramp through both directions.
 
 OCIO and NumPy come with ``pip install 'uprez[sequences]'``; they are imported only when a
 sequence needs colour, so movies and ``import uprez`` never load them.

@@ -3,40 +3,46 @@ the proxy, and display → scene-linear for a result delivered as a sequence.
 
 Frames are PyAV frames in FFmpeg's planar float formats, as FFmpeg decodes EXR and encodes it:
 ``gbrpf32le`` / ``gbrapf32le``. Their planes are **G, B, R (, A)** in that order; OCIO is given
-each plane by name, so red stays red. A frame in another format is first converted with
-``frame.reformat`` (which reads the frame's own colour tags). The result is a new frame (the
+each plane by name, so red stays red. A frame in another format is converted first, reading
+its own colour tags (untagged YUV as BT.709); an 8-bit one (the service's H.264) through 8-bit
+RGB scaled by 1/255, since swscale's own 8-bit → float falls short of full scale (255 → 0.9962)
+and the inverse view near white would halve the highlight for it. So give ``from_display`` the
+decoded frame itself, not one already converted to float. The result is a new frame (the
 decoder's is never written), display-referred and clamped to [0, 1] but still float, so the one
 quantisation is the encoder's; its alpha plane is a copy of the source's, untouched. NumPy
 arrays (packed ``HxWx3`` or ``HxWx4`` float32, R, G, B, A order) are taken too.
 
-Speed. OCIO's exact ACES 2.0 output transform runs at ~1 frame/s at 1920x1080 on one core,
-far too slow beside decoding and encoding. So a scene-linear source is *baked*: a log shaper
-with a linear toe (ACEScct's curve, from -2⁻⁷ up to 4x the scene value where the view reaches
-white) followed by a 65³ tetrahedral 3D LUT sampled from the exact transform, run by OCIO's
-CPU processor (about 0.3 s to build, once per run). The inverse is baked likewise (display →
-65³ LUT → shaper⁻¹). Measured at 1920x1080 float planar, one thread, on a shared 2-core
-machine: ~40 frames/s baked (exact: 1.1 frames/s). OCIO releases the GIL, so a frame is cut into
-row bands run on a thread pool.
+Speed. OCIO's exact ACES 2.0 output transform runs at ~1.2 frames/s at 1920x1080 on one core,
+far too slow beside decoding and encoding. So a view with a tone-mapping step (a fixed function
+or grading curves) on a scene-linear source is *baked* (:mod:`uprez.media.ocio_bake`): a log
+shaper and a 65^3 tetrahedral 3D LUT sampled from the exact transform, run by OCIO's CPU
+processor (~0.3 s to build, once per transform; the inverse likewise). Views that are only matrices
+and curves (un-tone-mapped, video) stay exact: they are as fast, and a LUT would smear their
+clip. OCIO releases the GIL, so a frame is cut into row bands run on a thread pool.
 
-Accuracy of the bake against the exact transform (ACES 2.0 SDR, 200 000 colours over 16 stops):
-greys within 0.5 of an 8-bit code; colours within 0.7 of a code at the 99th percentile, up to a
-few codes only at saturated blues near the gamut's edge. ``exact=True`` uses the exact processor.
-A source in a non-linear colourspace (a log-encoded EXR) always uses it: the shaper is for
-linear values.
+Measured at 1920x1080 ``gbrpf32le``, ACES 2.0 SDR, on a shared 2-core machine: 35 frames/s on
+one thread, 62-66 frames/s on 2-4 (exact: 1.2 frames/s; swscale's float → yuv420p after it:
+260 frames/s). The inverse at 3840x2160 from yuv420p: 2.5 frames/s on one thread, 3.7 on two.
+
+Accuracy of the bake against the exact transform (ACES 2.0 SDR, in 8-bit codes): greys within
+0.11; Rec.709-gamut colours over 15 stops 0.8 at the 99th percentile, 1.8 at the 99.9th, 5 at
+most; colours at the edge of ACEScg's gamut (saturated cyan and blue, near the transform's
+gamut cusp) 1.1 at the 99th percentile but up to tens of codes at worst. ``exact=True`` uses
+the exact processor. A source in a non-linear colourspace (a log-encoded EXR) always does: the
+shaper is for linear values.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from uprez.media.ocio import ViewTransform, display_view, require_invertible, require_ocio
+from uprez.media.ocio_bake import LUT_SIZE, Baker, is_costly, is_linear
 
 if TYPE_CHECKING:
     import av
@@ -49,14 +55,6 @@ __all__ = ["ColourProcessor", "from_display", "to_display"]
 
 log = logging.getLogger(__name__)
 
-#: The 3D LUT's points per side.
-LUT_SIZE = 65
-# The inverse's 1D pre-shaper's points.
-_PRE_SHAPER_SIZE = 4096
-# The shaper: ACEScct's curve (log2 above 2^-7, a straight toe below, so small negatives survive).
-_CCT_BREAK, _CCT_SLOPE, _CCT_OFFSET = 2.0**-7, 1 / 17.52, 9.72 / 17.52
-_LINEAR_LOW = -(2.0**-7)
-_HALF_MAX = 65504.0
 # FFmpeg's planar RGB: the planes are G, B, R (then A).
 _PLANAR = {"gbrpf32le": False, "gbrapf32le": True}
 _G, _B, _R, _A = 0, 1, 2, 3
@@ -98,23 +96,30 @@ class ColourProcessor:
         self._cfg = config if config is not None else ocio.Config.CreateFromFile(transform.config)
         self._bands = max(1, threads if threads is not None else _default_threads())
         forward = self._cfg.getProcessor(self._exact(inverse=False))
-        self.baked = (
-            not exact
-            and _is_linear(ocio, self._cfg, transform.source)
-            and _is_costly(ocio, forward)
-        )
+        self._baker: Baker | None = None
+        if not exact and is_linear(ocio, self._cfg, transform.source) and is_costly(ocio, forward):
+            self._baker = Baker(ocio, self._cfg, transform.clips_above)
         self._inverse: Any = None
-        if self.baked:
-            self._forward = self._bake_forward(forward.getDefaultCPUProcessor())
+        if self._baker is not None:
+            self._forward = self._baker.forward(forward.getDefaultCPUProcessor())
+            log.debug("baked %s for %s", self.method, transform)
         else:
+            clamp = ocio.RangeTransform(
+                minInValue=0.0, maxInValue=1.0, minOutValue=0.0, maxOutValue=1.0
+            )
             self._forward = self._cfg.getProcessor(
-                ocio.GroupTransform([self._exact(inverse=False), _clamp(ocio, 0.0, 1.0)])
+                ocio.GroupTransform([self._exact(inverse=False), clamp])
             ).getDefaultCPUProcessor()
+
+    @property
+    def baked(self) -> bool:
+        """Whether the transform runs as a baked LUT (see the module's notes) or exact."""
+        return self._baker is not None
 
     @property
     def method(self) -> str:
         """How the transform is applied, for the sidecar."""
-        return f"baked: log shaper + {LUT_SIZE}^3 tetrahedral LUT" if self.baked else "exact"
+        return f"baked: log shaper + {LUT_SIZE}^3 tetrahedral LUT" if self._baker else "exact"
 
     def to_json(self) -> dict[str, object]:
         """The transform's record with how it was applied."""
@@ -158,89 +163,8 @@ class ColourProcessor:
         if self._inverse is None:
             require_invertible(self.transform)
             exact = self._cfg.getProcessor(self._exact(inverse=True)).getDefaultCPUProcessor()
-            self._inverse = self._bake_inverse(exact) if self.baked else exact
+            self._inverse = self._baker.inverse(exact) if self._baker else exact
         return self._inverse
-
-    def _shaper(self) -> Any:
-        """Scene-linear [-2⁻⁷, high] → [0, 1] by ACEScct's curve: the LUT's input axis."""
-        ocio = self._ocio
-        curve = ocio.LogCameraTransform(
-            linSideBreak=[_CCT_BREAK] * 3,
-            base=2.0,
-            logSideSlope=[_CCT_SLOPE] * 3,
-            logSideOffset=[_CCT_OFFSET] * 3,
-        )
-        low, high = (_cct(_LINEAR_LOW), _cct(self._linear_high()))
-        return ocio.GroupTransform([curve, _clamp(ocio, low, high, to=(0.0, 1.0))])
-
-    def _linear_high(self) -> float:
-        # Above where the view reaches white nothing changes on screen: 4x that leaves room
-        # for a saturated colour whose brightest channel is beyond it.
-        white = self.transform.clips_above
-        return _HALF_MAX if white is None else min(max(4.0 * white, 16.0), _HALF_MAX)
-
-    def _grid(self) -> FloatArray:
-        import numpy as np
-
-        axis = np.linspace(0.0, 1.0, LUT_SIZE, dtype=np.float32)
-        # OCIO's Lut3DTransform data: blue changes fastest, then green, then red.
-        r, g, b = np.meshgrid(axis, axis, axis, indexing="ij")
-        return np.ascontiguousarray(np.stack([r, g, b], axis=-1).reshape(-1, 3))
-
-    def _lut(self, values: FloatArray) -> Any:
-        lut = self._ocio.Lut3DTransform()
-        lut.setGridSize(LUT_SIZE)
-        lut.setData(values.ravel())
-        lut.setInterpolation(self._ocio.INTERP_TETRAHEDRAL)
-        return lut
-
-    def _bake_forward(self, exact: Any) -> Any:
-        import numpy as np
-
-        shaper = self._shaper()
-        points = self._grid()
-        self._cfg.getProcessor(
-            shaper, self._ocio.TRANSFORM_DIR_INVERSE
-        ).getDefaultCPUProcessor().applyRGB(points)
-        exact.applyRGB(points)
-        np.clip(np.nan_to_num(points, nan=0.0), 0.0, 1.0, out=points)
-        group = self._ocio.GroupTransform([shaper, self._lut(points)])
-        log.debug("baked %s for %s", self.method, self.transform)
-        return self._cfg.getProcessor(group).getDefaultCPUProcessor()
-
-    def _bake_inverse(self, exact: Any) -> Any:
-        import numpy as np
-
-        # Display → scene is steep at both ends (display white is scene 128 in ACES 2.0 SDR,
-        # and the toe is a power curve), so the LUT is not indexed by display values directly
-        # but through a 1D pre-shaper taken from the grey axis: display v → the shaped scene
-        # grey it inverts to. Along greys the 3D LUT is then nearly straight, for colours smooth.
-        shaper = self._shaper()
-        to_shaped = self._cfg.getProcessor(shaper).getDefaultCPUProcessor()
-
-        def scene_shaped(points: FloatArray) -> FloatArray:
-            exact.applyRGB(points)
-            high = self._linear_high()
-            out = np.nan_to_num(points, nan=0.0, posinf=high, neginf=_LINEAR_LOW)
-            out = np.ascontiguousarray(np.clip(out, _LINEAR_LOW, high), dtype=np.float32)
-            to_shaped.applyRGB(out)
-            return out
-
-        display = np.linspace(0.0, 1.0, _PRE_SHAPER_SIZE, dtype=np.float32)
-        greys = scene_shaped(np.repeat(display[:, None], 3, axis=1)).mean(axis=1)
-        # Strictly increasing (a flat stretch, where a view clips, would not invert).
-        axis = np.maximum.accumulate(greys) + 1e-3 * display
-        axis = ((axis - axis[0]) / (axis[-1] - axis[0])).astype(np.float32)
-        pre = self._ocio.Lut1DTransform()
-        pre.setLength(_PRE_SHAPER_SIZE)
-        pre.setData(np.ascontiguousarray(np.repeat(axis[:, None], 3, axis=1)).ravel())
-        points = self._grid()
-        points = np.interp(points, axis, display).astype(np.float32)  # the pre-shaper undone
-        values = scene_shaped(points)
-        unshape = self._shaper()
-        unshape.setDirection(self._ocio.TRANSFORM_DIR_INVERSE)
-        group = self._ocio.GroupTransform([pre, self._lut(values), unshape])
-        return self._cfg.getProcessor(group).getDefaultCPUProcessor()
 
     # ---- applying ------------------------------------------------------------------------
 
@@ -335,7 +259,13 @@ def _planar_float(frame: av.VideoFrame) -> av.VideoFrame:
     if max(c.bits for c in components) > 8:
         converted = frame.reformat(format="gbrapf32le" if alpha else "gbrpf32le")
     else:
-        packed = frame.to_ndarray(format="rgba" if alpha else "rgb24")
+        # The frame's own matrix tag is used; untagged YUV is read as BT.709 (the service
+        # returns HD and larger, as the proxy was: BT.709-tagged).
+        untagged = not frame.format.is_rgb and frame.colorspace in (0, 2)
+        rgb = frame.reformat(
+            format="rgba" if alpha else "rgb24", src_colorspace="ITU709" if untagged else None
+        )
+        packed = rgb.to_ndarray()
         scaled = packed.astype(np.float32) * np.float32(1 / 255)
         converted = av.VideoFrame.from_ndarray(
             scaled, format="gbrapf32le" if alpha else "gbrpf32le"
@@ -344,50 +274,6 @@ def _planar_float(frame: av.VideoFrame) -> av.VideoFrame:
     if frame.time_base is not None:
         converted.time_base = frame.time_base
     return converted
-
-
-def _is_linear(ocio: ModuleType, cfg: Any, name: str) -> bool:
-    try:
-        return bool(cfg.isColorSpaceLinear(name, ocio.REFERENCE_SPACE_SCENE))
-    except Exception:  # an OCIO before 2.2: the colourspace's own encoding says it
-        space = cfg.getColorSpace(name)
-        return bool(space is not None and space.getEncoding() == "scene-linear")
-
-
-def _is_costly(ocio: ModuleType, processor: Any) -> bool:
-    """Whether ``processor`` does more than OCIO runs at memory speed: a tone-mapping fixed
-    function (ACES output transforms) or grading curves. Matrices, curves and 1D/3D LUTs stay
-    exact, and a view that clips (un-tone-mapped) must: a 3D LUT smears the clip's edges."""
-    cheap = {
-        "MatrixTransform",
-        "RangeTransform",
-        "ExponentTransform",
-        "ExponentWithLinearTransform",
-        "LogTransform",
-        "LogAffineTransform",
-        "LogCameraTransform",
-        "CDLTransform",
-        "ExposureContrastTransform",
-        "Lut1DTransform",
-        "Lut3DTransform",
-    }
-    ops = processor.getOptimizedProcessor(ocio.OPTIMIZATION_DEFAULT).createGroupTransform()
-    return any(type(op).__name__ not in cheap for op in ops)
-
-
-def _clamp(ocio: ModuleType, low: float, high: float, to: tuple[float, float] | None = None) -> Any:
-    out_low, out_high = to if to is not None else (low, high)
-    return ocio.RangeTransform(
-        minInValue=low, maxInValue=high, minOutValue=out_low, maxOutValue=out_high
-    )
-
-
-def _cct(x: float) -> float:
-    """ACEScct's encoding of scene-linear ``x`` (the shaper's curve, evaluated here)."""
-    if x <= _CCT_BREAK:
-        slope = _CCT_SLOPE / (_CCT_BREAK * math.log(2.0))
-        return slope * (x - _CCT_BREAK) + _CCT_SLOPE * math.log2(_CCT_BREAK) + _CCT_OFFSET
-    return _CCT_SLOPE * math.log2(x) + _CCT_OFFSET
 
 
 def _bands(height: int, count: int) -> Iterator[tuple[int, int]]:

@@ -347,3 +347,18 @@ def test_an_8_bit_display_frame_is_read_at_full_scale(baked: ColourProcessor, co
     # Planar and packed buffers take different paths through OCIO: equal to float rounding.
     assert back.to_ndarray()[0, 0] == pytest.approx(expected, rel=1e-4, abs=1e-7)
     assert np.isfinite(expected).all()
+
+
+def test_the_services_8_bit_white_comes_back_as_the_views_white(
+    baked: ColourProcessor, studio: ViewTransform
+) -> None:
+    # What the service returns: H.264, 4:2:0, BT.709, TV range (white is Y = 235).
+    white = np.full((16, 16, 3), 255, np.uint8)
+    movie = av.VideoFrame.from_ndarray(white, format="rgb24").reformat(
+        format="yuv420p", dst_colorspace="ITU709"
+    )
+
+    back = baked.from_display(movie).to_ndarray()
+
+    assert studio.clips_above is not None
+    assert back.min() == pytest.approx(studio.clips_above, rel=0.02)  # not half of it
