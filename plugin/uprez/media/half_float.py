@@ -19,7 +19,7 @@ import av
 
 from uprez.errors import MediaError
 
-__all__ = ["is_float_format", "to_float32", "widened_format"]
+__all__ = ["is_float_format", "require_numpy", "to_float32", "widened_format"]
 
 _WIDER = {"gbrpf16le": "gbrpf32le", "gbrapf16le": "gbrapf32le", "grayf16le": "grayf32le"}
 _FLOAT = re.compile(r"f(16|32)(le|be)?$")
@@ -41,7 +41,7 @@ def to_float32(frame: av.VideoFrame) -> av.VideoFrame:
     wider = _WIDER.get(frame.format.name)
     if wider is None:
         return frame
-    np = _numpy()
+    np = require_numpy()
     out = av.VideoFrame(frame.width, frame.height, wider)
     for source, target in zip(frame.planes, out.planes, strict=True):
         half = np.frombuffer(source, np.float16).reshape(frame.height, source.line_size // 2)
@@ -57,7 +57,7 @@ def to_float32(frame: av.VideoFrame) -> av.VideoFrame:
     return out
 
 
-def _numpy() -> Any:
+def require_numpy() -> Any:
     try:
         import numpy
     except ImportError as exc:  # pragma: no cover - numpy is in the sequences extra

@@ -51,7 +51,8 @@ class ImageHeader:
     width: int
     height: int
     layout: str
-    #: EXR: the compression by OpenEXR's name ("zip", "piz", "dwaa", ...).
+    #: EXR: the compression by OpenEXR's name ("zip", "piz", "dwaa", ...); TIFF: by its tag's
+    #: ("none", "lzw", "deflate", "packbits", ...).
     compression: str | None = None
     #: DPX: the transfer and colorimetric codes of the first image element, and byte order.
     dpx_transfer: int | None = None
@@ -120,8 +121,23 @@ def _png(data: bytes) -> ImageHeader:
     return ImageHeader(width, height, f"colour type {colour}, {depth}-bit")
 
 
-# TIFF tags: ImageWidth, ImageLength, BitsPerSample, SamplesPerPixel, SampleFormat.
-_TIFF_TAGS = {256: "width", 257: "height", 258: "bits", 277: "samples", 339: "format"}
+# TIFF tags: ImageWidth, ImageLength, BitsPerSample, Compression, SamplesPerPixel, SampleFormat.
+_TIFF_TAGS = {
+    256: "width",
+    257: "height",
+    258: "bits",
+    259: "compression",
+    277: "samples",
+    339: "format",
+}
+_TIFF_COMPRESSIONS = {
+    1: "none",
+    5: "lzw",
+    7: "jpeg",
+    8: "deflate",
+    32773: "packbits",
+    32946: "deflate",
+}
 _TIFF_SIZES = {1: 1, 3: 2, 4: 4}  # BYTE, SHORT, LONG
 _TIFF_FORMATS = {1: "B", 3: "H", 4: "I"}
 
@@ -150,4 +166,5 @@ def _tiff(data: bytes, handle: BinaryIO) -> ImageHeader | None:
         return None
     kind = "float" if found.get("format") == 3 else "int"
     layout = f"{found.get('samples', 1)} samples, {found.get('bits', 1)}-bit {kind}"
-    return ImageHeader(found["width"], found["height"], layout)
+    compression = _TIFF_COMPRESSIONS.get(found.get("compression", 1), "other")
+    return ImageHeader(found["width"], found["height"], layout, compression=compression)

@@ -68,7 +68,8 @@ class SequenceInfo:
     transfer: str | None
     frames: int
     size_bytes: int
-    #: EXR: the compression by OpenEXR's name ("zip", "piz", "dwaa", ...).
+    #: EXR: the compression by OpenEXR's name ("zip", "piz", "dwaa", ...); TIFF: by its tag
+    #: ("lzw", "deflate", "packbits", "none").
     compression: str | None = None
     #: DPX: the header's transfer by SMPTE 268M's name, its codes (transfer, colorimetric) and
     #: byte order, so a result can be written with the same.

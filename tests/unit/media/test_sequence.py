@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -25,6 +27,7 @@ from uprez.media.sequence import (
     is_sequence,
     read_frames,
 )
+from uprez.media.sequence_writer import FrameFormat, SequenceWriter, frame_format, write_frame
 
 from sequences import (
     HEIGHT,
@@ -463,3 +466,104 @@ def test_a_broken_frame_is_named(tmp_path: Path) -> None:
     seq.path(1002).write_bytes(b"SDPX" + bytes(100))
     with pytest.raises(MediaError, match=r"sh010_1002\.dpx"):
         list(read_frames(seq))
+
+
+# -- writing frames --------------------------------------------------------------------------------
+
+
+def upscaled_name(seq: ImageSequence, folder: Path) -> ImageSequence:
+    """Where a result of ``seq`` goes: ``sh010_4k.####.ext`` in ``folder``, the same numbers."""
+    head = f"{seq.stem}_4k{seq.separator}"
+    return ImageSequence(folder, head, seq.tail, seq.padding, seq.numbers)
+
+
+def round_trip(seq: ImageSequence, folder: Path, *, workers: int = 1) -> ImageSequence:
+    """Every frame of ``seq`` read and written again in its own format under a new name."""
+    target = upscaled_name(seq, folder)
+    form = frame_format(describe_sequence(seq))
+    with SequenceWriter(target, form, workers=workers) as writer:
+        for number, frame in zip(seq.numbers, read_frames(seq), strict=True):
+            writer.write(frame, number)
+    assert writer.paths == list(target.paths())
+    return find_sequence(folder)
+
+
+@pytest.mark.parametrize(
+    ("make", "options"),
+    [
+        (exr_sequence, {}),  # half: exact (every value of the fixture is a half)
+        (exr_sequence, {"half": False, "alpha": True, "compression": "rle"}),  # float: exact
+        (dpx_sequence, {}),  # 10-bit big-endian: exact
+        (dpx_sequence, {"bits": 16, "big_endian": False}),
+        (png_sequence, {}),  # 16-bit: exact
+        (png_sequence, {"bits": 8, "alpha": True}),
+        (tiff_sequence, {}),
+        (tiff_sequence, {"bits": 8}),
+    ],
+)
+def test_each_format_round_trips_with_its_depth_values_and_numbers(
+    tmp_path: Path, make: Callable[..., ImageSequence], options: dict[str, object]
+) -> None:
+    source = make(tmp_path / "in", count=4, first=99, missing=[100], **options)
+    written = round_trip(source, tmp_path / "out")
+    assert written.numbers == (99, 101, 102) and written.padding == 4
+    before, after = describe_sequence(source), describe_sequence(written)
+    same = ("codec", "pix_fmt", "bit_depth", "alpha", "compression", "dpx_codes", "big_endian")
+    assert {k: getattr(after, k) for k in same} == {k: getattr(before, k) for k in same}
+    for old, new in zip(read_frames(source), read_frames(written), strict=True):
+        np.testing.assert_array_equal(new.to_ndarray(), old.to_ndarray())
+
+
+def test_a_dpx_keeps_its_film_log_transfer_and_byte_order(tmp_path: Path) -> None:
+    source = dpx_sequence(tmp_path / "in", count=2, transfer=3)
+    written = round_trip(source, tmp_path / "out")
+    assert written.path(1001).read_bytes()[:4] == b"SDPX"  # big-endian, as scanned
+    info = describe_sequence(written)
+    assert (info.dpx_transfer, info.dpx_codes, info.bit_depth) == ("logarithmic", (3, 1), 10)
+
+
+def test_floats_are_written_to_the_nearest_code(tmp_path: Path) -> None:
+    # swscale would put ~46% of these one code off; the writer rounds each to its own code.
+    codes = np.arange(1024, dtype=np.float32)
+    picture = np.repeat((codes / 1023)[None, :, None], 3, axis=2).repeat(2, axis=0)
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="gbrpf32le")
+    path = write_frame(frame, tmp_path / "ramp.0001.dpx", FrameFormat("dpx", "gbrp10be"))
+    read = next(read_frames(find_sequence(path)))
+    np.testing.assert_array_equal(read.to_ndarray()[0, :, 0], codes.astype(np.uint16))
+
+
+def test_a_float_is_written_as_the_nearest_half_and_highlights_survive(tmp_path: Path) -> None:
+    values = np.random.default_rng(7).uniform(0.0, 40.0, (4, 64, 4)).astype(np.float32)
+    frame = av.VideoFrame.from_ndarray(values, format="gbrapf32le")  # alpha dropped on writing
+    form = FrameFormat("exr", "gbrpf32le", (("format", "half"), ("compression", "zip16")))
+    path = write_frame(frame, tmp_path / "hot.0001.exr", form)
+    read = next(read_frames(find_sequence(path))).to_ndarray()
+    np.testing.assert_array_equal(read, values[..., :3].astype(np.float16).astype(np.float32))
+    assert read.max() > 39.0  # swscale would have clamped the dropped-alpha frame to 1.0
+
+
+def test_what_ffmpeg_cannot_write_is_noted(tmp_path: Path) -> None:
+    info = describe_sequence(exr_sequence(tmp_path, count=1))
+    assert frame_format(info).options == (("format", "half"), ("compression", "zip16"))
+    piz = frame_format(replace(info, compression="piz"))
+    assert piz.options == (("format", "half"), ("compression", "zip16"))
+    assert piz.notes == ("EXR compression piz written as zip: FFmpeg's encoder has no piz",)
+    assert frame_format(replace(info, alpha=True)).pix_fmt == "gbrapf32le"
+    assert frame_format(replace(info, alpha=True), alpha=False).pix_fmt == "gbrpf32le"
+    dpx = describe_sequence(dpx_sequence(tmp_path / "dpx", count=1))
+    assert "16-bit" in frame_format(replace(dpx, alpha=True)).notes[0]
+
+
+def test_frames_are_written_whole_on_several_threads(tmp_path: Path) -> None:
+    source = exr_sequence(tmp_path / "in", count=12)
+    written = round_trip(source, tmp_path / "out", workers=3)
+    assert written.count == 12
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [p.name for p in written.paths()]
+
+
+def test_a_frame_that_cannot_be_written_leaves_no_file(tmp_path: Path) -> None:
+    frame = next(read_frames(png_sequence(tmp_path / "in", count=1)))
+    bad = FrameFormat("png", "rgb48be", (("pred", "no-such-predictor"),))
+    with pytest.raises(MediaError, match=r"could not write .*bad\.0001\.png as png"):
+        write_frame(frame, tmp_path / "bad.0001.png", bad)
+    assert [p.name for p in tmp_path.iterdir()] == ["in"]
