@@ -31,7 +31,8 @@ def check(source: Path, result: Path, samples: int = 12) -> list[str]:
 
 
 def upscaled(source: Path, **options: str) -> Path:
-    """``source`` upscaled by the local server's scaler (``tamper`` for a wrong picture)."""
+    """``source`` upscaled by the local server's scaler (``mode``; ``tamper`` for a wrong
+    picture)."""
     target = source.with_name(f"{source.stem}_{'_'.join(options.values()) or 'up'}.mp4")
     upscale_file(source, target, max_size=BOX, **options)
     return target
@@ -110,11 +111,12 @@ def test_a_file_compared_with_itself_has_no_problem(make_clip: Callable[..., Pat
     assert check(source, source) == []
 
 
+@pytest.mark.parametrize("mode", ["lanczos", "learned"])  # learned: a CNN that sharpens
 def test_a_real_upscale_has_no_problem_and_looks_like_its_source(
-    make_clip: Callable[..., Path],
+    make_clip: Callable[..., Path], mode: str
 ) -> None:
     source = make_clip("a.mp4", seconds=2, fps=FPS)
-    result = upscaled(source)
+    result = upscaled(source, mode=mode)
 
     assert check(source, result) == []
     assert min(m.similarity for m in compare_content(source, result, samples=12)) > 0.9
