@@ -9,6 +9,7 @@ from typing import Any
 from uprez.config import Config, load_config
 from uprez.errors import ConfigError
 from uprez.hookspecs import hookimpl
+from uprez.media.image_sequence import ImageSequence
 from uprez.media.remote import RemoteVideo
 from uprez.plugins import PluginManager, get_plugin_manager
 from uprez.providers import Provider, ProviderInfo
@@ -65,17 +66,21 @@ def uprez_output_path(artifact: Artifact, step: str, config: Config, folder: Pat
     a download. {stem}, {name} and {source_ext} of a URL are those of its last path segment,
     so ``https://host/a/shot.mp4?sig`` becomes ``./shot_4k.mp4`` by default."""
     path = artifact.path
+    if isinstance(path, ImageSequence):
+        return _sequence_output(path, step, config, folder)
     if folder is None:
         folder = Path.cwd() if isinstance(path, RemoteVideo) else path.parent
+    return _fill(config, folder, path.stem, path.name, _result_ext(path, config), path.suffix, step)
+
+
+def _fill(
+    config: Config, folder: Path, stem: str, name: str, ext: str, source_ext: str, step: str
+) -> Path:
+    """``output.template`` filled in."""
     template = config.output.template
     try:
         text = template.format(
-            dir=str(folder),
-            stem=path.stem,
-            name=path.name,
-            ext=_result_ext(path, config),
-            source_ext=path.suffix,
-            step=step,
+            dir=str(folder), stem=stem, name=name, ext=ext, source_ext=source_ext, step=step
         )
     except (KeyError, IndexError, ValueError) as exc:
         raise ConfigError(
@@ -83,6 +88,17 @@ def uprez_output_path(artifact: Artifact, step: str, config: Config, folder: Pat
             "use {dir}, {stem}, {name}, {ext}, {source_ext} and {step}"
         ) from exc
     return Path(text).expanduser()
+
+
+def _sequence_output(seq: ImageSequence, step: str, config: Config, folder: Path | None) -> Path:
+    """A sequence's result: frames like its own (``sequence.output = "auto"``), {ext} being
+    its number run and extension (``.####.exr``, so ``sh010_4k.####.exr`` by default), or a
+    movie (``"movie"``: .mp4); {stem} is the name before the number (``sh010``)."""
+    if config.sequence.output == "movie":
+        ext = ".mp4"
+    else:
+        ext = f"{seq.separator or '.'}{'#' * max(seq.padding, 1)}{seq.suffix}"
+    return _fill(config, folder or seq.folder, seq.stem, seq.name, ext, seq.suffix, step)
 
 
 def _result_ext(path: Path | RemoteVideo, config: Config) -> str:

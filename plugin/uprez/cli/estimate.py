@@ -6,7 +6,12 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from uprez.cli.options import add_config_options, add_payer_options
+from uprez.cli.options import (
+    add_config_options,
+    add_payer_options,
+    add_sequence_options,
+    inputs,
+)
 from uprez.config import load_config
 from uprez.media.remote import as_source
 from uprez.plugins import get_plugin_manager
@@ -33,6 +38,7 @@ def register(commands: Any) -> None:
     )
     add_config_options(parser)
     add_payer_options(parser)
+    add_sequence_options(parser)
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
     parser.set_defaults(handler=run)
 
@@ -68,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(
         args.config, fragments=pm.config_fragments(), overrides={"provider.name": args.provider}
     )
-    artifacts = [Artifact(path, project=args.project, user=args.user) for path in args.inputs]
+    sources = inputs(args.inputs, args.fps)
+    artifacts = [Artifact(path, project=args.project, user=args.user) for path in sources]
     report(prepare(artifacts, config=config, pm=pm), args.json)
     return 0

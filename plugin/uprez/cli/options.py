@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+
+from uprez.media.remote import Source
+from uprez.protocol import VIDEO_EXTENSIONS
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -25,3 +31,41 @@ def add_payer_options(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="the user the tasks are charged to (default: $UPREZ_USER, else the login name)",
     )
+
+
+def add_sequence_options(parser: argparse.ArgumentParser) -> None:
+    """``--fps``: the frame rate of image-sequence inputs (they have none of their own)."""
+    parser.add_argument(
+        "--fps",
+        metavar="RATE",
+        type=_rate,
+        help="frame rate of image-sequence inputs (24, 23.976, 24000/1001); default: "
+        "sequence.fps in the config",
+    )
+
+
+def _rate(text: str) -> Fraction:
+    from uprez.config.sections import frame_rate
+
+    try:
+        rate = frame_rate(text)
+    except (ValueError, ZeroDivisionError) as exc:
+        raise argparse.ArgumentTypeError(f"not a frame rate: {text!r}") from exc
+    if rate is None or rate <= 0:
+        raise argparse.ArgumentTypeError(f"not a frame rate: {text!r}")
+    return rate
+
+
+def inputs(given: Sequence[Source], fps: Fraction | None) -> list[Source]:
+    """The inputs as sources: an argument naming an image sequence (a pattern such as
+    ``sh010.####.exr``, a folder of frames, or one frame) becomes the sequence, at ``fps``."""
+    from uprez.media.sequence import find_sequence, is_sequence
+
+    found: list[Source] = []
+    for source in given:
+        frames = isinstance(source, Path) and source.suffix.lower() not in VIDEO_EXTENSIONS
+        if frames and isinstance(source, Path) and is_sequence(source):
+            found.append(find_sequence(source, fps=fps))
+        else:
+            found.append(source)
+    return found

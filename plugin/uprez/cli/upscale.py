@@ -13,10 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 from uprez.cli.estimate import report
 from uprez.cli.exits import describe, exit_code
-from uprez.cli.options import add_config_options, add_payer_options
+from uprez.cli.options import (
+    add_config_options,
+    add_payer_options,
+    add_sequence_options,
+    inputs,
+)
 from uprez.cli.progress import TerminalProgress
 from uprez.config import load_config
 from uprez.errors import InputError, UprezError, message
+from uprez.media.image_sequence import ImageSequence
 from uprez.media.remote import RemoteVideo, Source, as_source
 from uprez.plugins import get_plugin_manager
 from uprez.records import Artifact
@@ -48,6 +54,7 @@ def register(commands: Any) -> None:
     )
     add_config_options(parser)
     add_payer_options(parser)
+    add_sequence_options(parser)
     parser.add_argument(
         "--overwrite", action="store_true", default=None, help="replace existing outputs"
     )
@@ -114,6 +121,8 @@ def _comparable(source: Source) -> Path:
     """``source``, a file: a URL source is not downloaded to be compared."""
     if isinstance(source, RemoteVideo):
         raise InputError(f"{source}: --compare needs a file; a URL is not downloaded")
+    if isinstance(source, ImageSequence):
+        raise InputError(f"{source}: --compare needs a movie; frames are compared by looking")
     return source
 
 
@@ -195,7 +204,8 @@ def _run(args: argparse.Namespace, results: list[dict[str, Any]]) -> int:
         },
     )
     folder, output = destination(args.output, len(args.inputs) > 1)
-    artifacts = [Artifact(path=p, project=args.project, user=args.user) for p in args.inputs]
+    sources = inputs(args.inputs, args.fps)
+    artifacts = [Artifact(path=p, project=args.project, user=args.user) for p in sources]
     if args.compare:
         for artifact in artifacts:
             _comparable(artifact.path)

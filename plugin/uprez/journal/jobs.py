@@ -16,6 +16,7 @@ from uprez.journal.keys import file_hash, job_key
 from uprez.journal.leases import HOST
 from uprez.journal.store import Journal, default_path
 from uprez.journal.tasks import Price, TaskRecord
+from uprez.media.image_sequence import ImageSequence
 from uprez.media.remote import RemoteVideo, Source
 
 if TYPE_CHECKING:
@@ -85,7 +86,9 @@ def content_hash(source: Source) -> str:
     """What a job's source is, for its key: a file's SHA-256, or a URL source's
     :meth:`~uprez.media.remote.RemoteVideo.content_key` (its address without the query
     string, which a presigned URL signs anew on each request, and its probed size and length)."""
-    return source.content_key() if isinstance(source, RemoteVideo) else file_hash(source)
+    if isinstance(source, RemoteVideo | ImageSequence):
+        return source.content_key()
+    return file_hash(source)
 
 
 def open_job(

@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 import requests
 
 from uprez.errors import InputError
+from uprez.media.image_sequence import ImageSequence
 from uprez.net.redact import redact_url
 from uprez.net.transfers import download
 from uprez.net.urls import parse_strict
@@ -115,14 +116,14 @@ class RemoteVideo:
 
 
 #: What the upscale step takes: a local file, or a video the service reads by URL.
-Source: TypeAlias = Path | RemoteVideo
+Source: TypeAlias = Path | RemoteVideo | ImageSequence
 
 
-def as_source(value: str | os.PathLike[str] | RemoteVideo) -> Source:
+def as_source(value: str | os.PathLike[str] | RemoteVideo | ImageSequence) -> Source:
     """``value`` as a source: text that reads ``scheme://...`` is a :class:`RemoteVideo`
     (checked later, with the other inputs, so ``ftp://`` is refused as an input, not here);
     anything else is a local path."""
-    if isinstance(value, RemoteVideo | Path):
+    if isinstance(value, RemoteVideo | Path | ImageSequence):
         return value
     text = os.fspath(value)
     return RemoteVideo(text) if _URL.match(text) else Path(text)
@@ -132,6 +133,10 @@ def describe(source: Source) -> Probe:
     """What FFmpeg tells of ``source``: a file read from disk, a URL over HTTP."""
     if isinstance(source, RemoteVideo):
         return source.probe()
+    if isinstance(source, ImageSequence):
+        from uprez.media.sequence_probe import probe_sequence  # keeps PyAV off the import path
+
+        return probe_sequence(source)
     from uprez.media.probe import probe  # keeps PyAV off the import path
 
     return probe(source)

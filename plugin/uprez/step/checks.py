@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from uprez import protocol
 from uprez.billing import PriceRule
 from uprez.errors import InputError
+from uprez.media.image_sequence import ImageSequence
 from uprez.media.remote import RemoteVideo, Source
 
 if TYPE_CHECKING:
@@ -24,7 +26,9 @@ MASTER_EXTENSIONS = frozenset({".mxf"})
 
 def where(source: Source) -> Source:
     """How the journal and the batch checks know a source: a file by its absolute path, a
-    URL source as itself."""
+    sequence by its frames' absolute pattern, a URL source as itself."""
+    if isinstance(source, ImageSequence):
+        return replace(source, folder=source.folder.resolve())
     return source.resolve() if isinstance(source, Path) else source
 
 
@@ -47,6 +51,8 @@ def admit(path: Source, config: Config) -> tuple[Probe, Master | None]:
 
     if isinstance(path, RemoteVideo):
         return check_remote(path, config), None
+    if isinstance(path, ImageSequence):
+        return admit_sequence(path, config), None
     if not path.exists():
         raise InputError(f"{path}: no such file", path=str(path))
     if not path.is_file():
@@ -60,6 +66,18 @@ def admit(path: Source, config: Config) -> tuple[Probe, Master | None]:
         lines = "".join(f"\n  {reason}" for reason in reasons)
         raise InputError(f"{path} is refused; nothing was spent:{lines}", path=str(path))
     return info, master
+
+
+def admit_sequence(seq: ImageSequence, config: Config) -> Probe:
+    """Probe an image sequence and refuse, before anything is spent, one with missing frames or
+    no frame rate (its own, else ``sequence.fps``), or whose colour cannot be managed."""
+    from uprez.media.sequence import check_complete
+    from uprez.media.sequence_probe import probe_sequence
+
+    if seq.fps is None and config.sequence.fps is not None:
+        seq = seq.with_fps(config.sequence.fps)
+    check_complete(seq)
+    return probe_sequence(seq)
 
 
 def _check_extension(path: Path, config: Config) -> None:

@@ -9,13 +9,15 @@ frame times. What the service could not keep is said, for the sidecar.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from uprez.atomic import atomic_path
 from uprez.errors import InputError, MediaError, VerificationError
 from uprez.media.codecs import OutputCodec, output_codec
+from uprez.media.image_sequence import ImageSequence
 from uprez.media.remote import RemoteVideo, Source
 from uprez.step.segments import SegmentResult, assemble
 
@@ -38,6 +40,8 @@ class Finished:
     #: What the result could not keep of its source (for the sidecar), one line each.
     lost: list[str] = field(default_factory=list)
     conformed: bool = False
+    #: A result delivered as frames: them, in the work folder under their final names.
+    frames: ImageSequence | None = None
 
     def to_json(self, estimate: Estimate) -> dict[str, Any]:
         """The sidecar's ``master`` record."""
@@ -50,6 +54,14 @@ class Finished:
         }
         if estimate.master is not None:
             record["source"] = estimate.master.to_json()
+        if self.frames is not None:
+            frames = self.frames
+            record["frames"] = {
+                "pattern": frames.name,
+                "first": frames.first,
+                "last": frames.last,
+                "count": frames.count,
+            }
         return record
 
 
@@ -78,11 +90,19 @@ def check_target(target: Path, master: Master | None, config: Config) -> None:
 
 
 def finish(
-    parts: list[SegmentResult], source: Source, folder: Path, estimate: Estimate, config: Config
+    parts: list[SegmentResult],
+    source: Source,
+    folder: Path,
+    estimate: Estimate,
+    config: Config,
+    target: Path,
 ) -> Finished:
-    """The result of ``parts``: joined, and conformed onto a master where it is one."""
+    """The result of ``parts``: joined, and conformed onto a master where it is one, or made
+    back into frames for an image sequence that is delivered as one (``target`` a pattern)."""
     from uprez.media.conform import Conform, conform  # PyAV
 
+    if isinstance(source, ImageSequence):
+        return _frames(parts, source, folder, estimate, target)
     master = estimate.master
     codec = chosen_codec(master, config)
     needs = _needs_conform(master, estimate, codec)
@@ -105,6 +125,56 @@ def finish(
             task_id=parts[0].result.task_id,
         ) from exc
     return Finished(target, codec.name, [*service_losses(master), *lost], conformed=True)
+
+
+def _frames(
+    parts: list[SegmentResult],
+    source: ImageSequence,
+    folder: Path,
+    estimate: Estimate,
+    target: Path,
+) -> Finished:
+    """A sequence's result: the joined movie (``sequence.output = "movie"``), or its frames in
+    the source's format, numbers and colourspace."""
+    from uprez.media.sequence import describe_sequence
+    from uprez.media.sequence_result import write_frames  # PyAV
+    from uprez.media.sequence_writer import frame_format
+
+    merged = assemble(parts, source, folder, estimate.probe.fps, 0)
+    result = result_sequence(target, source)
+    if result is None:
+        return Finished(merged, "h264")
+    described = describe_sequence(source)
+    form = frame_format(described, alpha=False)  # the service drops alpha
+    colour = estimate.proxy.colour if estimate.proxy is not None else None
+    staged = replace(result, folder=folder / "frames", fps=estimate.probe.fps)
+    try:
+        write_frames(merged, staged, form, colour)
+    except MediaError as exc:
+        raise VerificationError(
+            f"the upscaled movie could not be made into frames: {exc}; it waits in {merged}",
+            task_id=parts[0].result.task_id,
+        ) from exc
+    lost = [*form.notes]
+    if described.alpha:
+        lost.append("alpha: the service drops it; the frames have none")
+    if colour is not None:
+        lost.append(
+            f"colour: sent through {colour.view} on {colour.display}, 8-bit; brought back to "
+            f"{colour.source} by its inverse"
+        )
+    return Finished(staged.pattern, form.encoder, lost, conformed=True, frames=staged)
+
+
+def result_sequence(target: Path, source: ImageSequence) -> ImageSequence | None:
+    """The frames ``target`` names (a pattern: its run of ``#`` is the number), numbered as
+    ``source``; None when ``target`` names a movie."""
+    name = target.name
+    run = max(re.findall(r"#+", name), key=len, default="")
+    if not run:
+        return None
+    head, _, tail = name.rpartition(run)
+    return ImageSequence(target.parent, head, tail, len(run), source.numbers, source.fps)
 
 
 def _needs_conform(master: Master | None, estimate: Estimate, codec: OutputCodec) -> bool:

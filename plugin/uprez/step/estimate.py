@@ -7,15 +7,17 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from uprez.errors import BudgetError, UploadTooLarge
 from uprez.journal.jobs import open_journal
+from uprez.media.image_sequence import ImageSequence
 from uprez.media.remote import RemoteVideo, Source
 from uprez.providers import Funded, Provider
 from uprez.step.checks import admit, price_rule
 from uprez.step.plan import Plan, plan_segments
-from uprez.step.proxy import Proxy, planned_bytes, proxy_for
+from uprez.step.proxy import Proxy, planned_bytes, proxy_for, sequence_proxy
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +109,10 @@ def estimate(
         )
         return Estimate(path, info, whole)
     limit = max_bytes or upload_limit(config)
-    proxy = proxy_for(master, info, config)
+    if isinstance(path, ImageSequence):
+        proxy: Proxy | None = sequence_proxy(path, info, config)
+    else:
+        proxy = proxy_for(master, info, config)
     sent = planned_bytes(info) if proxy is not None else info.size_bytes
     # A plan made again after a cut came out over the limit (plan_bytes) is cut smaller even
     # where the planned size was under it: the planned size of a proxy is an estimate.
@@ -118,6 +123,7 @@ def estimate(
     if proxy is not None:  # every frame of a proxy is encoded: any frame is a cut
         keys = list(range(info.frames)) if needs_cuts else [0]
     else:
+        assert isinstance(path, Path)
         keys = [k.index for k in keyframes(path)] if needs_cuts else [0]
     plan = plan_segments(
         frames=info.frames,

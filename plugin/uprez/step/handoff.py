@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from uprez.errors import InputError, VerificationError
+from uprez.media.image_sequence import ImageSequence
 from uprez.net.redact import redact_url
 from uprez.providers import Forgetting
 from uprez.records import Artifact, JobEvent, UpscaleResult
@@ -56,10 +57,11 @@ def hand_off(
     deleted on the service once it is in place (:mod:`uprez.step.deletion`).
     """
     from uprez.media.probe import probe  # PyAV loads when a video is first looked at
+    from uprez.media.sequence_probe import probe_sequence
 
     first, merged = parts[0].result, finished.path
     try:
-        out_info = probe(merged)
+        out_info = probe(merged) if finished.frames is None else probe_sequence(finished.frames)
     except InputError as exc:
         merged.unlink(missing_ok=True)
         emit(JobEvent("failed", artifact.path, task_id=first.task_id, message=str(exc)))
@@ -124,7 +126,7 @@ def hand_off(
             for p in parts
         ],
         verification={"ok": not problems, "problems": problems},
-        **({"master": finished.to_json(job)} if job.master is not None else {}),
+        **({"master": finished.to_json(job)} if _has_record(job, finished) else {}),
         has_nsfw_contents=[flag for p in parts for flag in p.result.nsfw],
         timings={**first.timings, "total_s": round(elapsed, 3), "inference_ms": first.inference_ms},
         **({"deletion": due.to_json()} if deleting else {}),
@@ -137,7 +139,10 @@ def hand_off(
         job_log.done(str(job.plan.cost), where(artifact.path), target.resolve())
         if deleting:
             due = deletion.make_due(job_log.journal, provider, task_ids, job_log.key, payer)
-    os.replace(merged, target)
+    if finished.frames is None:
+        os.replace(merged, target)
+    else:
+        _move_frames(finished.frames, target.parent)
     remove_work_dir(folder)
     if deleting:
         journal = job_log.journal if job_log is not None else None
@@ -157,3 +162,16 @@ def hand_off(
         reused=all(p.reused for p in parts),
     )
     return artifact.upscaled(result, record)
+
+
+def _move_frames(frames: ImageSequence, folder: Path) -> None:
+    """Move verified frames into ``folder``, each whole (a rename): a crash midway leaves
+    whole frames, and the rerun moves the rest."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for number in frames.numbers:
+        os.replace(frames.path(number), folder / frames.frame_name(number))
+
+
+def _has_record(job: Estimate, finished: Finished) -> bool:
+    """A master, a proxy or frames: the result has a story the sidecar tells."""
+    return job.master is not None or job.proxy is not None or finished.frames is not None

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from uprez.errors import ConfigError, InputError
 from uprez.journal.jobs import finished_before
+from uprez.media.image_sequence import ImageSequence
 from uprez.step.checks import where
 from uprez.step.stale import older_version
 
@@ -54,7 +55,7 @@ def place(
     target = Path(target)
     if target.resolve() == where(artifact.path):
         raise InputError(f"{target}: the output would replace its own source", path=str(target))
-    if not target.exists():
+    if not _exists(target, artifact):
         return Placement(target)
     if config.output.overwrite:
         return Placement(target, replace=True)
@@ -68,3 +69,23 @@ def place(
         f"{target} exists; set output.overwrite = true (or --overwrite) to replace it",
         path=str(target),
     )
+
+
+def _exists(target: Path, artifact: Artifact) -> bool:
+    """Whether the result is there already: the file, or any frame of a result sequence
+    (an output frame that is one of the source's own frames is refused)."""
+    source = artifact.path
+    if not isinstance(source, ImageSequence):
+        return target.exists()
+    from uprez.step.conforming import result_sequence
+
+    frames = result_sequence(target, source)
+    if frames is None:
+        return target.exists()
+    own = {source.path(n).resolve() for n in source.numbers}
+    paths = [frames.path(n) for n in frames.numbers]
+    if any(p.resolve() in own for p in paths):
+        raise InputError(
+            f"{target}: the result's frames would replace the source's own", path=str(target)
+        )
+    return any(p.exists() for p in paths)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from uprez.errors import ConfigError, InputError
+from uprez.media.image_sequence import ImageSequence
 from uprez.media.remote import RemoteVideo, Source
 from uprez.step.payer import project_of
 
@@ -138,7 +139,7 @@ def subjects(source: Source) -> tuple[str, ...]:
         parts = urlsplit(source.url)
         host = parts.netloc.rpartition("@")[2].lower()
         return (f"{parts.scheme.lower()}://{host}{parts.path}",)
-    given = os.path.abspath(source)
+    given = os.path.abspath(source.pattern if isinstance(source, ImageSequence) else source)
     real = os.path.realpath(given)
     both = (given,) if real == given else (given, real)
     return tuple(path.replace(os.sep, "/") for path in both)

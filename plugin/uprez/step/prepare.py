@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from uprez.media.image_sequence import ImageSequence
 from uprez.records import Artifact
 from uprez.rules import select_steps
 from uprez.step.checks import check_batch
@@ -140,6 +141,7 @@ def prepare(
     )
     check_batch([job.artifact.path for job in jobs], [job.target for job in jobs])
     for job in jobs:
-        check_target(job.target, job.estimate.master, config)
+        if not isinstance(job.artifact.path, ImageSequence) or "#" not in job.target.name:
+            check_target(job.target, job.estimate.master, config)
     check_budget([job.estimate for job in jobs if not job.placement.made_before], config)
     return Batch(jobs, config, pm, tuple(others), tuple(skipped))

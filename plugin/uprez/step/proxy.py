@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from uprez.config import Config
+    from uprez.media.image_sequence import ImageSequence
     from uprez.media.master import Master
+    from uprez.media.ocio import ViewTransform
     from uprez.media.probe import Probe
 
-__all__ = ["BITS_PER_PIXEL", "Proxy", "planned_bytes", "proxy_for"]
+__all__ = ["BITS_PER_PIXEL", "Proxy", "planned_bytes", "proxy_for", "sequence_proxy"]
 
 #: Bits a proxy frame is planned to take per pixel: x264 at CRF 12 on detailed 1080p footage
 #: (film grain, foliage) rarely needs more; flat CG takes a fraction of it.
@@ -36,19 +38,25 @@ class Proxy:
     crf: int
     preset: str
     fps: Fraction
+    #: The view a scene-linear sequence is shown to the service through (None: sent as it is).
+    colour: ViewTransform | None = None
 
     def key(self) -> str:
         """What makes two proxies of one source differ (work folders are keyed by it)."""
-        return f"proxy:crf{self.crf}:{self.preset}:{self.fps}"
+        view = "" if self.colour is None else f":{self.colour.source}>{self.colour.view}"
+        return f"proxy:crf{self.crf}:{self.preset}:{self.fps}{view}"
 
     def to_json(self) -> dict[str, object]:
         """For the sidecar."""
-        return {
+        record: dict[str, object] = {
             "codec": "h264",
             "crf": self.crf,
             "preset": self.preset,
             "fps": f"{self.fps.numerator}/{self.fps.denominator}",
         }
+        if self.colour is not None:
+            record["colour"] = self.colour.to_json()
+        return record
 
 
 def proxy_for(master: Master | None, info: Probe, config: Config) -> Proxy | None:
@@ -60,6 +68,21 @@ def proxy_for(master: Master | None, info: Probe, config: Config) -> Proxy | Non
         return None
     section = config.master
     return Proxy(section.proxy_crf, section.proxy_preset, info.fps)
+
+
+def sequence_proxy(seq: ImageSequence, info: Probe, config: Config) -> Proxy:
+    """The proxy of an image sequence: always one (frames are not video). A scene-linear
+    sequence (EXR) is made through the OCIO view ``colour.*`` chooses; every name in it is
+    checked here, before anything is spent."""
+    from uprez.media.sequence import describe_sequence  # PyAV
+
+    section = config.master
+    colour = None
+    if describe_sequence(seq).scene_linear:
+        from uprez.media.ocio import view_transform  # OpenColorIO
+
+        colour = view_transform(config.colour)
+    return Proxy(section.proxy_crf, section.proxy_preset, info.fps, colour)
 
 
 def planned_bytes(info: Probe) -> int:

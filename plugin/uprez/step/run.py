@@ -294,7 +294,7 @@ def _run_planned(
                 max_bytes=estimate.max_bytes,
                 proxy=estimate.proxy,
             )
-            finished = finish(parts, source, folder, estimate, config)
+            finished = finish(parts, source, folder, estimate, config, target)
         except UprezError as exc:
             if job_log is not None:
                 try:

@@ -19,6 +19,7 @@ from pathlib import Path
 from uprez.atomic import atomic_path
 from uprez.errors import MediaError, UploadTooLarge, UprezError, VerificationError
 from uprez.journal.tasks import TaskRecord
+from uprez.media.image_sequence import ImageSequence
 from uprez.media.keyframes import VideoIndex
 from uprez.media.remote import RemoteVideo, Source
 from uprez.providers import Provider, ProviderResult, Uploader
@@ -48,7 +49,7 @@ def work_dir(
 ) -> Path:
     """The folder that holds one job's segments, named after what would change its results
     (a proxy's settings too: another proxy is another upload)."""
-    if isinstance(source, RemoteVideo):
+    if isinstance(source, RemoteVideo | ImageSequence):
         origin = source.content_key()
     else:
         stat = source.stat()
@@ -75,11 +76,16 @@ def _cut(
 
     if segment.whole and proxy is None:
         return source
-    assert isinstance(source, Path), "a URL source is always sent whole"
+    assert not isinstance(source, RemoteVideo), "a URL source is always sent whole"
     cut = folder / f"seg-{segment.index:03d}.src.mp4"
     if not cut.exists():
         with atomic_path(cut) as partial:
-            if proxy is None:
+            if isinstance(source, ImageSequence):
+                from uprez.media.sequence_proxy import encode_proxy  # PyAV, OCIO
+
+                assert proxy is not None, "frames always go as a proxy"
+                encode_proxy(source, segment.first, segment.stop, partial, proxy)
+            elif proxy is None:
                 cut_segment(
                     source, partial, segment.first, segment.stop, copy=segment.copy, index=index
                 )
@@ -228,6 +234,8 @@ def assemble(
         return parts[0].path
     if isinstance(source, RemoteVideo):
         source = source.fetch(folder / f"source{source.suffix or '.mp4'}")
+    elif isinstance(source, ImageSequence):
+        source = parts[0].path  # frames have no sound: the parts are joined as they are
     merged = folder / "merged.mp4"
     try:
         with atomic_path(merged) as partial:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from uprez.errors import MediaError
+from uprez.media.image_sequence import ImageSequence
 from uprez.media.remote import RemoteVideo, Source, describe
 
 # Recent samples weigh in; older ones describe a service that may have changed.
@@ -46,6 +47,8 @@ def work_of(source: Source) -> Work:
         seconds = 0.0
     if seconds > 0 or isinstance(source, RemoteVideo):
         return Work("seconds", seconds)
+    if isinstance(source, ImageSequence):
+        return Work("bytes", float(source.size_bytes()))
     return Work("bytes", float(source.stat().st_size))
 
 

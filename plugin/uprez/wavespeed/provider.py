@@ -297,6 +297,8 @@ class WaveSpeedProvider:
             emit(JobEvent("uploading", source, fraction=0.0))
             audited = record if self.audit_uploads else None
             progress = Throttle(emit, "uploading", source)
+            # Frames are never uploaded as they are: their proxy (a file) is.
+            assert isinstance(source, Path), "an image sequence goes as its proxy"
             try:
                 video_url = upload_audited(self.client, source, audited, self.identity, progress)
             except ServiceError as exc:
