@@ -38,6 +38,7 @@ _INTEGER_BITS = {
     "gbrp16le": 16,
 }
 _FLOATS = frozenset({"gbrpf32le", "gbrapf32le", "grayf32le"})
+_DROPPED = 23 - 10  # mantissa bits a float has that a half has not
 
 
 def convert_frame(frame: av.VideoFrame, pix_fmt: str) -> av.VideoFrame:
@@ -73,15 +74,24 @@ def convert_frame(frame: av.VideoFrame, pix_fmt: str) -> av.VideoFrame:
 
 
 def round_to_half(frame: av.VideoFrame) -> av.VideoFrame:
-    """A float frame's values rounded to the nearest half float (a new frame).
+    """A float frame's values rounded to the nearest half float, ties to even (a new frame).
 
     FFmpeg's EXR encoder truncates each float to a half (towards zero), up to twice the error
-    of rounding to the nearest; given values a half holds exactly, it writes them unchanged."""
+    of rounding to the nearest; given values a half holds exactly, it writes them unchanged.
+    The rounding is done on the floats' bits (their 23-bit mantissa to a half's 10 bits): NumPy's
+    own float-to-half conversion takes ~0.6 s for a 4K frame, this ~40 ms. Below a half's
+    smallest normal value (6.1e-5) a half holds fewer bits and the encoder truncates the rest:
+    an error under 6e-8."""
     np = require_numpy()
-    values = frame.to_ndarray()
-    out = av.VideoFrame.from_ndarray(
-        values.astype(np.float16).astype(np.float32), frame.format.name
-    )
+    out = av.VideoFrame(frame.width, frame.height, frame.format.name)
+    for source, target in zip(frame.planes, out.planes, strict=True):
+        bits = np.frombuffer(source, np.uint32)
+        rounded = np.frombuffer(target, np.uint32)
+        np.right_shift(bits, _DROPPED, out=rounded)
+        np.bitwise_and(rounded, 1, out=rounded)  # the last kept bit: ties go to even
+        rounded += bits
+        rounded += (1 << (_DROPPED - 1)) - 1
+        rounded &= ~np.uint32((1 << _DROPPED) - 1)
     out.pts = frame.pts
     if frame.time_base is not None:
         out.time_base = frame.time_base

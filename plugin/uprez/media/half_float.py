@@ -45,10 +45,9 @@ def to_float32(frame: av.VideoFrame) -> av.VideoFrame:
     out = av.VideoFrame(frame.width, frame.height, wider)
     for source, target in zip(frame.planes, out.planes, strict=True):
         half = np.frombuffer(source, np.float16).reshape(frame.height, source.line_size // 2)
-        row = target.line_size // 4
-        wide = np.zeros((frame.height, row), np.float32)
-        wide[:, : frame.width] = half[:, : frame.width]
-        target.update(wide)
+        # Written straight into the new frame's plane: one pass, no array in between.
+        wide = np.frombuffer(target, np.float32).reshape(frame.height, target.line_size // 4)
+        np.copyto(wide[:, : frame.width], half[:, : frame.width], casting="same_kind")
     out.pts = frame.pts
     if frame.time_base is not None:
         out.time_base = frame.time_base

@@ -94,10 +94,11 @@ def write_frame(frame: av.VideoFrame, path: Path, form: FrameFormat) -> Path:
     Raises:
         MediaError: the frame cannot be converted or encoded.
     """
-    data = _encode(frame, form, path)
+    chunks = _encode(frame, form, path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as temp:
-        temp.write_bytes(data)
+    with atomic_path(path) as temp, open(temp, "wb") as handle:
+        for chunk in chunks:
+            handle.write(chunk)
     return path
 
 
@@ -224,8 +225,8 @@ def _tiff(info: SequenceInfo, alpha: bool, grey: bool) -> FrameFormat:
 # -- encoding --------------------------------------------------------------------------------------
 
 
-def _encode(frame: av.VideoFrame, form: FrameFormat, path: Path) -> bytes:
-    """One frame file's bytes."""
+def _encode(frame: av.VideoFrame, form: FrameFormat, path: Path) -> list[memoryview]:
+    """One frame file's bytes, as the encoder's packets (not joined: a 4K float EXR is 100 MB)."""
     try:
         picture = convert_frame(frame, form.pix_fmt)
         if form.half:
@@ -236,13 +237,12 @@ def _encode(frame: av.VideoFrame, form: FrameFormat, path: Path) -> bytes:
         context.options = dict(form.options)
         picture.pts = None
         packets = [*context.encode(picture), *context.encode(None)]
-        data = b"".join(bytes(packet) for packet in packets)
+        chunks = [memoryview(packet) for packet in packets]
     except (*AV_ERRORS, TypeError) as exc:
-        raise MediaError(
-            f"could not write {path} as {form.encoder}: {exc}", path=str(path)
-        ) from exc
+        message = f"could not write {path} as {form.encoder}: {exc}"
+        raise MediaError(message, path=str(path)) from exc
     if form.dpx_codes is not None:
-        stamped = bytearray(data)
-        stamped[_DPX_TRANSFER], stamped[_DPX_COLORIMETRIC] = form.dpx_codes
-        data = bytes(stamped)
-    return data
+        header = bytearray(chunks[0])  # a DPX is one packet, its header at the start
+        header[_DPX_TRANSFER], header[_DPX_COLORIMETRIC] = form.dpx_codes
+        chunks[0] = memoryview(header)
+    return chunks
