@@ -6,7 +6,8 @@ dropping the alpha plane of a float frame clamps it to 0..1 (a highlight of 5.0 
 A rendered frame written back must hold what was given: so RGB, grey and float frames are
 converted here as arrays: floats to integers by rounding the clamped value to the nearest code,
 integers between depths by rescaling and rounding, alpha dropped or made opaque, grey spread to
-RGB. Only a frame in another family (YUV from a movie) goes through swscale first, to float.
+RGB. Only a frame in another family (YUV from a movie) goes through swscale first, to float, by
+its own colour tags (BT.709 video range when it has none).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ _INTEGER_BITS = {
 }
 _FLOATS = frozenset({"gbrpf32le", "gbrapf32le", "grayf32le"})
 _DROPPED = 23 - 10  # mantissa bits a float has that a half has not
+_UNSPECIFIED_SPACE, _UNSPECIFIED_RANGE = 2, 0  # FFmpeg's AVColorSpace and AVColorRange
 
 
 def convert_frame(frame: av.VideoFrame, pix_fmt: str) -> av.VideoFrame:
@@ -108,7 +110,15 @@ def _values(frame: av.VideoFrame) -> tuple[Any, int | None]:
     if name in _INTEGER_BITS:
         return frame.to_ndarray(), (1 << _INTEGER_BITS[name]) - 1
     alpha = any(c.is_alpha for c in frame.format.components)
-    floats = frame.reformat(format="gbrapf32le" if alpha else "gbrpf32le")
+    # An untagged picture from a movie is HD or larger (the service's result): BT.709 in
+    # video range. swscale would take it for BT.601, and shift every colour.
+    space = "ITU709" if frame.colorspace == _UNSPECIFIED_SPACE else None
+    video_range = "MPEG" if frame.color_range == _UNSPECIFIED_RANGE else None
+    floats = frame.reformat(
+        format="gbrapf32le" if alpha else "gbrpf32le",
+        src_colorspace=space,
+        src_color_range=video_range,
+    )
     return floats.to_ndarray(), None
 
 

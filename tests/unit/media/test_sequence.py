@@ -567,3 +567,16 @@ def test_a_frame_that_cannot_be_written_leaves_no_file(tmp_path: Path) -> None:
     with pytest.raises(MediaError, match=r"could not write .*bad\.0001\.png as png"):
         write_frame(frame, tmp_path / "bad.0001.png", bad)
     assert [p.name for p in tmp_path.iterdir()] == ["in"]
+
+
+def test_an_untagged_movie_frame_is_read_as_bt709(tmp_path: Path) -> None:
+    # The service's 4K result may carry no colour tags: swscale alone would take it for BT.601.
+    colour = np.zeros((16, 16, 3), np.uint8)
+    colour[...] = (200, 40, 90)
+    yuv = av.VideoFrame.from_ndarray(colour, format="rgb24").reformat(
+        format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG"
+    )
+    untagged = av.VideoFrame.from_ndarray(yuv.to_ndarray(), format="yuv420p")
+    path = write_frame(untagged, tmp_path / "f.0001.png", FrameFormat("png", "rgb24"))
+    read = next(read_frames(find_sequence(path))).to_ndarray()
+    assert np.abs(read[8, 8].astype(int) - (200, 40, 90)).max() <= 2
