@@ -41,14 +41,23 @@ What the plugin does
   ``integrate = False``, as ayon-core's integrator skips both.
 * **Which movie**: each representation of ``instance.data["representations"]`` whose ``ext``
   is a video the service accepts (mp4, mov, mkv, avi, webm, wmv, flv, 3gp, ogv), whose
-  ``files`` is one file name (image sequences are skipped) in its ``stagingDir``, and that
-  carries none of ``pyblish.skip_tags`` (default ``delete``: an intermediate the integrator
-  drops, ``need_thumbnail``: a thumbnail source such as Nuke's baked review, ``publish_on_farm``:
-  a movie the farm bakes later). With ``pyblish.source_tags``, only a representation with one
+  ``files`` is one file name in its ``stagingDir``, and that carries none of
+  ``pyblish.skip_tags`` (default ``delete``: an intermediate the integrator drops,
+  ``need_thumbnail``: a thumbnail source such as Nuke's baked review, ``publish_on_farm``: a
+  movie the farm bakes later). With ``pyblish.source_tags``, only a representation with one
   of them. When no representation qualifies and ``source_tags`` is empty, it reads
   ``instance.data["files"]`` (the older convention: paths, a relative one in
   ``instance.data["stagingDir"]``), keeping the video files. Each representation passed over is
   logged with the reason.
+* **Which frames**: a representation whose ``files`` is a list of exr, dpx, tif, tiff or png
+  frames is a rendered sequence (:mod:`uprez.hooks.pyblish_sequences`): the instance's
+  ``frameStart``..``frameEnd`` with its ``handleStart``/``handleEnd`` (``pyblish.handles``, on
+  by default) or without, at the representation's or the instance's ``fps``. Both choices are
+  priced and logged before anything is spent; its colourspace (``colorspaceData``) is the
+  source's for the OCIO view. Its result is a 4K sequence of the same format and numbers
+  (``files`` a list, ``frameStart``/``frameEnd`` its first and last frame, the handles it holds,
+  both prices under ``data["uprez"]["handles"]``). An instance with a sequence to upscale has its
+  movies passed over: they are reviews of the same frames.
 * **What it adds**: for each movie the config's ``rules`` choose (every movie when there are
   none), its result in the movie's staging dir, named by the ``uprez_output_path`` hook (by
   default ``<stem>_4k.mp4``), and a representation shaped for what ayon-core's integrator
@@ -121,12 +130,14 @@ except ImportError as _missing:  # pragma: no cover - exercised by a test that h
 
 from uprez.config import Config, load_config
 from uprez.errors import UprezError
+from uprez.media.image_sequence import ImageSequence
 from uprez.plugins import PluginManager, get_plugin_manager
 from uprez.records import Artifact
 
 from .pyblish_errors import Failure, give_up
 from .pyblish_movies import Found, find_movies, made_by_us, ours, same_file, tags_of
-from .pyblish_representation import added_for, describe
+from .pyblish_representation import added_for, added_for_frames, describe
+from .pyblish_sequences import Rendered, Take, colour_config, price_both
 
 __all__ = ["ExtractUpscale", "configure", "deregister", "order_for", "register"]
 
@@ -169,9 +180,16 @@ class ExtractUpscale(pyblish.api.InstancePlugin):  # type: ignore[misc]
         pm = get_plugin_manager()
         config = type(self).config or _load(pm)
         settings = config.pyblish
-        found = find_movies(instance.data, settings.tag, settings.skip_tags, settings.source_tags)
+        context = getattr(instance, "context", None)
+        found = find_movies(
+            instance.data,
+            settings.tag,
+            settings.skip_tags,
+            settings.source_tags,
+            context.data if context is not None else {},
+        )
         self._report(instance, found, settings.tag)
-        if found.movies:
+        if found.movies or found.sequences or found.unreadable:
             self._upscale(instance, found, config, pm)
 
     def _report(self, instance: Any, found: Found, tag: str) -> None:
@@ -179,8 +197,10 @@ class ExtractUpscale(pyblish.api.InstancePlugin):  # type: ignore[misc]
             self.log.info("representation %r is not a source: %s", name, reason)
         for path in found.done:
             self.log.info("%s: already upscaled (a %r representation exists); skipped", path, tag)
-        if not (found.movies or found.done or found.passed_over):
-            self.log.warning("%s: no single-file movie to upscale", instance)
+        if not (found.movies or found.sequences or found.unreadable or found.done) and not (
+            found.passed_over
+        ):
+            self.log.warning("%s: no movie or image sequence to upscale", instance)
 
     def _upscale(self, instance: Any, found: Found, config: Config, pm: PluginManager) -> None:
         from uprez.step.output import STEP  # the step's modules load when a publish runs
@@ -189,22 +209,37 @@ class ExtractUpscale(pyblish.api.InstancePlugin):  # type: ignore[misc]
 
         policy = config.pyblish.on_error
         movies = found.movies
+        # A sequence that cannot be taken is refused before anything is spent.
+        refused: list[Failure] = list(found.unreadable)
+        takes: list[tuple[Rendered, Take]] = []
+        for frames in found.sequences:
+            try:
+                takes.append((frames, frames.take(config.pyblish.handles)))
+            except UprezError as exc:
+                refused.append((frames.sequence.pattern, exc))
+        give_up(refused, policy=policy, title=self.label, log=self.log)  # "warn": the rest go on
+        sources: list[Path | ImageSequence] = [m.path for m in movies]
+        sources += [take.sequence for _, take in takes]
+        if not sources:
+            return
+        reps = [m.representation for m in movies] + [f.representation for f, _ in takes]
+        config = colour_config(config, [f for f, _ in takes])
         try:
-            # Every movie checked, priced and placed (by uprez_output_path, in its staging dir)
-            # before anything is uploaded; the config's rules choose which get the step.
+            # Every source checked, priced and placed (by uprez_output_path, in its staging
+            # dir) before anything is uploaded; the config's rules choose which get the step.
             batch = prepare(
                 [
                     Artifact(
-                        m.path,
-                        tags=frozenset(tags_of(m.representation)),
+                        path,
+                        tags=frozenset(tags_of(rep)),
                         project=_project(instance),
                         user=_user(instance),
                     )
-                    for m in movies
+                    for path, rep in zip(sources, reps, strict=True)
                 ],
                 config=config,
                 pm=pm,
-                folders=[m.staging_dir for m in movies],
+                folders=[m.staging_dir for m in movies] + [f.staging_dir for f, _ in takes],
                 rules=True,
             )
             outputs, _ = made_by_us(
@@ -212,7 +247,12 @@ class ExtractUpscale(pyblish.api.InstancePlugin):  # type: ignore[misc]
             )
             jobs = [j for j in batch.jobs if not any(same_file(j.target, o) for o in outputs)]
             batch = dataclasses.replace(batch, jobs=tuple(jobs))
-            self.log.info("upscaling %d movie(s), estimated $%s", len(jobs), batch.total)
+            # What the handles cost, said before anything is spent (pyblish.handles).
+            prices = {
+                str(take.sequence): price_both(frames, take, batch.jobs, config, self.log)
+                for frames, take in takes
+            }
+            self.log.info("upscaling %d source(s), estimated $%s", len(jobs), batch.total)
             for job in jobs:
                 self.log.info("upscaling %s -> %s", job.artifact.path, job.target)
             outcomes = run(batch)
@@ -220,22 +260,29 @@ class ExtractUpscale(pyblish.api.InstancePlugin):  # type: ignore[misc]
             give_up([(None, exc)], policy=policy, title=self.label, log=self.log)
             return
         by_path = {str(m.path): m for m in movies}
+        by_take = {str(take.sequence): (frames, take) for frames, take in takes}
         taken = {str(r.get("name")) for r in instance.data.get("representations") or []}
         added: list[dict[str, Any]] = []
         failed: list[Failure] = []
         for outcome in outcomes:
+            key = str(outcome.artifact.path)
             if outcome.error is not None:
                 failed.append((_path(outcome.artifact), outcome.error))
             elif outcome.step != STEP:
                 made = ", ".join(str(a.path) for a in outcome.produced)
                 self.log.info("step %r made %s (not a representation)", outcome.step, made)
-            else:
-                movie = by_path[str(outcome.artifact.path)]
+            elif key in by_take:
+                frames, take = by_take[key]
                 for made_one in outcome.produced:
-                    added.extend(added_for(movie, made_one, config, taken))
+                    added.extend(
+                        added_for_frames(frames, take, made_one, config, taken, prices.get(key))
+                    )
+            else:
+                for made_one in outcome.produced:
+                    added.extend(added_for(by_path[key], made_one, config, taken))
         if failed and policy != "warn":
             if added:
-                done = ", ".join(str(Path(r["stagingDir"]) / r["files"]) for r in added)
+                done = ", ".join(describe(r) for r in added)
                 self.log.warning("nothing was added; results already made stay: %s", done)
             give_up(failed, policy=policy, title=self.label, log=self.log)
         instance.data.setdefault("representations", []).extend(added)
@@ -276,6 +323,9 @@ def deregister() -> None:
 
 
 def _path(artifact: Artifact) -> Path | None:
+    """What a failure names: the movie, or a sequence's pattern."""
+    if isinstance(artifact.path, ImageSequence):
+        return artifact.path.pattern
     return artifact.path if isinstance(artifact.path, Path) else None
 
 

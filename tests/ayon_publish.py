@@ -11,6 +11,7 @@ stood in: ayon-core is an AYON addon, not a package on an index, and needs a ser
 from __future__ import annotations
 
 import copy
+import re
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ REPRESENTATION_ATTRIBUTES = frozenset(
         "description",
     }
 )
+#: A frame's name as clique assembles it: head, number, extension.
+FRAME = re.compile(r"(.*?)(\d+)(\.[^.]+)")
 #: A colour space as ayon-core's ``set_colorspace_data_to_representation`` writes it.
 COLORSPACE = {"colorspace": "ACES - ACEScg", "config": {"path": "/studio/ocio/config.ocio"}}
 
@@ -53,6 +56,9 @@ def integrator_keeps(instance_data: Mapping[str, Any], repre: Mapping[str, Any])
     * 605-612: ``colorspaceData["colorspace"]`` fills the path template's ``colorspace``;
     * 628-645: ``resolutionWidth``/``resolutionHeight``, ``fps``, ``outputName`` and
       ``originalBasename`` fill the template, from the representation, else from the instance;
+    * 532-565: a sequence's ``files`` (a list) must be the frames of one sequence, names only;
+    * 722-750: a sequence is published renumbered from the representation's ``frameStart``
+      (``frameStart + i`` for its ``i``-th file): ``frames`` says which numbers it gets;
     * 810-818: a single file is copied from ``stagingDir``/``files`` (it must be there);
     * 862-873: each key of ``repre["data"]`` becomes an attribute if the server has such a
       representation attribute, else data; ``colorspaceData`` is added to the data;
@@ -65,8 +71,17 @@ def integrator_keeps(instance_data: Mapping[str, Any], repre: Mapping[str, Any])
     files = repre["files"]
     names = [files] if isinstance(files, str) else list(files)
     for name in names:
+        assert Path(name).name == name, f"{repre['name']}: {name!r} is not a file name"
         path = Path(repre["stagingDir"]) / name
         assert path.is_file(), f"{repre['name']}: {path} is missing"
+    frames: list[int] = []
+    if not isinstance(files, str):
+        parts = [FRAME.fullmatch(name) for name in names]
+        assert all(parts), f"{repre['name']}: not all of {names} are numbered"
+        assert len({(m[1], m[3], len(m[2])) for m in parts if m}) == 1, f"not one sequence: {names}"
+        numbers = sorted(int(m[2]) for m in parts if m)
+        start = repre.get("frameStart")
+        frames = numbers if start is None else [int(start) + i for i in range(len(numbers))]
     template: dict[str, Any] = {"representation": repre["name"], "ext": repre["ext"]}
     if repre.get("colorspaceData"):
         template["colorspace"] = repre["colorspaceData"]["colorspace"].replace(" ", "_")
@@ -95,6 +110,7 @@ def integrator_keeps(instance_data: Mapping[str, Any], repre: Mapping[str, Any])
         "attrib": attrib,
         "data": copy.deepcopy(data),
         "template": template,
+        "frames": frames,
     }
 
 

@@ -75,20 +75,21 @@ def test_a_skip_tag_wins_over_a_source_tag() -> None:
     assert names(data, source=("uprez",)) == []
 
 
-def test_sequences_stills_and_representations_without_a_folder_are_not_movies() -> None:
-    sequence = movie("exr", "review", ext="exr", files=["a.1001.exr", "a.1002.exr"])
+def test_stills_and_representations_without_a_folder_are_not_sources() -> None:
     still = movie("png", "review", ext="png")
     homeless = {**movie("h264", "review"), "stagingDir": None}
+    listed_movies = movie("mp4s", "review", files=["a.1001.mp4", "a.1002.mp4"])
     dotted = movie("mov", "review", ext=".MOV", files="shot.MOV")
-    data = {"representations": [sequence, still, homeless, dotted]}
+    data = {"representations": [still, homeless, listed_movies, dotted]}
 
     found = find_movies(data, TAG, SKIP)
 
     assert [m.path.name for m in found.movies] == ["shot.MOV"]
+    assert found.sequences == [] and found.unreadable == []
     assert dict(found.passed_over) == {
-        "exr": "not a movie (ext 'exr')",
-        "png": "not a movie (ext 'png')",
+        "png": "not a movie nor an image sequence (ext 'png')",
         "h264": "no stagingDir",
+        "mp4s": "not a single file",
     }
 
 
