@@ -79,9 +79,11 @@ def sequence_proxy(seq: ImageSequence, info: Probe, config: Config) -> Proxy:
     section = config.master
     colour = None
     if describe_sequence(seq).scene_linear:
-        from uprez.media.ocio import view_transform  # OpenColorIO
+        from uprez.media.ocio import require_invertible, view_transform  # OpenColorIO
 
         colour = view_transform(config.colour)
+        if config.sequence.output == "auto":  # frames come back in the source's colourspace
+            require_invertible(colour)
     return Proxy(section.proxy_crf, section.proxy_preset, info.fps, colour)
 
 
