@@ -13,6 +13,8 @@ from typing import Any
 import requests
 
 from uprez.config import Config, load_config
+from uprez.plugins import PluginManager
+from uprez.records import Artifact
 from uprez.standin.app import ServiceApp
 from uprez.standin.faults import Fault
 from uprez.standin.runner import LocalServer
@@ -222,6 +224,19 @@ class Service:
             now["uploads"] - self.start["uploads"],
             now["submissions"] - self.start["submissions"],
         )
+
+    def upscale(self, source: object, pm: PluginManager, **overrides: object) -> Artifact:
+        """Run the upscale step on ``source`` (a file, a sequence) against this server, with the
+        fast test config plus ``overrides``, as a host would; return the result."""
+        from uprez.step.run import run_upscale  # PyAV loads with the step's modules
+        from uprez.wavespeed.provider import WaveSpeedProvider
+
+        config = fast_config(overrides)
+        provider = WaveSpeedProvider.from_config(config, base_url=self.base_url, api_key=SECRET_KEY)
+        try:
+            return run_upscale(Artifact(source), config=config, pm=pm, provider=provider)  # type: ignore[arg-type]
+        finally:
+            provider.close()
 
     def uploaded_files(self) -> list[Path]:
         """The files the server received since the test began (or the last :meth:`reset`)."""

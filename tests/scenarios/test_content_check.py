@@ -20,22 +20,15 @@ from uprez.media.probe import probe
 from uprez.plugins import PluginManager
 from uprez.records import Artifact
 from uprez.standin.faults import Fault
-from uprez.step.run import run_upscale
 from uprez.step.sidecar import sidecar_path
-from uprez.wavespeed.provider import WaveSpeedProvider
 
-from support import SECRET_KEY, Service, fast_config
+from support import Service
 
 PROBLEMS = {"black": "black from", "frozen": "frozen from", "other": "looks like another clip"}
 
 
 def upscale(clip: Path, service: Service, pm: PluginManager, **overrides: object) -> Artifact:
-    config = fast_config(overrides)
-    provider = WaveSpeedProvider.from_config(config, base_url=service.base_url, api_key=SECRET_KEY)
-    try:
-        return run_upscale(Artifact(clip), config=config, pm=pm, provider=provider)
-    finally:
-        provider.close()
+    return service.upscale(clip, pm, **overrides)
 
 
 @pytest.mark.parametrize("kind", sorted(PROBLEMS))

@@ -20,9 +20,7 @@ from uprez.media.master import describe_master
 from uprez.media.probe import probe
 from uprez.plugins import PluginManager
 from uprez.records import Artifact
-from uprez.step.run import run_upscale
 from uprez.step.sidecar import sidecar_path
-from uprez.wavespeed.provider import WaveSpeedProvider
 
 from masters import (
     MASTER_TIMECODE,
@@ -32,17 +30,12 @@ from masters import (
     make_prores,
     make_prores_4444,
 )
-from support import SECRET_KEY, TEST_BOX, Service, fast_config
+from support import TEST_BOX, Service
 from sync_marks import beep_times, flash_times, make_vfr_sync, sync_times
 
 
 def upscale(source: Path, service: Service, pm: PluginManager, **overrides: object) -> Artifact:
-    config = fast_config(overrides)
-    provider = WaveSpeedProvider.from_config(config, base_url=service.base_url, api_key=SECRET_KEY)
-    try:
-        return run_upscale(Artifact(source), config=config, pm=pm, provider=provider)
-    finally:
-        provider.close()
+    return service.upscale(source, pm, **overrides)
 
 
 def looked_at(path: Path) -> dict[str, object]:

@@ -20,8 +20,6 @@ from uprez.errors import InputError
 from uprez.plugins import PluginManager
 from uprez.records import Artifact
 from uprez.step.estimate import estimate
-from uprez.step.run import run_upscale
-from uprez.wavespeed.provider import WaveSpeedProvider
 
 from masters import (
     make_dnxhr,
@@ -31,7 +29,7 @@ from masters import (
     make_two_videos,
     make_vfr_sync,
 )
-from support import SECRET_KEY, Service, fast_config, service_env
+from support import Service, fast_config, service_env
 
 #: How each refused master is made, and the words its refusal starts with.
 REFUSED: dict[str, tuple[Callable[[Path], Path], str]] = {
@@ -46,12 +44,7 @@ def upscale(
     source: Path, service: Service, pm: PluginManager, overrides: dict[str, object] | None = None
 ) -> Artifact:
     """Run the upscale step on ``source`` against the shared local server, as a host would."""
-    config = fast_config(overrides)
-    provider = WaveSpeedProvider.from_config(config, base_url=service.base_url, api_key=SECRET_KEY)
-    try:
-        return run_upscale(Artifact(source), config=config, pm=pm, provider=provider)
-    finally:
-        provider.close()
+    return service.upscale(source, pm, **(overrides or {}))
 
 
 def nothing_spent(service: Service, folder: Path, *inputs: Path) -> None:

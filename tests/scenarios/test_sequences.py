@@ -23,22 +23,14 @@ from uprez.media.image_sequence import ImageSequence
 from uprez.media.master import describe_master
 from uprez.media.sequence import describe_sequence, find_sequence, read_frames
 from uprez.plugins import PluginManager
-from uprez.records import Artifact
-from uprez.step.run import run_upscale
 from uprez.step.sidecar import sidecar_path
-from uprez.wavespeed.provider import WaveSpeedProvider
 
 from sequences import HIGHLIGHT_ROWS, dpx_sequence, exr_sequence, linear_picture, png_sequence
-from support import SECRET_KEY, TEST_BOX, Service, fast_config
+from support import TEST_BOX, Service
 
 
 def upscale(seq: ImageSequence, service: Service, pm: PluginManager, **overrides: object) -> Path:
-    config = fast_config(overrides)
-    provider = WaveSpeedProvider.from_config(config, base_url=service.base_url, api_key=SECRET_KEY)
-    try:
-        return Path(str(run_upscale(Artifact(seq), config=config, pm=pm, provider=provider).path))
-    finally:
-        provider.close()
+    return Path(str(service.upscale(seq, pm, **overrides).path))
 
 
 def result_of(seq: ImageSequence, pattern: Path) -> ImageSequence:
@@ -151,8 +143,10 @@ def test_the_command_line_takes_a_pattern_and_a_frame_rate(tmp_path: Path) -> No
     config.write_text(f'[local]\nmax_size = "{TEST_BOX[0]}x{TEST_BOX[1]}"\n', encoding="utf-8")
 
     done = subprocess.run(
-        [sys.executable, "-m", "uprez", "upscale", str(seq.pattern), "--fps", "23.976"]
-        + ["--provider", "local", "--config", str(config), "--json"],
+        [
+            *(sys.executable, "-m", "uprez", "upscale", str(seq.pattern), "--fps", "23.976"),
+            *("--provider", "local", "--config", str(config), "--json"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -8,9 +8,9 @@ and language, display aspect (an anamorphic master stays anamorphic-correct), co
 rotation, chapters and the container metadata that describes the content (not the file).
 A master with alpha gets its alpha upscaled here (:mod:`uprez.media.alpha`).
 
-Video is decoded and encoded in threads of their own while the source's audio is read in
-another and this one writes, packets merged in time order, so memory stays flat however long
-the video.
+Video is decoded (and converted to the encoder's pixel format) and encoded in threads of their
+own while the source's audio is read in another and this one writes, packets merged in time
+order, so memory stays flat however long the video.
 """
 
 from __future__ import annotations
@@ -27,23 +27,29 @@ from typing import Any
 
 import av
 from av.container import InputContainer, OutputContainer
+from av.video.reformatter import VideoReformatter
 
 from uprez.errors import MediaError
 from uprez.media.alpha import AlphaMerge
-from uprez.media.audio import add_audio_stream
 from uprez.media.av_errors import AV_ERRORS
 from uprez.media.codecs import OutputCodec
 from uprez.media.keyframes import skip_other_streams
 from uprez.media.prefetch import Prefetch
 from uprez.media.probe import is_cover_art
+from uprez.media.source_streams import SourceStreams, Timed
 
 __all__ = ["Conform", "conform", "timecode_of"]
 
 log = logging.getLogger(__name__)
 
 _Path = str | os.PathLike[str]
-_Timed = tuple[float, "av.Packet[Any]"]
 _DEPTH, _BATCH = 4, 8
+# Converted 4K frames waiting for the encoder (33 MB each in 10-bit 4:2:2): the encoder's own
+# threads hold a frame each besides, so two more keep it fed without adding much memory.
+_FRAMES = 2
+# swscale's filter for the conversion (4:2:0 to 4:2:2 scales the chroma): the FFmpeg command
+# line's default, so the encoder gets the very frames `ffmpeg -pix_fmt ...` would give it.
+_CONVERSION = "BICUBIC"
 
 # Container metadata that describes the file rather than its content: not carried over.
 _FILE_KEYS = frozenset(
@@ -126,29 +132,45 @@ def _write(
     clock = _Clock(master, tick, spec.times)
     video = _video_stream(out, first, master, size, spec, tick)
     _carry_metadata(src, out)
-    audio, lost = _AudioTracks.add(src, out, spec.codec.format)
+    audio = SourceStreams(src, out, mov=spec.codec.format == "mov")
+    lost = [
+        f"{track} re-encoded as AAC: MP4 cannot carry it (choose a MOV codec to keep it)"
+        for track in audio.reencoded
+    ]
     with contextlib.suppress(*AV_ERRORS):  # a container without chapters to give
         chapters = src.chapters()
         if chapters:
             out.set_chapters(chapters)
+    # Copied packets are small and many: handed over in batches (one GIL handoff each).
+    # Encoded ones come a frame's encode apart and can be megabytes (4 MB a 4K ProRes HQ
+    # frame): one at a time, so none waits for seven more, held in memory meanwhile.
+    batch = _BATCH
     if spec.codec.encoder is None:
-        pictures: Iterator[_Timed] = _copied(parts[0], video, clock)
+        pictures: Iterator[Timed] = _copied(parts[0], video, clock)
     else:
+        batch = 1
         alpha = None
         if spec.alpha and spec.codec.alpha_pix_fmt:
             alpha = stack.enter_context(AlphaMerge(src.name, size, spec.codec.alpha_pix_fmt))
         elif spec.alpha:
             lost.append(f"the master's alpha: {spec.codec.name} cannot carry it")
+        pix_fmt = video.pix_fmt
+        assert pix_fmt is not None  # set by _video_stream for every encoder
         frames = stack.enter_context(
-            Prefetch(lambda: _decoded(parts, alpha), _DEPTH, name="uprez-conform-decode")
+            Prefetch(
+                lambda: _decoded(parts, alpha, pix_fmt),
+                _FRAMES,
+                name="uprez-conform-decode",
+            )
         )
         pictures = _encoded(frames, video, clock)
     with (
-        Prefetch(lambda: pictures, _DEPTH, batch=_BATCH, name="uprez-conform-video") as moving,
+        Prefetch(lambda: pictures, _DEPTH, batch=batch, name="uprez-conform-video") as moving,
         Prefetch(audio.packets, _DEPTH, batch=32, name="uprez-conform-sound") as sound,
     ):
         for _, packet in heapq.merge(moving, sound, key=lambda item: item[0]):
             out.mux(packet)
+    out.mux(audio.flush())
     return lost
 
 
@@ -277,64 +299,7 @@ def _carry_metadata(src: InputContainer, out: OutputContainer) -> None:
         out.metadata["timecode"] = timecode
 
 
-class _AudioTracks:
-    """The source's audio tracks, in order, copied (re-encoded as AAC where MP4 cannot carry
-    them), each with its language and title."""
-
-    def __init__(self, src: InputContainer) -> None:
-        self.src = src
-        self.copied: dict[int, av.stream.Stream] = {}
-        self.encoded: dict[int, av.AudioStream] = {}
-
-    @classmethod
-    def add(
-        cls, src: InputContainer, out: OutputContainer, fmt: str
-    ) -> tuple[_AudioTracks, list[str]]:
-        tracks, lost = cls(src), []
-        for audio in src.streams.audio:
-            if fmt == "mov":
-                stream, encode = out.add_stream_from_template(audio), False
-            else:
-                stream, encode = add_audio_stream(out, audio)
-                if encode:
-                    lost.append(
-                        f"audio track {audio.index} ({audio.codec_context.name}) re-encoded as "
-                        "AAC: MP4 cannot carry it (choose a MOV codec to keep it)"
-                    )
-            for key in ("language", "title"):
-                if key in audio.metadata:
-                    stream.metadata[key] = audio.metadata[key]
-            if encode:
-                assert isinstance(stream, av.AudioStream)
-                tracks.encoded[audio.index] = stream
-            else:
-                tracks.copied[audio.index] = stream
-        return tracks, lost
-
-    def packets(self) -> Iterator[_Timed]:
-        wanted = [self.src.streams[i] for i in (*self.copied, *self.encoded)]
-        if not wanted:
-            return
-        skip_other_streams(self.src, *wanted)
-        seconds = {s.index: float(s.time_base or 0) for s in wanted}
-        for packet in self.src.demux(*wanted):
-            stamp = packet.dts if packet.dts is not None else packet.pts
-            if not packet.size or stamp is None:
-                continue
-            index = packet.stream.index
-            when = stamp * seconds[index]
-            if index in self.encoded:
-                for frame in packet.decode():
-                    assert isinstance(frame, av.AudioFrame)
-                    yield from ((when, p) for p in self.encoded[index].encode(frame))
-                continue
-            packet.stream = self.copied[index]
-            yield when, packet
-        for stream in self.encoded.values():
-            yield from ((float("inf"), p) for p in stream.encode(None))
-
-
-def _copied(part: InputContainer, video: av.VideoStream, clock: _Clock) -> Iterator[_Timed]:
+def _copied(part: InputContainer, video: av.VideoStream, clock: _Clock) -> Iterator[Timed]:
     """The joined result's packets, untouched but re-timed: frame ``n`` at ``clock(n)``."""
     stream = part.streams.video[0]
     skip_other_streams(part, stream)
@@ -360,25 +325,33 @@ def _copied(part: InputContainer, video: av.VideoStream, clock: _Clock) -> Itera
         yield packet.dts * seconds, packet
 
 
-def _decoded(parts: list[InputContainer], alpha: AlphaMerge | None) -> Iterator[av.VideoFrame]:
-    """Every part's frames in order (with the master's alpha merged in)."""
+def _decoded(
+    parts: list[InputContainer], alpha: AlphaMerge | None, pix_fmt: str
+) -> Iterator[av.VideoFrame]:
+    """Every part's frames in order (with the master's alpha merged in), in ``pix_fmt``.
+
+    Converted here, in the decoding thread, as the FFmpeg command line converts in a filter
+    thread of its own: the encoding thread only hands frames to the encoder, so the encoder's
+    threads never stand idle while the next frame is converted."""
+    convert = VideoReformatter()  # one swscale context for every frame, not one each
     for part in parts:
         stream = part.streams.video[0]
         stream.thread_type = "AUTO"
         for frame in part.decode(stream):
-            yield alpha.merge(frame) if alpha is not None else frame
+            picture = alpha.merge(frame) if alpha is not None else frame
+            if picture.format.name != pix_fmt:
+                picture = convert.reformat(picture, format=pix_fmt, interpolation=_CONVERSION)
+            yield picture
 
 
 def _encoded(
     frames: Iterator[av.VideoFrame], video: av.VideoStream, clock: _Clock
-) -> Iterator[_Timed]:
-    """The frames encoded, frame ``n`` at ``clock(n)``."""
-    pix_fmt = video.pix_fmt
+) -> Iterator[Timed]:
+    """The frames (in the encoder's pixel format) encoded, frame ``n`` at ``clock(n)``."""
     tick = video.codec_context.time_base
     assert tick is not None
     seconds = float(video.time_base or 0)
-    for n, frame in enumerate(frames):
-        picture = frame if frame.format.name == pix_fmt else frame.reformat(format=pix_fmt)
+    for n, picture in enumerate(frames):
         picture.pts, picture.time_base = clock(n), tick
         picture.pict_type = av.video.frame.PictureType.NONE
         picture.duration = clock.duration_at(picture.pts)

@@ -32,16 +32,31 @@ Timed = tuple[float, "av.Packet[Any]"]
 
 
 class SourceStreams:
-    """The source's audio and subtitle streams, copied or converted for MP4."""
+    """The source's audio and subtitle streams, copied or converted for MP4, each with its
+    language and title. ``mov`` writes a QuickTime file, which carries every audio codec as it
+    is. ``reencoded`` names the audio tracks that had to be converted (for a sidecar)."""
 
-    def __init__(self, inp: InputContainer, out: OutputContainer) -> None:
+    def __init__(self, inp: InputContainer, out: OutputContainer, *, mov: bool = False) -> None:
         self.inp = inp
         self.copied: dict[int, av.stream.Stream] = {}
         self.audio: dict[int, av.AudioStream] = {}
         self.text: dict[int, SubtitleCodecContext] = {}
+        self.reencoded: list[str] = []
         for audio in inp.streams.audio:
-            stream, encode = add_audio_stream(out, audio)
-            (self.audio if encode else self.copied)[audio.index] = stream
+            if mov:
+                stream: av.stream.Stream = out.add_stream_from_template(audio)
+                encode = False
+            else:
+                stream, encode = add_audio_stream(out, audio)
+            for key in ("language", "title"):
+                if key in audio.metadata:
+                    stream.metadata[key] = audio.metadata[key]
+            if encode:
+                assert isinstance(stream, av.AudioStream)
+                self.audio[audio.index] = stream
+                self.reencoded.append(f"audio track {audio.index} ({audio.codec_context.name})")
+            else:
+                self.copied[audio.index] = stream
         for sub in inp.streams.subtitles:
             name, header = sub.codec_context.name, None
             if name == "mov_text":
