@@ -1,8 +1,10 @@
 """The watch folder: every finished video that lands in a folder is upscaled once.
 
 A file is taken only when it has stopped changing (same size and modification time for
-``watch.settle`` seconds), so a render still being written is never touched. What was done is
-kept in ``OUT_DIR/.uprez-watch.json``, so a restart does not redo (nor pay for) anything.
+``watch.settle`` seconds), so a render still being written is never touched. A rendered image
+sequence whose frames match ``watch.patterns`` is one input, taken when all of it has settled
+with no gap (see :mod:`uprez.watch_sequences`). What was done is kept in
+``OUT_DIR/.uprez-watch.json``, so a restart does not redo (nor pay for) anything.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from typing import TYPE_CHECKING, Any
 from uprez.account import concurrency
 from uprez.atomic import write_text_atomic
 from uprez.errors import UprezError, message
-from uprez.media.remote import Source
+from uprez.media.image_sequence import ImageSequence
+from uprez.media.remote import RemoteVideo, Source
 from uprez.records import Artifact
 from uprez.step.sidecar import sidecar_path
+from uprez.watch_sequences import is_frame, is_ready_file, look, sequences_among
 
 if TYPE_CHECKING:
     from uprez.config import Config
@@ -37,11 +41,13 @@ STATE_FILE = ".uprez-watch.json"
 
 @dataclass(frozen=True)
 class Sighting:
-    """A file as last seen: its size and modification time, and when they were first seen."""
+    """A file as last seen: its size and modification time, and when they were first seen
+    (a sequence's: all its frames', and the signature of every frame)."""
 
     size: int
     mtime_ns: int
     since: float
+    signature: str = ""
 
 
 class WatchState:
@@ -98,6 +104,8 @@ class Watcher:
         self.state = WatchState(out_dir / STATE_FILE)
         self._clock = clock
         self._seen: dict[str, Sighting] = {}
+        #: Sequences settled but not startable (a gap, no frame rate...), with the reason.
+        self._held: dict[str, str] = {}
         self._running: dict[str, Future[None]] = {}
         self._targets: set[str] = set()  # outputs of jobs started by this run
         self._claims = threading.Lock()
@@ -114,7 +122,7 @@ class Watcher:
         or be it), in a hidden folder (work folders, ``.uprez-work``), a result recognised by
         its sidecar, or the sidecar itself. Taking those would pay for results of results."""
         rel = path.relative_to(self.in_dir)
-        if any(part.startswith(".") for part in rel.parts):
+        if any(part.startswith(".") for part in rel.parts) or is_ready_file(path):
             return True
         resolved = path.resolve()
         if sidecar_path(path).exists() or str(resolved) in outputs:
@@ -129,17 +137,21 @@ class Watcher:
         with self._claims:
             return made | set(self._targets)
 
-    def ready(self) -> list[tuple[Path, str]]:
-        """Files that match, have stopped changing, were never handled, and are not uprez's
-        own output (see :meth:`_not_an_input`)."""
+    def ready(self) -> list[tuple[Source, str]]:
+        """Files and image sequences that match, have stopped changing, were never handled,
+        and are not uprez's own output (see :meth:`_not_an_input`)."""
         now = self._clock()
-        found: list[tuple[Path, str]] = []
+        found: list[tuple[Source, str]] = []
+        frames: list[Path] = []
         outputs = self._outputs()
         for path in sorted(self.in_dir.rglob("*")):
             name = path.name
             if not any(fnmatch.fnmatch(name, p) for p in self.patterns):
                 continue
             if self._not_an_input(path, outputs):
+                continue
+            if is_frame(path):
+                frames.append(path)  # taken as its sequence, below
                 continue
             try:
                 stat = path.stat()
@@ -156,7 +168,33 @@ class Watcher:
             settled = now - seen.since >= self.settle
             if settled and key not in self._running and not self.state.known(key):
                 found.append((path, key))
+        for seq in sequences_among(frames):
+            if not self._not_an_input(seq.pattern, outputs):  # our results, by their sidecar
+                found.extend(self._sequence_ready(seq, now))
         return found
+
+    def _sequence_ready(self, seq: ImageSequence, now: float) -> list[tuple[Source, str]]:
+        """``seq`` when all of it has settled with no gap and was never handled (see
+        :mod:`uprez.watch_sequences`), else nothing; why it is held is logged once."""
+        rel = str(seq.pattern.relative_to(self.in_dir))
+        arrival = look(seq, self.config.sequence.fps)
+        seen = self._seen.get(rel)
+        if seen is None or seen.signature != arrival.signature:
+            self._seen[rel] = Sighting(arrival.size, arrival.mtime_ns, now, arrival.signature)
+            self._held.pop(rel, None)
+            return []  # new or still changing: look again later
+        if now - seen.since < self.settle:
+            return []
+        if arrival.held:
+            if self._held.get(rel) != arrival.held:
+                self._held[rel] = arrival.held
+                say = log.info if arrival.waiting else log.warning
+                say("%s: settled, not started: %s", seq, arrival.held)
+            return []
+        key = arrival.key(rel)
+        if key in self._running or self.state.known(key):
+            return []
+        return [(arrival.sequence, key)]
 
     def _claim(self, output: Source) -> None:
         """Remember ``output`` as this watcher's own: never an input."""
@@ -164,13 +202,16 @@ class Watcher:
             with self._claims:
                 self._targets.add(str(output.resolve()))
 
-    def _process(self, path: Path, key: str) -> None:
-        """Prepare and run ``path`` as a post-export: the config's rules choose its steps, and
-        ``uprez_output_path`` places the result in the matching folder under OUT_DIR."""
+    def _process(self, path: Source, key: str) -> None:
+        """Prepare and run ``path`` (a file or a sequence) as a post-export: the config's rules
+        choose its steps, and ``uprez_output_path`` places the result in the matching folder
+        under OUT_DIR."""
         from uprez.step.prepare import prepare  # the step's modules load when a file is ready
         from uprez.step.run import run  # PyAV loads with the step's modules
 
-        folder = self.out_dir / path.relative_to(self.in_dir).parent
+        assert not isinstance(path, RemoteVideo), "a watch folder holds files"
+        parent = path.folder if isinstance(path, ImageSequence) else path.parent
+        folder = self.out_dir / parent.relative_to(self.in_dir)
         entry: dict[str, Any] = {"source": str(path), "output": None}
         failure: BaseException | None
         try:
@@ -238,7 +279,12 @@ class Watcher:
         return bool(self.ready_candidates())
 
     def ready_candidates(self) -> list[str]:
-        """Files seen but neither handled nor running yet (still settling)."""
+        """Files and sequences seen but neither handled, running, nor held (a sequence with a
+        gap, say) yet: still settling."""
         handled = {k.split("|", 1)[0] for k in self.state.entries()}
         running = {k.split("|", 1)[0] for k in self._running}
-        return [rel for rel in self._seen if rel not in handled and rel not in running]
+        return [
+            rel
+            for rel in self._seen
+            if rel not in handled and rel not in running and rel not in self._held
+        ]

@@ -24,8 +24,10 @@ def register(commands: Any) -> None:
             "Watch IN_DIR (and its sub-folders); each video that has stopped changing for "
             "watch.settle seconds is upscaled once into OUT_DIR (the uprez_output_path hook "
             "names it: by default output.template with {dir} = OUT_DIR), as the config's rules "
-            "choose. What was done is kept in OUT_DIR/.uprez-watch.json, so a restart redoes "
-            "nothing."
+            "choose. An image sequence whose frames match watch.patterns (add *.exr, say) is "
+            "one input, taken once every frame has settled with no gap (or as its "
+            "<pattern>.ready file says), at sequence.fps. What was done is kept in "
+            "OUT_DIR/.uprez-watch.json, so a restart redoes nothing."
         ),
     )
     parser.add_argument("in_dir", type=Path, metavar="IN_DIR")
