@@ -19,6 +19,7 @@ from uprez.errors import InputError, MediaError, VerificationError
 from uprez.media.codecs import OutputCodec, output_codec
 from uprez.media.image_sequence import ImageSequence
 from uprez.media.remote import RemoteVideo, Source
+from uprez.protocol import VIDEO_EXTENSIONS
 from uprez.step.segments import SegmentResult, assemble
 
 if TYPE_CHECKING:
@@ -74,18 +75,15 @@ def chosen_codec(master: Master | None, config: Config) -> OutputCodec:
 
 def check_target(target: Path, master: Master | None, config: Config) -> None:
     """Refuse, before anything is spent, an output named for another container than the
-    codec's (a ProRes result cannot be an .mp4)."""
+    codec's: a ProRes or DNxHR result is a QuickTime file and cannot be an ``.mp4``. A name
+    without a video extension (``-o out``) is taken as it is."""
     codec = chosen_codec(master, config)
     suffix = target.suffix.lower()
-    if codec.format == "mov" and suffix not in (".mov", ".qt"):
+    if codec.format == "mov" and suffix in VIDEO_EXTENSIONS and suffix not in (".mov", ".qt"):
         raise InputError(
             f"{target}: a {codec.name} result is a QuickTime file: name it .mov, or set "
             'output.codec = "h264" for an MP4',
             path=str(target),
-        )
-    if codec.format == "mp4" and suffix not in (".mp4", ".m4v", ".mov"):
-        raise InputError(
-            f"{target}: a {codec.name} result is an MP4 file: name it .mp4", path=str(target)
         )
 
 
