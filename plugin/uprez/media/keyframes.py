@@ -26,8 +26,8 @@ from av.container import InputContainer
 from av.stream import Stream
 
 from uprez.errors import MediaError
+from uprez.media.cover_art import is_cover_art
 from uprez.media.mp4index import sample_table
-from uprez.media.probe import is_cover_art
 
 __all__ = [
     "Keyframe",

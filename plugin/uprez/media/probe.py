@@ -18,9 +18,10 @@ from typing import Any
 
 import av
 from av.container import InputContainer
-from av.stream import Disposition, Stream
+from av.stream import Stream
 
 from uprez.errors import MediaError
+from uprez.media.cover_art import is_cover_art
 from uprez.net.redact import redact_url
 
 __all__ = ["STILL_IMAGE_CODECS", "Probe", "is_cover_art", "probe", "probe_url", "probed_file"]
@@ -210,11 +211,6 @@ def _codec_name(stream: Stream) -> str:
     return name or "unknown"
 
 
-def is_cover_art(stream: Stream) -> bool:
-    """Whether ``stream`` is a picture attached to the file (album or thumbnail art)."""
-    return bool(stream.disposition & Disposition.attached_pic)
-
-
 def _describe(container: InputContainer, target: str, size: int, *, local: bool = False) -> Probe:
     format_name = str(container.format.name)
     videos = [s for s in container.streams.video if not is_cover_art(s)]
@@ -289,7 +285,7 @@ def _count_and_check(
     if recorded:
         return recorded, rotation
     if local:
-        from uprez.media.keyframes import index_video  # it needs is_cover_art from here
+        from uprez.media.keyframes import index_video  # PyAV's packets, read when needed
 
         with contextlib.suppress(MediaError):  # timestamps it refuses: count as a URL's
             return index_video(target).frames, rotation
