@@ -153,6 +153,7 @@ def _frames(
             f"the upscaled movie could not be made into frames: {exc}; it waits in {merged}",
             task_id=parts[0].result.task_id,
         ) from exc
+    _check_numbering(staged, merged, parts[0].result.task_id)
     lost = [*form.notes]
     if described.alpha:
         lost.append("alpha: the service drops it; the frames have none")
@@ -162,6 +163,19 @@ def _frames(
             f"{colour.source} by its inverse"
         )
     return Finished(staged.pattern, form.encoder, lost, conformed=True, frames=staged)
+
+
+def _check_numbering(staged: ImageSequence, merged: Path, task_id: str) -> None:
+    """The frames on disk, found as any reader would find them, are the source's numbers."""
+    from uprez.media.sequence import find_sequence
+
+    found = find_sequence(staged.path(staged.first))
+    if found.numbers != staged.numbers:
+        raise VerificationError(
+            f"the frames written are numbered {found.first}-{found.last} ({found.count}), not "
+            f"{staged.first}-{staged.last} ({staged.count}); the service's movie waits in {merged}",
+            task_id=task_id,
+        )
 
 
 def result_sequence(target: Path, source: ImageSequence) -> ImageSequence | None:
