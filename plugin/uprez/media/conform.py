@@ -27,13 +27,13 @@ from typing import Any
 
 import av
 from av.container import InputContainer, OutputContainer
-from av.video.reformatter import VideoReformatter
 
 from uprez.errors import MediaError
 from uprez.media.alpha import AlphaMerge
 from uprez.media.av_errors import AV_ERRORS
 from uprez.media.codecs import OutputCodec
 from uprez.media.keyframes import skip_other_streams
+from uprez.media.pixel_format import Converter
 from uprez.media.prefetch import Prefetch
 from uprez.media.probe import is_cover_art
 from uprez.media.source_streams import SourceStreams, Timed
@@ -47,9 +47,6 @@ _DEPTH, _BATCH = 4, 8
 # Converted 4K frames waiting for the encoder (33 MB each in 10-bit 4:2:2): the encoder's own
 # threads hold a frame each besides, so two more keep it fed without adding much memory.
 _FRAMES = 2
-# swscale's filter for the conversion (4:2:0 to 4:2:2 scales the chroma): the FFmpeg command
-# line's default, so the encoder gets the very frames `ffmpeg -pix_fmt ...` would give it.
-_CONVERSION = "BICUBIC"
 
 # Container metadata that describes the file rather than its content: not carried over.
 _FILE_KEYS = frozenset(
@@ -331,17 +328,14 @@ def _decoded(
     """Every part's frames in order (with the master's alpha merged in), in ``pix_fmt``.
 
     Converted here, in the decoding thread, as the FFmpeg command line converts in a filter
-    thread of its own: the encoding thread only hands frames to the encoder, so the encoder's
-    threads never stand idle while the next frame is converted."""
-    convert = VideoReformatter()  # one swscale context for every frame, not one each
+    thread of its own (and as it converts: :mod:`uprez.media.pixel_format`), so the encoding
+    thread only hands frames to the encoder."""
+    convert = Converter(pix_fmt)
     for part in parts:
         stream = part.streams.video[0]
         stream.thread_type = "AUTO"
         for frame in part.decode(stream):
-            picture = alpha.merge(frame) if alpha is not None else frame
-            if picture.format.name != pix_fmt:
-                picture = convert.reformat(picture, format=pix_fmt, interpolation=_CONVERSION)
-            yield picture
+            yield convert(alpha.merge(frame) if alpha is not None else frame)
 
 
 def _encoded(
