@@ -192,7 +192,10 @@ class TaskGone(ServiceError):
 
 
 class VerificationError(ServiceError):
-    """A result came back that does not match its source (size, frame rate, duration, audio)."""
+    """A result came back that does not match its source (size, frame rate, duration, audio, or
+    its picture: black, frozen, another clip), or could not be made into what was asked (the
+    conform onto a master, the frames of a sequence). The result is kept in the work folder the
+    message names."""
 
 
 class WebhookError(UprezError):
