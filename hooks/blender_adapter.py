@@ -1,4 +1,4 @@
-"""uprez for Blender: upscale the rendered movie to 4K in the background, Blender never waits.
+"""uprez for Blender: upscale the rendered movie or frames to 4K in the background, never waiting.
 
 A single-file Blender add-on (Blender 3.6+; an extension on 4.2+). It runs inside Blender's own
 Python, which usually does not have uprez installed: it does not import uprez, it starts the
@@ -23,17 +23,28 @@ What it does
 * **After a render** (``render_complete``, a ``@persistent`` handler so it survives loading
   other .blend files): when the scene renders to a movie (File Format *FFmpeg Video*) and this
   render wrote it, it starts ``uprez upscale <movie> --json`` as a detached process and returns
-  at once. Still renders (F12 with a movie format writes nothing), image sequences and a movie
-  it already sent unchanged are skipped. With the scene's *Overwrite* output option on (Blender's
-  default), ``--overwrite`` is passed, so a re-render replaces the 4K file too. With it off,
-  Blender still rewrites the movie, and uprez still replaces a 4K file that it made from an
-  earlier render of this very movie (its sidecar and journal say so); any other file at that
-  path is left alone, and the job says so in its log.
+  at once. Still renders (F12 with a movie format writes nothing) and a movie it already sent
+  unchanged are skipped. With the scene's *Overwrite* output option on (Blender's default),
+  ``--overwrite`` is passed, so a re-render replaces the 4K file too. With it off, Blender
+  still rewrites the movie, and uprez still replaces a 4K file that it made from an earlier
+  render of this very movie (its sidecar and journal say so); any other file at that path is
+  left alone, and the job says so in its log.
+* **Image sequences** (File Format PNG, OpenEXR, TIFF or DPX): once, after the last frame of
+  an animation render (``render_complete`` runs once for the whole animation), when every frame
+  of the scene's range (``frame_start``..``frame_end``) is there and this render wrote at least
+  one of them, it starts ``uprez upscale <pattern> --fps <rate> --json`` (``sh010_####.exr``;
+  the rate ``render.fps / render.fps_base``, 24000/1001 for 23.976). Not started, with the
+  reason on the console: a frame missing or empty (Placeholders), a *Frame Step* other than 1,
+  a range below 0, frames of the same name outside the range (an older, longer render: uprez
+  would take them too; move them away), or another format (OpenEXR MultiLayer, JPEG...). A
+  still render (F12) writes none of the frames and is skipped; frames already sent unchanged
+  are not sent again.
 * **On demand**: Render > *Upscale Render to 4K (uprez)* (operator ``render.uprez_upscale``)
-  does the same for the current scene's movie and reports in the status bar.
-* **Where things go**: the 4K result beside the movie, ``<stem>_4k.mp4`` unless the uprez
-  config's ``output.template`` says otherwise, and everything uprez prints, its JSON
-  result last, in ``<movie>.uprez.log`` beside the movie. Blender's console says both when the
+  does the same for the current scene's movie or frames and reports in the status bar.
+* **Where things go**: the 4K result beside the movie, ``<stem>_4k.mp4`` (frames:
+  ``<stem>_4k.####.exr``, numbered as rendered) unless the uprez config's ``output.template``
+  says otherwise, and everything uprez prints, its JSON result last, in ``<movie>.uprez.log``
+  (``<pattern>.uprez.log``) beside it. Blender's console says both when the
   job starts, and says when it has finished (checked every two seconds, never waiting).
 
 Settings (Preferences > Add-ons > uprez, or the environment for farms and launchers)
@@ -63,6 +74,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from fractions import Fraction
 from typing import Any, TypeVar
 
 import bpy
@@ -72,8 +84,8 @@ bl_info = {
     "author": "uprez",
     "version": (0, 1, 0),
     "blender": (3, 6, 0),
-    "location": "Render > Upscale Render to 4K (uprez); runs after each movie render",
-    "description": "Upscale the rendered movie to 4K with uprez, in the background",
+    "location": "Render > Upscale Render to 4K (uprez); runs after each animation render",
+    "description": "Upscale the rendered movie or frames to 4K with uprez, in the background",
     "category": "Render",
 }
 
@@ -131,6 +143,13 @@ MOVIE_FILE_FORMATS: dict[str, tuple[str, ...] | None] = {
     "FFMPEG": None,
     "AVI_JPEG": (".avi",),
     "AVI_RAW": (".avi",),
+}
+#: Image formats whose sequences uprez upscales, and the extension Blender gives their frames.
+SEQUENCE_FORMATS: dict[str, str] = {
+    "PNG": ".png",
+    "OPEN_EXR": ".exr",
+    "TIFF": ".tif",
+    "DPX": ".dpx",
 }
 #: What the upscaling service takes as input (``uprez.protocol.VIDEO_EXTENSIONS``).
 VIDEO_EXTENSIONS = frozenset(
@@ -292,12 +311,153 @@ def log_path(movie: str) -> str:
     return f"{movie}.uprez.log"
 
 
+# -- which frames ------------------------------------------------------------------------------
+
+
+class Frames:
+    """The image sequence an animation render of a scene writes: its frames' paths (absolute,
+    ``frame_start``..``frame_end`` by ``frame_step``), the pattern uprez is given (``####`` for
+    the number; None when the names do not follow Blender's rule), its rate for ``--fps``."""
+
+    __slots__ = ("file_format", "first", "last", "numbers", "paths", "pattern", "rate", "step")
+
+    def __init__(
+        self,
+        pattern: "str | None",
+        numbers: list[int],
+        paths: list[str],
+        rate: str,
+        file_format: str,
+        step: int,
+    ) -> None:
+        self.pattern = pattern
+        self.numbers = numbers
+        self.paths = paths
+        self.rate = rate
+        self.file_format = file_format
+        self.step = step
+        self.first, self.last = numbers[0], numbers[-1]
+
+    @property
+    def key(self) -> str:
+        """What the add-on knows this sequence by."""
+        return self.pattern or self.paths[0]
+
+
+def frame_rate(render: Any) -> str:
+    """``render.fps / render.fps_base`` exactly, as ``--fps`` takes it: ``24``, ``24000/1001``."""
+    base = Fraction(float(getattr(render, "fps_base", 1.0) or 1.0)).limit_denominator(10000)
+    return str(Fraction(int(render.fps)) / base)
+
+
+def sequence_pattern(
+    first_path: str, last_path: str, first: int, last: int, filepath: str
+) -> "str | None":
+    """The pattern of frames ``first_path``..``last_path``: Blender writes the frame number over
+    the last ``#`` run of the output name (zero-padded to its length), or appends it with 4
+    digits; that run becomes ``#`` again. None when the paths do not follow that rule."""
+    found = _last_hash_run(filepath)
+    width = found[1] - found[0] if found else 4
+    folder, name = os.path.split(first_path)
+    token = f"{first:0{width}d}"
+    at = name.rfind(token)
+    if at < 0:
+        return None
+    head, tail = name[:at], name[at + len(token) :]
+    if os.path.join(folder, f"{head}{last:0{width}d}{tail}") != last_path:
+        return None
+    return os.path.join(folder, f"{head}{'#' * width}{tail}")
+
+
+def rendered_frames(scene: Any) -> "Frames | None":
+    """The image sequence an animation render of the scene writes; None when it renders a
+    movie."""
+    render = scene.render
+    settings = render.image_settings
+    file_format = str(settings.file_format)
+    if file_format in MOVIE_FILE_FORMATS or getattr(settings, "media_type", "") == "VIDEO":
+        return None
+    step = max(1, int(getattr(scene, "frame_step", 1) or 1))
+    numbers = list(range(int(scene.frame_start), int(scene.frame_end) + 1, step))
+    if not numbers:
+        return None
+    paths = [_absolute(str(render.frame_path(frame=n))) for n in numbers]
+    filepath = str(bpy.path.abspath(str(render.filepath)))
+    pattern = sequence_pattern(paths[0], paths[-1], numbers[0], numbers[-1], filepath)
+    return Frames(pattern, numbers, paths, frame_rate(render), file_format, step)
+
+
+def frames_beside(frames: Frames) -> list[int]:
+    """Frames of the same name outside the scene's range (an older, longer render), which
+    ``uprez upscale <pattern>`` would take too."""
+    if frames.pattern is None:
+        return []
+    folder, name = os.path.split(frames.pattern)
+    run = re.search(r"#+(?!.*#)", name)
+    assert run is not None, "a pattern has a # run"
+    width = run.end() - run.start()
+    pattern = re.compile(re.escape(name[: run.start()]) + r"(-?\d+)" + re.escape(name[run.end() :]))
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    wanted = set(frames.numbers)
+    found = []
+    for each in names:
+        match = pattern.fullmatch(each)
+        if match and f"{int(match[1]):0{width}d}" == match[1] and int(match[1]) not in wanted:
+            found.append(int(match[1]))
+    return sorted(found)
+
+
+def _ranges(numbers: Iterable[int]) -> str:
+    """``1001-1003, 1010``: frame numbers said compactly."""
+    runs: list[list[int]] = []
+    for number in sorted(numbers):
+        if runs and number == runs[-1][1] + 1:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def why_not_frames(frames: Frames, stamps: "Sequence[tuple[int, int] | None]") -> str:
+    """Why the rendered ``frames`` (their ``stamps`` now) are not upscaled ("" when they are)."""
+    missing = [
+        n for n, stamp in zip(frames.numbers, stamps, strict=True) if not stamp or not stamp[1]
+    ]
+    if missing:
+        range_ = f"{frames.first}-{frames.last}"
+        return f"frames {_ranges(missing)} of the range {range_} are missing or empty"
+    if frames.file_format not in SEQUENCE_FORMATS:
+        return (
+            f"uprez takes PNG, OpenEXR, TIFF and DPX frames, not {frames.file_format}: choose one "
+            "in Output Properties > Output"
+        )
+    if frames.step != 1:
+        return f"Frame Step is {frames.step}: uprez takes every frame of a range"
+    if frames.first < 0:
+        return "the range starts below 0: Blender pads negative frame numbers its own way"
+    if frames.pattern is None:
+        return f"the frames' names ({os.path.basename(frames.paths[0])}...) follow no pattern"
+    if not frames.pattern.lower().endswith(SEQUENCE_FORMATS[frames.file_format]):
+        return "the frames have no file extension: turn File Extensions on in Output Properties"
+    beside = frames_beside(frames)
+    if beside:
+        return (
+            f"frames {_ranges(beside)} of an earlier render are beside the range "
+            f"{frames.first}-{frames.last}: move them away, or uprez would take them too"
+        )
+    return ""
+
+
 # -- the background job ------------------------------------------------------------------------
 
 
 class Job:
-    """A started ``uprez upscale``: the movie, where its log goes, the process. Where the
-    result goes is uprez's to say (its ``uprez_output_path`` hook): the log's JSON names it."""
+    """A started ``uprez upscale``: the movie (or the frames' pattern), where its log goes, the
+    process. Where the result goes is uprez's to say (its ``uprez_output_path`` hook): the
+    log's JSON names it."""
 
     __slots__ = ("log", "movie", "process")
 
@@ -313,6 +473,10 @@ _jobs_lock = threading.Lock()
 _before: dict[str, tuple[int, int] | None] = {}
 #: movie -> (mtime_ns, size) of the version last sent, so an unchanged movie is not paid twice.
 _sent: dict[str, tuple[int, int]] = {}
+#: The same for frames: pattern -> {frame: (mtime_ns, size)} before the render, and the stamps
+#: of every frame last sent.
+_before_frames: dict[str, dict[str, "tuple[int, int] | None"]] = {}
+_sent_frames: dict[str, tuple["tuple[int, int] | None", ...]] = {}
 _UNSEEN = (-1, -1)
 
 
@@ -336,7 +500,8 @@ def start_upscale(
     executable: str | Sequence[str] | None = None,
     extra_args: Iterable[str] = (),
 ) -> "subprocess.Popen[bytes]":
-    """Start ``uprez upscale <movie> --json`` detached and return at once (never waits).
+    """Start ``uprez upscale <movie> --json`` detached and return at once (never waits);
+    ``movie`` may be an image sequence's pattern (give its ``--fps`` in ``extra_args``).
 
     Its output (stdout and stderr) goes to ``<movie>.uprez.log``; its stdin is empty; it runs in
     a session of its own, so it goes on when Blender quits. Raises :class:`UprezNotFound` when
@@ -453,14 +618,18 @@ def _project_args() -> list[str]:
 
 @_persistent
 def uprez_render_init(scene: Any, *args: Any) -> None:
-    """Note the movie's state before the render, to tell later whether this render wrote it."""
+    """Note the movie's (or each frame's) state before the render, to tell later whether this
+    render wrote it."""
     try:
         movie = rendered_movie(scene)
+        frames = rendered_frames(scene) if movie is None else None
     except Exception:  # never break a render over this
         log.debug("uprez: cannot read the render settings", exc_info=True)
         return
     if movie is not None:
         _before[movie] = _stamp(movie)
+    if frames is not None:
+        _before_frames[frames.key] = {path: _stamp(path) for path in frames.paths}
 
 
 @_persistent
@@ -474,7 +643,7 @@ def uprez_render_complete(scene: Any, *args: Any) -> "subprocess.Popen[bytes] | 
     try:
         movie = rendered_movie(scene)
         if movie is None:
-            return None  # an image or an image sequence: nothing to upscale
+            return _upscale_frames(scene)  # an image sequence, or nothing
         stamp = _stamp(movie)
         before = _before.pop(movie, _UNSEEN)
         if stamp is None or stamp[1] == 0 or stamp == before:
@@ -502,6 +671,36 @@ def uprez_render_complete(scene: Any, *args: Any) -> "subprocess.Popen[bytes] | 
     return process
 
 
+def _upscale_frames(scene: Any) -> "subprocess.Popen[bytes] | None":
+    """After an animation render to images: start upscaling its frames, once, when all of
+    them are there and this render wrote at least one."""
+    frames = rendered_frames(scene)
+    if frames is None:
+        return None
+    before = _before_frames.pop(frames.key, {})
+    stamps = tuple(_stamp(path) for path in frames.paths)
+    written = zip(frames.paths, stamps, strict=True)
+    if not any(s is not None and s != before.get(p, _UNSEEN) for p, s in written):
+        log.debug("uprez: no frame of %s was written by this render (a still?)", frames.key)
+        return None
+    why = why_not_frames(frames, stamps)
+    if why:
+        log.warning("uprez: not upscaling %s: %s", frames.key, why)
+        return None
+    assert frames.pattern is not None
+    if _sent_frames.get(frames.pattern) == stamps:
+        log.debug("uprez: %s was already sent as it is", frames.pattern)
+        return None
+    process = start_upscale(frames.pattern, extra_args=_frames_args(frames, scene))
+    _sent_frames[frames.pattern] = stamps
+    return process
+
+
+def _frames_args(frames: Frames, scene: Any) -> list[str]:
+    # An image sequence has no frame rate of its own: the scene's.
+    return ["--fps", frames.rate, *_job_args(scene)]
+
+
 class UPREZ_OT_upscale_render(bpy.types.Operator):  # type: ignore[misc]
     """Upscale the scene's rendered movie to 4K with uprez, in the background"""
 
@@ -514,12 +713,7 @@ class UPREZ_OT_upscale_render(bpy.types.Operator):  # type: ignore[misc]
         scene = context.scene
         movie = rendered_movie(scene)
         if movie is None:
-            self.report(
-                {"ERROR"},
-                "uprez: the scene renders images, not a movie: choose File Format "
-                "'FFmpeg Video' in Output Properties and render the animation",
-            )
-            return {"CANCELLED"}
+            return self._frames(scene)
         if not os.path.isfile(movie):
             self.report({"ERROR"}, f"uprez: no movie at {movie}: render the animation first")
             return {"CANCELLED"}
@@ -543,6 +737,31 @@ class UPREZ_OT_upscale_render(bpy.types.Operator):  # type: ignore[misc]
         )
         return {"FINISHED"}
 
+    def _frames(self, scene: Any) -> set[str]:
+        frames = rendered_frames(scene)
+        if frames is None:
+            self.report({"ERROR"}, "uprez: the scene renders no frames (an empty range?)")
+            return {"CANCELLED"}
+        stamps = tuple(_stamp(path) for path in frames.paths)
+        why = why_not_frames(frames, stamps)
+        if why:
+            hint = ": render the animation first" if "missing or empty" in why else ""
+            self.report({"ERROR"}, f"uprez: not upscaling {frames.key}: {why}{hint}")
+            return {"CANCELLED"}
+        assert frames.pattern is not None
+        try:
+            start_upscale(frames.pattern, extra_args=_frames_args(frames, scene))
+        except (UprezNotFound, OSError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        _sent_frames[frames.pattern] = stamps
+        self.report(
+            {"INFO"},
+            f"uprez: upscaling {frames.last - frames.first + 1} frames in the background; the "
+            f"log at {log_path(frames.pattern)} names the result",
+        )
+        return {"FINISHED"}
+
 
 class UprezPreferences(bpy.types.AddonPreferences):  # type: ignore[misc]
     """Preferences > Add-ons > uprez."""
@@ -551,8 +770,8 @@ class UprezPreferences(bpy.types.AddonPreferences):  # type: ignore[misc]
 
     auto_upscale: bpy.props.BoolProperty(  # type: ignore[valid-type]
         name="Upscale after each render",
-        description="When an animation render writes a movie, upscale it to 4K in the "
-        "background (UPREZ_BLENDER_AUTO=0 turns this off)",
+        description="When an animation render writes a movie or image sequence, upscale it to "
+        "4K in the background (UPREZ_BLENDER_AUTO=0 turns this off)",
         default=True,
     )
     executable: bpy.props.StringProperty(  # type: ignore[valid-type]
@@ -573,7 +792,7 @@ class UprezPreferences(bpy.types.AddonPreferences):  # type: ignore[misc]
         layout.prop(self, "auto_upscale")
         layout.prop(self, "executable")
         layout.prop(self, "extra_args")
-        layout.label(text="The result goes beside the movie; its log is <movie>.uprez.log")
+        layout.label(text="The result goes beside the render; its log is <render>.uprez.log")
 
 
 def uprez_menu_draw(self: Any, context: Any) -> None:

@@ -25,7 +25,9 @@ sources): for a movie, when the output path does not already end with one of the
 extensions, the *last* run of ``#`` in the file name becomes ``<start>-<end>`` zero-padded to the
 run's length (with no ``#`` at all, ``####`` is appended first), and the container's first
 extension is added. For an image, the ``#`` run (or an appended ``####``) becomes the frame
-number and the format's extension is added. With ``use_file_extension`` off, nothing is appended.
+number and the format's extension is added, a negative number padded on its digits alone
+(``-003`` for ``###``: ``BLI_path_frame``'s ``%.*d``). With ``use_file_extension`` off, nothing is
+appended. ``RenderSettings`` has ``fps``/``fps_base`` and ``Scene`` ``frame_step``, as in Blender.
 """
 
 from __future__ import annotations
@@ -187,6 +189,7 @@ _IMAGE_EXTENSIONS = {
     "OPEN_EXR": ".exr",
     "OPEN_EXR_MULTILAYER": ".exr",
     "TIFF": ".tif",
+    "DPX": ".dpx",
     "BMP": ".bmp",
     "TARGA": ".tga",
 }
@@ -237,6 +240,8 @@ class RenderSettings:
         self.filepath = "/tmp/"
         self.use_file_extension = True
         self.use_overwrite = True
+        self.fps = 24
+        self.fps_base = 1.0
         self.image_settings = ImageFormatSettings()
         self.ffmpeg = FFmpegSettings()
 
@@ -262,7 +267,9 @@ class RenderSettings:
             return path
         numbered = _ensure_digits(path)
         first, last = _hash_range(numbered) or (len(numbered), len(numbered))
-        numbered = f"{numbered[:first]}{frame:0{last - first}d}{numbered[last:]}"
+        # BLI_path_frame: "%.*d", the width counting digits only ("-003" for ###).
+        digits = f"{'-' if frame < 0 else ''}{abs(frame):0{last - first}d}"
+        numbered = f"{numbered[:first]}{digits}{numbered[last:]}"
         return numbered + (_IMAGE_EXTENSIONS[kind] if self.use_file_extension else "")
 
 
@@ -282,6 +289,7 @@ class Scene:
         self.name = name
         self.frame_start = 1
         self.frame_end = 250
+        self.frame_step = 1
         self.frame_current = 1
         self.render = RenderSettings(self)
 
