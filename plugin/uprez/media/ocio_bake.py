@@ -76,7 +76,8 @@ class Baker:
         self._high = _HALF_MAX if white is None else min(max(4.0 * white, 16.0), _HALF_MAX)
 
     def forward(self, exact: Any) -> Any:
-        """Scene-linear → display (clamped to [0, 1]), baked from ``exact``."""
+        """Scene-linear → display (clamped to [0, 1]), baked from ``exact``: an OCIO
+        ``Processor``, from which CPU processors for each input bit depth are made."""
         import numpy as np
 
         shaper = self._shaper()
@@ -84,7 +85,8 @@ class Baker:
         self._cpu(shaper, inverse=True).applyRGB(points)
         exact.applyRGB(points)
         np.clip(np.nan_to_num(points, nan=0.0), 0.0, 1.0, out=points)
-        return self._cpu(self._ocio.GroupTransform([shaper, self._lut(points)]))
+        transform = self._ocio.GroupTransform([shaper, self._lut(points)])
+        return self._cfg.getProcessor(transform, self._ocio.TRANSFORM_DIR_FORWARD)
 
     def inverse(self, exact: Any) -> Any:
         """Display → scene-linear, baked from ``exact`` (the exact inverse)."""

@@ -336,6 +336,48 @@ def test_frames_and_arrays_agree_and_the_source_frame_is_not_written(
     assert shown.to_ndarray().min() >= 0.0 and shown.to_ndarray().max() <= 1.0
 
 
+def half_frame(rgba: np.ndarray) -> av.VideoFrame:
+    """A ``gbrapf16le`` frame of ``rgba`` (R, G, B, A), as FFmpeg decodes a half EXR (PyAV
+    makes no frame of a half format from an array: its planes are written here)."""
+    frame = av.VideoFrame(rgba.shape[1], rgba.shape[0], "gbrapf16le")
+    for plane, channel in zip(frame.planes, (1, 2, 0, 3), strict=True):
+        rows = np.frombuffer(plane, np.float16).reshape(plane.height, plane.line_size // 2)
+        rows[:, : plane.width] = rgba[..., channel]
+    return frame
+
+
+@pytest.mark.parametrize("which", ["baked", "exact"])
+def test_a_half_float_frame_goes_through_as_its_widened_self_would(
+    which: str, baked: ColourProcessor
+) -> None:
+    # Half is read as it is (no widened copy), through a processor made for half input: the
+    # same display values as the float frame, highlights above 1 and alpha kept.
+    processor = (
+        baked
+        if which == "baked"
+        else ColourProcessor(view_transform(ColourSection(view=UNTONEMAPPED), env={}))
+    )
+    rng = np.random.default_rng(16)
+    rgba = rng.uniform(-0.01, 1.0, size=(6, 1998, 4)).astype(np.float16)  # 1998: padded rows
+    rgba[3:, :, :3] *= np.float16(64)  # highlights
+    wide = av.VideoFrame.from_ndarray(rgba.astype(np.float32), "gbrapf32le")
+
+    shown = processor.to_display(half_frame(rgba))
+
+    assert shown.format.name == "gbrapf32le"
+    assert np.abs(shown.to_ndarray() - processor.to_display(wide).to_ndarray()).max() < 1e-4
+    assert np.array_equal(shown.to_ndarray()[..., 3], rgba[..., 3].astype(np.float32))
+
+
+def test_a_half_float_frame_is_widened_exactly_on_the_way_back(baked: ColourProcessor) -> None:
+    # swscale's half → float would clamp it to 0..1 first.
+    rgba = np.full((2, 8, 4), 0.5, np.float16)
+    rgba[..., 0] = 0.99
+    back = baked.from_display(half_frame(rgba))
+    wide = av.VideoFrame.from_ndarray(rgba.astype(np.float32), "gbrapf32le")
+    assert np.array_equal(back.to_ndarray(), baked.from_display(wide).to_ndarray())
+
+
 @pytest.mark.parametrize("code", [0, 1, 128, 254, 255])
 def test_an_8_bit_display_frame_is_read_at_full_scale(baked: ColourProcessor, code: int) -> None:
     # 255 is display white: swscale's own 8-bit → float gives 0.9962, which the inverse of
