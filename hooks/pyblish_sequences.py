@@ -123,11 +123,6 @@ class Rendered:
     #: The frame rate as the pipeline gave it (25, 23.976), for the added representation.
     fps: Any = None
 
-    @property
-    def path(self) -> ImageSequence:
-        """What is upscaled: every frame listed (the take narrows it)."""
-        return self.sequence
-
     def take(self, with_handles: bool) -> Take:
         """The frames listed in the edit's range, with its handles or without.
 
