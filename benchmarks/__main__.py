@@ -1,4 +1,5 @@
-"""``python -m benchmarks [--quick]``: run every benchmark and print one table."""
+"""``python -m benchmarks [--quick] [NAME ...]``: run every benchmark (or those whose module
+name contains a NAME, e.g. ``conform``) and print one table."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from benchmarks import (
     bench_command,
+    bench_conform,
     bench_farm,
     bench_import,
     bench_ledger,
@@ -35,6 +37,7 @@ BENCHMARKS = [
     bench_ledger,
     bench_farm,
     bench_media,
+    bench_conform,
 ]
 
 
@@ -59,10 +62,16 @@ def machine() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (under 3 min)")
+    parser.add_argument(
+        "names", nargs="*", metavar="NAME", help="only the benchmarks whose module name has it"
+    )
     args = parser.parse_args()
+    chosen = [b for b in BENCHMARKS if not args.names or any(n in b.__name__ for n in args.names)]
+    if not chosen:
+        parser.error(f"no benchmark is named like {' or '.join(args.names)}")
     rows: list[Row] = []
     started = time.monotonic()
-    for bench in BENCHMARKS:
+    for bench in chosen:
         print(f"running {bench.__name__} ...", file=sys.stderr, flush=True)
         rows.extend(bench.run(args.quick))
     print(f"machine: {machine()}")
