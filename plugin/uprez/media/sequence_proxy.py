@@ -94,10 +94,14 @@ def _pictures(
     if transform is not None:
         from uprez.media.ocio_render import to_display  # OpenColorIO
 
+    shown: av.VideoFrame | None = None
     # Half floats stay half: OCIO reads them as they are (see ocio_render).
     for frame in read_frames(seq, first, stop, native=transform is not None):
-        shown = frame if transform is None else to_display(frame, transform)
+        if transform is not None:
+            # The last frame's view is done with once reformatted: written over, not made anew.
+            shown = to_display(frame, transform, into=shown)
         # TV range said, not left to swscale: it keeps an RGB frame's full range (a PNG's), and
         # full-range values in a proxy tagged TV range would come back with their levels
         # stretched (a 16-bit PNG's 85 % green seen as 91 %).
-        yield shown.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
+        picture = frame if shown is None else shown
+        yield picture.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")

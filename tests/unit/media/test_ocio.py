@@ -369,6 +369,20 @@ def test_a_half_float_frame_goes_through_as_its_widened_self_would(
     assert np.array_equal(shown.to_ndarray()[..., 3], rgba[..., 3].astype(np.float32))
 
 
+def test_a_frame_done_with_is_written_over_only_when_it_fits(baked: ColourProcessor) -> None:
+    image = np.ascontiguousarray(np.tile(greys(RAMP), (5, 1, 1)))
+    frame = av.VideoFrame.from_ndarray(image, format="gbrpf32le")
+    spent = baked.to_display(frame)
+    other = av.VideoFrame.from_ndarray(np.zeros((5, 7, 3), np.float32), format="gbrpf32le")
+
+    again = baked.to_display(frame, into=spent)
+    fresh = baked.to_display(frame, into=other)
+
+    assert again is spent and fresh is not other
+    assert np.array_equal(again.to_ndarray(), fresh.to_ndarray())
+    assert not other.to_ndarray().any()
+
+
 def test_a_half_float_frame_is_widened_exactly_on_the_way_back(baked: ColourProcessor) -> None:
     # swscale's half → float would clamp it to 0..1 first.
     rgba = np.full((2, 8, 4), 0.5, np.float16)
