@@ -7,11 +7,11 @@ everywhere (texture at three scales panning, fresh grain on every frame, a movin
 x264 at its preset and CRF, 8-bit 4:2:0, no sound). A 4K encode of 10 s takes minutes on two
 cores, so they are made once and kept in SOURCES for later runs.
 
-* uprez: ``conform([result], master, out.mov, Conform(CODECS["prores_422hq"]))``, timed inside a
-  fresh Python process (a pipeline calling it has the interpreter and imports already).
+* uprez: ``conform([result], master, out.mov, Conform(CODECS["prores_422hq"]))`` in a fresh
+  Python process, timed from after its imports (a pipeline calling it has them) to its exit.
 * FFmpeg: ``ffmpeg -i result -i master -map 0:v -map 1:a -c:v prores_ks -profile:v 3 -vendor
   apl0 -pix_fmt yuv422p10le -color_*`` (the master's tags) ``-c:a copy -timecode`` (the
-  master's) ``out.mov``, process start to exit.
+  master's) ``out.mov``, from its start to its exit.
 
 Threads: both sides are left to the libraries' defaults. conform sets ``thread_type`` AUTO
 (frame and slice threads: FFmpeg's default) on the decoder and the encoder and leaves the thread
@@ -26,17 +26,16 @@ encoder), and the same codec, profile, pixel format, size, frame count, frame ra
 colour tags, aspect and audio tracks (codec, layout, language) as each other, with every frame
 of the result and every audio track of the master.
 
-Rounds: each runs both sides back to back, the order alternating (AB, BA, ...), and has its
-own ratio, FFmpeg's seconds over uprez's. The row is the round whose ratio is the median, with
-every round's in the note. On a shared machine other work comes and goes within minutes (a
-round's two runs see nearly the same, but a spike of a minute can slow one run by half): a
-spike then moves one round's ratio, where it would move one side's median time against the
-other's. (The full run that chose this: rounds 1.03, 1.08, 0.56 and 1.01, medians of the runs
-0.83.)
+Rounds: on a shared machine other work comes and goes within seconds, and runs made one after
+the other differ by far more than the sides do (two full runs of rounds made so: 1.03, 1.08,
+0.56, 1.01 and 0.85, 0.93, 2.14). So in each round the two run at once, taking turns of TURN
+seconds on the whole machine, the other stopped (:mod:`benchmarks.turns`): the same load falls
+on both. A round's ratio is FFmpeg's seconds over uprez's; the first to run alternates between
+rounds, and the row is the round whose ratio is the median, with every round's in the note.
 
-Memory: each side's peak resident memory is the kernel's account of its finished process
-(``wait4``), at the timed length and at half of it (the untimed warm-up). Flat: uprez's peak
-at the full length (the median of the rounds) is within FLAT of its peak at half.
+Memory: each side's peak resident memory is its own process's (uprez's ``VmHWM``, FFmpeg's
+``ru_maxrss`` from ``wait4``), at the timed length and at half of it (the warm-up). Flat: uprez's
+peak at the full length (the median of the rounds) is within FLAT of its peak at half.
 """
 
 from __future__ import annotations
@@ -45,7 +44,6 @@ import argparse
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -58,7 +56,8 @@ import av
 import numpy as np
 from numpy.typing import NDArray
 
-from benchmarks.common import Row, alternating, median, table
+from benchmarks.common import Row, median, table
+from benchmarks.turns import TURN, Turned, take_turns
 from uprez.media.master import Master, describe_master
 from uprez.media.probe import probe
 from uprez.standin.settings import ServerSettings
@@ -74,35 +73,40 @@ SAMPLE_RATE = 48000
 BT709 = 1  # AVCOL_PRI/TRC/SPC_BT709; range 1 is MPEG ("tv")
 #: Frames timed (the memory is also measured at half), and rounds, (quick, full).
 FRAMES = (48, 240)
-ROUNDS = (5, 3)  # odd: the median is a round
+ROUNDS = (3, 3)  # odd: the median is a round
 TARGET = 0.95
 #: uprez's peak at the full length may exceed its peak at half by this fraction at most.
 FLAT = 0.10
 MB = 1024 * 1024
 
-#: The uprez side, run by ``python -c``: arguments result, master, output; prints its seconds.
+#: The uprez side, run by ``python -c`` with the result, the master and the output: it stops
+#: itself once imported (see :mod:`benchmarks.turns`), conforms, and prints what it could not
+#: keep, its CPU time and its peak memory (its own, from /proc: ``VmHWM``).
 CHILD = """
-import json, sys, time
+import json, os, resource, signal, sys
 from uprez.media.codecs import CODECS
 from uprez.media.conform import Conform, conform
+os.kill(os.getpid(), signal.SIGSTOP)
 result, master, out = sys.argv[1:4]
-started = time.perf_counter()
 lost = conform([result], master, out, Conform(CODECS["prores_422hq"]))
-print(json.dumps({"seconds": time.perf_counter() - started, "lost": lost}))
+usage = resource.getrusage(resource.RUSAGE_SELF)
+status = open("/proc/self/status").read().split("VmHWM:")[1].split()[0]
+print(json.dumps({"lost": lost, "cpu": usage.ru_utime + usage.ru_stime,
+                  "peak": int(status) * 1024}), flush=True)
 """
 
-#: Runs the command given and prints, last, its wall time, CPU time and peak memory as the
-#: kernel accounts its finished process. A process started by another starts with a peak of
-#: at least its parent's memory (Linux counts the parent's pages until the program is loaded),
-#: so a small process of its own starts each side, not this one, which holds the sources' maker.
+#: The FFmpeg side: stops itself, then runs the command given and prints its exit status, CPU
+#: time and peak memory as the kernel accounts its finished process. (A process started by
+#: another begins with a peak of at least its parent's memory: Linux counts the parent's pages
+#: until the new program is loaded. This small process is the parent, not the benchmark's,
+#: which holds what the sources' maker left.)
 LAUNCH = """
-import json, os, subprocess, sys, time
-started = time.perf_counter()
+import json, os, signal, subprocess, sys
+os.kill(os.getpid(), signal.SIGSTOP)
 child = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL)
 _, status, usage = os.wait4(child.pid, 0)
-wall = time.perf_counter() - started
 child.returncode = os.waitstatus_to_exitcode(status)
-print(json.dumps({"status": child.returncode, "wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
+print(json.dumps({"status": child.returncode, "cpu": usage.ru_utime + usage.ru_stime,
                   "peak": usage.ru_maxrss * 1024}), flush=True)
 """
 
@@ -224,36 +228,22 @@ def sources(frames: int) -> tuple[Path, Path]:
 
 @dataclass(frozen=True)
 class Run:
-    """One side's run: seconds of the work, CPU seconds and peak memory of its process."""
+    """One side's run: seconds of its turns, CPU seconds and peak memory of its process."""
 
     seconds: float
     cpu: float
     peak: int
 
 
-def _measure(command: list[str], timed_inside: bool) -> Run:
-    """Run ``command`` in a process of its own (see LAUNCH); with ``timed_inside``, the
-    seconds are those it prints (the work, not the interpreter's start), else its wall time."""
-    done = subprocess.run(
-        [sys.executable, "-c", LAUNCH, *command],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    lines = done.stdout.strip().splitlines()
-    said = json.loads(lines[-1]) if done.returncode == 0 and lines else {"status": "?"}
-    if said["status"] != 0:
-        raise RuntimeError(
-            f"{command[0]} exited {said['status']}:\n{(done.stdout + done.stderr)[-2000:]}"
-        )
-    seconds = float(said["wall"])
-    if timed_inside:
-        inside = json.loads(lines[-2])
-        if inside["lost"]:
-            raise RuntimeError(f"conform could not keep: {inside['lost']}")
-        seconds = float(inside["seconds"])
-    return Run(seconds, float(said["cpu"]), int(said["peak"]))
+def _run_of(turned: Turned, side: str) -> Run:
+    """A side's run, from its turns and the last line it printed (CHILD's or LAUNCH's)."""
+    lines = turned.output.strip().splitlines()
+    said = json.loads(lines[-1]) if turned.status == 0 and lines else {}
+    if said.get("status", 0) != 0 or not said:
+        raise RuntimeError(f"{side} failed ({turned.status}):\n{turned.output[-2000:]}")
+    if said.get("lost"):
+        raise RuntimeError(f"conform could not keep: {said['lost']}")
+    return Run(turned.seconds, float(said["cpu"]), int(said["peak"]))
 
 
 def uprez_command(result: Path, master: Path, out: Path) -> list[str]:
@@ -261,8 +251,8 @@ def uprez_command(result: Path, master: Path, out: Path) -> list[str]:
 
 
 def ffmpeg_command(result: Path, master: Path, out: Path, tags: Master) -> list[str]:
-    """The command line doing conform's work: the same encoder and options, the master's
-    sound copied, its timecode and colour tags (FFmpeg's default threads)."""
+    """The command line doing conform's work, started by LAUNCH: the same encoder and options,
+    the master's sound copied, its timecode and colour tags (FFmpeg's default threads)."""
     colour = (
         ("-color_primaries", tags.color_primaries),
         ("-color_trc", tags.color_transfer),
@@ -270,7 +260,7 @@ def ffmpeg_command(result: Path, master: Path, out: Path, tags: Master) -> list[
         ("-color_range", tags.color_range),
     )
     return [
-        ffmpeg_exe(),
+        *(sys.executable, "-c", LAUNCH, ffmpeg_exe()),
         *("-hide_banner", "-nostdin", "-v", "error", "-y"),
         *("-i", str(result), "-i", str(master), "-map", "0:v", "-map", "1:a"),
         *("-c:v", "prores_ks", "-profile:v", "3", "-vendor", "apl0", "-pix_fmt", "yuv422p10le"),
@@ -335,44 +325,42 @@ def run(quick: bool) -> list[Row]:
     short = sources(half)
     tags = describe_master(master)
     with tempfile.TemporaryDirectory(prefix="uprez-bench-conform-", dir="/tmp") as name:
-        outputs = {"uprez": Path(name) / "uprez.mov", "ffmpeg": Path(name) / "ffmpeg.mov"}
+        ours_out, their_out = Path(name) / "uprez.mov", Path(name) / "ffmpeg.mov"
 
-        def side(which: str, clip: tuple[Path, Path]) -> Run:
-            length_master, length_result = clip
-            out = outputs[which]
-            out.unlink(missing_ok=True)
-            os.sync()  # the other side's output is on disk before this side's clock starts
-            if which == "uprez":
-                done = _measure(uprez_command(length_result, length_master, out), True)
-            else:
-                done = _measure(ffmpeg_command(length_result, length_master, out, tags), False)
-            progress(
-                f"{which:6} {probe(length_result).frames} frames: {done.seconds:5.1f} s, "
-                f"CPU {done.cpu:5.1f} s, peak {_mb(done.peak)}"
-            )
-            return done
+        def both(clip: tuple[Path, Path], uprez_first: bool) -> tuple[Run, Run]:
+            """One round: both sides at once, taking turns; uprez's run and FFmpeg's."""
+            clip_master, clip_result = clip
+            for out in (ours_out, their_out):
+                out.unlink(missing_ok=True)
+            os.sync()  # the last round's outputs are on disk before this one starts
+            commands = [
+                uprez_command(clip_result, clip_master, ours_out),
+                ffmpeg_command(clip_result, clip_master, their_out, tags),
+            ]
+            order = commands if uprez_first else commands[::-1]
+            turned = take_turns(order)
+            if not uprez_first:
+                turned.reverse()
+            ours, theirs = _run_of(turned[0], "uprez"), _run_of(turned[1], "FFmpeg")
+            count = probe(clip_result).frames
+            for who, done in (("uprez", ours), ("ffmpeg", theirs)):
+                progress(
+                    f"{who:6} {count} frames: {done.seconds:5.1f} s, CPU {done.cpu:5.1f} s, "
+                    f"peak {_mb(done.peak)}"
+                )
+            return ours, theirs
 
         progress(f"warm-up, and memory at half length ({half} frames)")
-        half_ours, half_theirs = side("uprez", short), side("ffmpeg", short)
-        check_same_work(outputs["uprez"], outputs["ffmpeg"], short[0], half)
+        half_ours, half_theirs = both(short, True)
+        check_same_work(ours_out, their_out, short[0], half)
         for path in (master, result):
             _read(path)  # in the page cache for the first round, as for the others
-        progress(f"{rounds} rounds of {frames} frames, the order alternating")
-        ours: list[Run] = []
-        theirs: list[Run] = []
-
-        def uprez_round() -> float:
-            ours.append(side("uprez", (master, result)))
-            return ours[-1].seconds
-
-        def ffmpeg_round() -> float:
-            theirs.append(side("ffmpeg", (master, result)))
-            return theirs[-1].seconds
-
-        a, b = alternating(uprez_round, ffmpeg_round, rounds)
-        check_same_work(outputs["uprez"], outputs["ffmpeg"], master, frames)
-    # Each round's ratio is taken from its own two runs, back to back; the row is the round
-    # whose ratio is the median (see the module's docstring).
+        progress(f"{rounds} rounds of {frames} frames, taking turns, the first alternating")
+        runs = [both((master, result), uprez_first=i % 2 == 0) for i in range(rounds)]
+        check_same_work(ours_out, their_out, master, frames)
+    ours, theirs = [r[0] for r in runs], [r[1] for r in runs]
+    a, b = [r.seconds for r in ours], [r.seconds for r in theirs]
+    # The row is the round whose ratio is the median (see the module's docstring).
     ratios = [theirs_s / ours_s for ours_s, theirs_s in zip(a, b, strict=True)]
     middle = sorted(range(rounds), key=lambda i: ratios[i])[rounds // 2]
     ours_fps, their_fps = frames / a[middle], frames / b[middle]
@@ -382,7 +370,8 @@ def run(quick: bool) -> list[Row]:
     spread = ", ".join(f"{r:.2f}" for r in ratios)
     note = (
         f"{frames} frames 3840x2160 H.264 -> ProRes 422 HQ onto a 1080p master with timecode "
-        f"and 2 PCM tracks, default threads both; the median of {rounds} rounds "
+        f"and 2 PCM tracks, default threads both, taking turns of {TURN:g} s; the median of "
+        f"{rounds} rounds "
         f"({spread}x; medians of all runs {frames / median(a):.2f} vs "
         f"{frames / median(b):.2f} fps); CPU {median([r.cpu for r in ours]):.0f} vs "
         f"{median([r.cpu for r in theirs]):.0f} s; peak RSS uprez {_mb(half_peak)} at {half} "
