@@ -22,6 +22,7 @@ from benchmarks import (
     bench_overhead,
     bench_polling,
     bench_segments,
+    bench_sequences,
     bench_transfers,
 )
 from benchmarks.common import Row, table
@@ -38,6 +39,7 @@ BENCHMARKS = [
     bench_farm,
     bench_media,
     bench_conform,
+    bench_sequences,
 ]
 
 
