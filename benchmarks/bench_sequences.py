@@ -2,9 +2,9 @@
 
 The sources: 1920x1080 frames at 24 fps numbered from 1001, with detail everywhere (texture at
 three scales panning, fresh grain on every frame, a bright box crossing it), made once and kept
-in SOURCES for later runs.
+in SOURCES for later runs (a full run adds the frames a quick run did not need).
 
-* EXR: scene-linear half float (zip16, as Blender and Nuke write by default), the texture made
+* EXR: scene-linear half float, ZIP in blocks of 16 lines (Blender's default), the texture made
   linear with highlights up to 16 in the box. uprez: ``encode_proxy`` through the default OCIO
   view (``$OCIO`` unset, ``colour.*`` unset: OCIO's built-in studio config, ACEScg to
   "sRGB - Display", "ACES 2.0 - SDR 100 nits (Rec.709)", baked on the first frame, inside the
@@ -17,12 +17,18 @@ in SOURCES for later runs.
 Both sides encode ``libx264 -preset veryfast -crf 12`` (uprez's ``master.proxy_*`` defaults)
 to yuv420p with BT.709's matrix (the FFmpeg side converts with ``scale=out_color_matrix=bt709``
 so its proxy is what its tags say) and the same colour tags, and leave threads to the libraries'
-defaults. uprez is timed inside a fresh Python process from the call to its return (a pipeline
-calling it has its imports already); FFmpeg from its process's start to its exit. Before
-anything is timed, both proxies are checked to hold every frame at 1920x1080 in yuv420p.
+defaults. uprez runs in a fresh Python process, timed from after its imports and planning (the
+sequence found, the view resolved: a pipeline has done both before it makes the proxy; the
+interpreter and its imports of PyAV, NumPy and OpenColorIO take ~0.8 s more) to its exit, so
+the view's baking is in the time; FFmpeg from its start to its exit. Before anything is timed,
+and again after, both proxies are checked to hold every frame at 1920x1080 in yuv420p.
 
-Rounds alternate the order (AB, BA, ...); the note gives every round's ratio, so the spread of
-a shared machine shows, and each side's CPU seconds.
+Rounds: as bench_conform's, each round runs the two at once, taking turns of TURN seconds on
+the whole machine with the other stopped (:mod:`benchmarks.turns`), since on this shared machine
+other work comes and goes within seconds and moves runs made one after the other by far more
+than the sides differ. A round's ratio is FFmpeg's seconds over uprez's; the first to run
+alternates; the row is the round whose ratio is the median, its note every round's ratio, the
+medians of all runs and each side's CPU seconds.
 """
 
 from __future__ import annotations
@@ -30,20 +36,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
 from av.video.codeccontext import VideoCodecContext
 from numpy.typing import NDArray
 
-from benchmarks.common import Row, alternating, median, table
+from benchmarks.common import Row, median, table
+from benchmarks.turns import TURN, Turned, take_turns
 from uprez.media.probe import probe
 
 #: Where the sources are kept between runs (the version changes when the maker does).
@@ -53,40 +60,45 @@ FPS = 24
 FIRST = 1001
 #: Frames timed and rounds, (quick, full).
 FRAMES = (48, 96)
-ROUNDS = (5, 7)
+ROUNDS = (3, 5)  # odd: the median is a round
 TARGET = 0.9
 CRF, PRESET = 12, "veryfast"
 
-#: The uprez side, run by ``python -c``: arguments kind, pattern, frames, output; prints its
-#: seconds.
+#: The uprez side, run by ``python -c``: arguments kind, pattern, frames, fps, crf, preset,
+#: output. It finds the sequence and resolves the view a run would use with no ``colour.*`` and
+#: no ``$OCIO`` set (OCIO's built-in studio config), stops itself to be timed (see
+#: :mod:`benchmarks.turns`), makes the proxy, and prints the frames written, the view and its
+#: CPU seconds since it stopped.
 CHILD = """
-import json, sys, time
+import json, os, resource, signal, sys
 from fractions import Fraction
 from uprez.config.sections import ColourSection
 from uprez.media.ocio import view_transform
 from uprez.media.sequence import find_sequence
 from uprez.media.sequence_proxy import encode_proxy
 from uprez.step.proxy import Proxy
-kind, pattern, frames, out = sys.argv[1:5]
-seq = find_sequence(pattern, fps=Fraction(24))
-colour = view_transform(ColourSection()) if kind == "exr" else None
-proxy = Proxy(12, "veryfast", Fraction(24), colour)
-started = time.perf_counter()
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+kind, pattern, frames, fps, crf, preset, out = sys.argv[1:8]
+seq = find_sequence(pattern, fps=Fraction(fps))
+colour = view_transform(ColourSection(), env={}) if kind == "exr" else None  # no $OCIO
+proxy = Proxy(int(crf), preset, Fraction(fps), colour)
+before = cpu()
+os.kill(os.getpid(), signal.SIGSTOP)
 written = encode_proxy(seq, 0, int(frames), out, proxy)
-seconds = time.perf_counter() - started
 view = None if colour is None else f"{colour.source} -> {colour.display} / {colour.view}"
-print(json.dumps({"seconds": seconds, "frames": written, "view": view}))
+print(json.dumps({"frames": written, "view": view, "cpu": cpu() - before}), flush=True)
 """
 
-#: Runs the command given and prints, last, its wall time, CPU time and exit status as the
-#: kernel accounts its finished process.
+#: The FFmpeg side: stops itself, then runs the command given and prints its exit status and
+#: CPU seconds as the kernel accounts its finished process.
 LAUNCH = """
-import json, os, subprocess, sys, time
-started = time.perf_counter()
+import json, os, signal, subprocess, sys
+os.kill(os.getpid(), signal.SIGSTOP)
 child = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL)
 _, status, usage = os.wait4(child.pid, 0)
-wall = time.perf_counter() - started
-print(json.dumps({"status": os.waitstatus_to_exitcode(status), "wall": wall,
+print(json.dumps({"status": os.waitstatus_to_exitcode(status),
                   "cpu": usage.ru_utime + usage.ru_stime}), flush=True)
 """
 
@@ -187,46 +199,37 @@ def sources(frames: int) -> Path:
 
 @dataclass(frozen=True)
 class Run:
-    """One side's run: seconds of the work and CPU seconds of its process."""
+    """One side's run: seconds of its turns, CPU seconds, and what it printed last."""
 
     seconds: float
     cpu: float
-    said: dict[str, object]
+    said: dict[str, Any]
 
 
-def _measure(command: list[str], timed_inside: bool) -> Run:
-    """Run ``command`` in a process of its own (see LAUNCH); with ``timed_inside``, the
-    seconds are those it prints (the work, not the interpreter's start), else its wall time."""
-    env = {k: v for k, v in os.environ.items() if k != "OCIO"}  # the built-in studio config
-    done = subprocess.run(
-        [sys.executable, "-c", LAUNCH, *command],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-    )
-    lines = done.stdout.strip().splitlines()
-    launched = json.loads(lines[-1]) if done.returncode == 0 and lines else {"status": "?"}
-    if launched["status"] != 0:
-        raise RuntimeError(
-            f"{command[0]} exited {launched['status']}:\n{(done.stdout + done.stderr)[-2000:]}"
-        )
-    said: dict[str, object] = json.loads(lines[-2]) if timed_inside else {}
-    seconds = float(said["seconds"]) if timed_inside else float(launched["wall"])  # type: ignore[arg-type]
-    return Run(seconds, float(launched["cpu"]), said)
+def _run_of(turned: Turned, side: str) -> Run:
+    """A side's run, from its turns and the last line it printed (CHILD's or LAUNCH's)."""
+    lines = turned.output.strip().splitlines()
+    said = json.loads(lines[-1]) if turned.status == 0 and lines else {}
+    if said.get("status", 0) != 0 or not said:
+        raise RuntimeError(f"{side} failed ({turned.status}):\n{turned.output[-2000:]}")
+    return Run(turned.seconds, float(said["cpu"]), said)
 
 
 def uprez_command(kind: str, folder: Path, frames: int, out: Path) -> list[str]:
     pattern = folder / kind / f"sh010.####.{kind}"
-    return [sys.executable, "-c", CHILD, kind, str(pattern), str(frames), str(out)]
+    settings = [str(frames), str(FPS), str(CRF), PRESET]
+    return [sys.executable, "-c", CHILD, kind, str(pattern), *settings, str(out)]
 
 
 def ffmpeg_command(kind: str, folder: Path, frames: int, out: Path) -> list[str]:
-    """The command line doing encode_proxy's work, bar the colour step: the image2 demuxer, the
-    same encoder and options, BT.709's matrix and uprez's tags (FFmpeg's default threads)."""
+    """The command line doing encode_proxy's work, bar the colour step, started by LAUNCH: the
+    image2 demuxer, the same encoder and options, BT.709's matrix and uprez's tags (FFmpeg's
+    default threads)."""
     trc = "iec61966-2-1"  # the sRGB display's transfer, as uprez tags its proxies
     return [
+        sys.executable,
+        "-c",
+        LAUNCH,
         ffmpeg_exe(),
         *("-hide_banner", "-nostdin", "-v", "error", "-y"),
         *("-framerate", str(FPS), "-start_number", str(FIRST)),
@@ -279,40 +282,33 @@ KINDS = (
 
 
 def row(kind: Kind, folder: Path, frames: int, rounds: int, scratch: Path) -> Row:
-    outputs = {"uprez": scratch / "uprez.mp4", "ffmpeg": scratch / "ffmpeg.mp4"}
-    runs: dict[str, list[Run]] = {"uprez": [], "ffmpeg": []}
+    ours_out, their_out = scratch / "uprez.mp4", scratch / "ffmpeg.mp4"
 
-    def side(which: str) -> float:
-        out = outputs[which]
-        out.unlink(missing_ok=True)
-        os.sync()  # the other side's output is on disk before this side's clock starts
-        if which == "uprez":
-            done = _measure(uprez_command(kind.ext, folder, frames, out), True)
-        else:
-            done = _measure(ffmpeg_command(kind.ext, folder, frames, out), False)
-        runs[which].append(done)
-        progress(
-            f"{kind.ext} {which:6} {frames} frames: {done.seconds:5.2f} s, CPU {done.cpu:5.1f} s"
-        )
-        return done.seconds
+    def both(uprez_first: bool) -> tuple[Run, Run]:
+        """One round: both sides at once, taking turns; uprez's run and FFmpeg's."""
+        for out in (ours_out, their_out):
+            out.unlink(missing_ok=True)
+        os.sync()  # the last round's outputs are on disk before this one starts
+        commands = [
+            uprez_command(kind.ext, folder, frames, ours_out),
+            ffmpeg_command(kind.ext, folder, frames, their_out),
+        ]
+        turned = take_turns(commands if uprez_first else commands[::-1])
+        if not uprez_first:
+            turned.reverse()
+        ours, theirs = _run_of(turned[0], "uprez"), _run_of(turned[1], "FFmpeg")
+        for who, done in (("uprez", ours), ("ffmpeg", theirs)):
+            progress(
+                f"{kind.ext} {who:6} {frames} frames: {done.seconds:5.2f} s, CPU {done.cpu:5.1f} s"
+            )
+        return ours, theirs
 
-    def ours() -> float:
-        return side("uprez")
-
-    def theirs() -> float:
-        return side("ffmpeg")
-
-    progress(f"{kind.ext}: warm-up (page cache, imports), then {rounds} rounds alternating")
-    ours(), theirs()
-    check_same_work(outputs["uprez"], outputs["ffmpeg"], frames)
-    view = runs["uprez"][0].said.get("view")
-    for done in runs.values():
-        done.clear()
-    a, b = alternating(ours, theirs, rounds)
-    check_same_work(outputs["uprez"], outputs["ffmpeg"], frames)
-    # Each round's ratio is taken from its own two runs, back to back; the row is the round
-    # whose ratio is the median (as bench_conform: the shared machine's load moves single runs
-    # far more than it moves a pair).
+    progress(f"{kind.ext}: warm-up (page cache), then {rounds} rounds taking turns")
+    view = both(True)[0].said.get("view")
+    check_same_work(ours_out, their_out, frames)
+    runs = [both(uprez_first=i % 2 == 0) for i in range(rounds)]
+    check_same_work(ours_out, their_out, frames)
+    a, b = [r[0].seconds for r in runs], [r[1].seconds for r in runs]
     ratios = [theirs_s / ours_s for ours_s, theirs_s in zip(a, b, strict=True)]
     middle = sorted(range(rounds), key=lambda i: ratios[i])[rounds // 2]
     ours_fps, their_fps = frames / a[middle], frames / b[middle]
@@ -320,10 +316,10 @@ def row(kind: Kind, folder: Path, frames: int, rounds: int, scratch: Path) -> Ro
     colour = f"uprez through the default OCIO view ({view})" if view else "no colour step"
     note = (
         f"{frames} frames {SIZE[0]}x{SIZE[1]} {kind.what}, x264 {PRESET} crf {CRF} yuv420p, "
-        f"{colour}, default threads both; the median of {rounds} rounds ({spread}x; medians "
-        f"of all runs {frames / median(a):.1f} vs {frames / median(b):.1f} fps); CPU "
-        f"{median([r.cpu for r in runs['uprez']]):.1f} vs "
-        f"{median([r.cpu for r in runs['ffmpeg']]):.1f} s"
+        f"{colour}, default threads both, taking turns of {TURN:g} s; the median of {rounds} "
+        f"rounds ({spread}x; medians of all runs {frames / median(a):.1f} vs "
+        f"{frames / median(b):.1f} fps); CPU {median([r[0].cpu for r in runs]):.1f} vs "
+        f"{median([r[1].cpu for r in runs]):.1f} s"
     )
     met = ratios[middle] >= TARGET
     return Row(kind.name, ours_fps, their_fps, "fps", f">= {TARGET:g}x", met, note=note)

@@ -9,8 +9,11 @@ BT.709 for a video display).
 Speed. The pictures are made (decoded, through the view, reformatted to yuv420p) in a thread of
 their own while this one encodes, as FFmpeg's command line decodes and encodes at once: x264
 then never waits for a picture, nor the next decode for x264. A half-float EXR goes to OCIO as
-it is decoded (OCIO reads half; widening it first would cost as much again). x264 runs frame
-threads, as the command line runs it, not PyAV's default of slice threads.
+it is decoded (OCIO reads half; widening it first would cost as much again), and each frame's
+view is written over the last one's. x264 runs frame threads, as the command line runs it, not
+PyAV's default of slice threads. On a shared 2-core machine (benchmarks/bench_sequences.py) a
+1080p half EXR sequence through the ACES 2.0 view is made at ~0.95x the speed of the command
+line with no colour step at all, a 16-bit PNG sequence at ~1.0x.
 """
 
 from __future__ import annotations
