@@ -61,11 +61,9 @@ def inputs(given: Sequence[Source], fps: Fraction | None) -> list[Source]:
     ``sh010.####.exr``, a folder of frames, or one frame) becomes the sequence, at ``fps``."""
     from uprez.media.sequence import find_sequence, is_sequence
 
-    found: list[Source] = []
-    for source in given:
-        frames = isinstance(source, Path) and source.suffix.lower() not in VIDEO_EXTENSIONS
-        if frames and isinstance(source, Path) and is_sequence(source):
-            found.append(find_sequence(source, fps=fps))
-        else:
-            found.append(source)
-    return found
+    return [
+        find_sequence(s, fps=fps)
+        if isinstance(s, Path) and s.suffix.lower() not in VIDEO_EXTENSIONS and is_sequence(s)
+        else s
+        for s in given
+    ]

@@ -142,7 +142,7 @@ def _frames(
     result = result_sequence(target, source)
     if result is None:
         return Finished(merged, "h264")
-    described = describe_sequence(source)
+    described = describe_sequence(source, check_frames=False)  # checked at admission
     form = frame_format(described, alpha=False)  # the service drops alpha
     colour = estimate.proxy.colour if estimate.proxy is not None else None
     staged = replace(result, folder=folder / "frames", fps=estimate.probe.fps)

@@ -78,7 +78,8 @@ def sequence_proxy(seq: ImageSequence, info: Probe, config: Config) -> Proxy:
 
     section = config.master
     colour = None
-    if describe_sequence(seq).scene_linear:
+    # Its frames were checked frame by frame at admission: the first one tells the rest.
+    if describe_sequence(seq, check_frames=False).scene_linear:
         from uprez.media.ocio import require_invertible, view_transform  # OpenColorIO
 
         colour = view_transform(config.colour)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import PyOpenColorIO as OCIO
 import pytest
 
 from uprez.config.sections import ColourSection
@@ -31,8 +32,6 @@ from uprez.media.ocio import (
     view_transform,
 )
 from uprez.media.ocio_render import ColourProcessor
-
-OCIO = pytest.importorskip("PyOpenColorIO")
 
 ACES_SDR = "ACES 2.0 - SDR 100 nits (Rec.709)"
 UNTONEMAPPED = "Un-tone-mapped"

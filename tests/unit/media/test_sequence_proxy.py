@@ -23,8 +23,6 @@ from uprez.step.proxy import Proxy
 
 from sequences import exr_sequence, png_sequence
 
-pytest.importorskip("PyOpenColorIO")
-
 FPS = Fraction(24)
 
 
