@@ -3,8 +3,11 @@
 From the provider's page (its current revision; an older one said Bronze 5/min, 3 at once):
 Bronze takes 2 videos a minute with 2 tasks running at once, Silver 500 a minute with 300 at once.
 "Higher tiers more": the Gold figures below are a guess (twice Silver), not documented.
-Going over the per-minute rate gives HTTP 429 with no ``Retry-After`` and creates no task; the
-window resets each wall-clock minute. Tasks over the concurrency limit wait in the queue.
+Going over the per-minute rate gives HTTP 429 with no ``Retry-After`` and creates no task. The
+provider says only that "limits reset every minute"; the twin must be as strict as any reading
+of that, so it counts a sliding 60 s (at most the limit in any 60 s): every fixed minute is
+such an interval, so a client that gets through here gets through a window that resets on the
+minute too. Tasks over the concurrency limit wait in the queue.
 ``unlimited`` is not a real level: it exists for benchmarks, where the service's limits must
 not count.
 """
@@ -12,6 +15,7 @@ not count.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,25 +36,36 @@ LEVELS: dict[str, AccountLevel] = {
 }
 
 
+#: The window submits are counted in, in seconds.
+WINDOW = 60.0
+
+
 class MinuteWindow:
-    """Counts submits in the current wall-clock minute of ``clock`` and refuses over ``limit``."""
+    """Admits at most ``limit`` submits in any :data:`WINDOW` seconds of ``clock`` (None: no
+    limit) and counts the submits it refuses (:attr:`refused`).
+
+    A submit refused at ``t`` is admitted once the oldest submit still counted is 60 s old:
+    at that submit's time + 60, not at the next minute.
+    """
 
     def __init__(self, limit: int | None, clock: Callable[[], float]) -> None:
         self._limit = limit
         self._clock = clock
         self._lock = threading.Lock()
-        self._minute = -1
-        self._count = 0
+        # When the submits of the last WINDOW seconds were admitted, oldest first.
+        self._admitted: deque[float] = deque()
         self.refused = 0
 
     def admit(self) -> bool:
         """Count one submit if the window has room; False (and nothing counted) if not."""
         with self._lock:
-            minute = int(self._clock() // 60)
-            if minute != self._minute:
-                self._minute, self._count = minute, 0
-            if self._limit is not None and self._count >= self._limit:
+            if self._limit is None:
+                return True
+            now = self._clock()
+            while self._admitted and now - self._admitted[0] >= WINDOW:
+                self._admitted.popleft()
+            if len(self._admitted) >= self._limit:
                 self.refused += 1
                 return False
-            self._count += 1
+            self._admitted.append(now)
             return True

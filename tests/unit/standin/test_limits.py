@@ -1,6 +1,7 @@
-"""The account's limits, as the provider documents them: submits per wall-clock minute (429 with
-no ``Retry-After``, no task created) and tasks at once (the rest wait, ``created``), by account
-level — bronze by default, as strict as the lowest real account."""
+"""The account's limits, as the provider documents them: submits per minute (429 with no
+``Retry-After``, no task created; counted in any 60 s, the strictest reading of "limits reset
+every minute") and tasks at once (the rest wait, ``created``), by account level — bronze by
+default, as strict as the lowest real account."""
 
 from __future__ import annotations
 
@@ -118,17 +119,45 @@ def test_a_submit_over_the_minute_is_429_without_retry_after_and_creates_no_task
     assert sorted(tasks) == sorted(answer.json()["data"]["id"] for answer in accepted)
 
 
-def test_the_window_resets_at_the_next_wall_clock_minute() -> None:
+def test_the_window_slides_a_refused_submit_goes_60_s_after_the_oldest_one_counted() -> None:
     clock = Clock()
+    start = clock.now
     with limited(clock=clock, submits_per_minute=1) as (server, api):
         first = submit(api, server)
         clock.now += 49.0  # 59 s into the same minute
         same_minute = submit(api, server)
-        clock.now += 1.0  # the next minute has begun
+        clock.now += 1.0  # the next wall-clock minute has begun: no reset, 50 s since the first
         next_minute = submit(api, server)
+        clock.now += 9.99  # 59.99 s since the first
+        almost = submit(api, server)
+        clock.now = start + 60.0  # the first submit's time + 60 s
+        sixty_after = submit(api, server)
         again = submit(api, server)
+        counters = stats(api, server)
 
-    assert [a.status_code for a in (first, same_minute, next_minute, again)] == [200, 429, 200, 429]
+    codes = [a.status_code for a in (first, same_minute, next_minute, almost, sixty_after, again)]
+    assert codes == [200, 429, 429, 429, 200, 429]
+    assert counters["rate_limited"] == 4
+
+
+def test_no_60_s_anywhere_holds_more_than_the_limit() -> None:
+    # Two submits at the end of one minute and two at the start of the next are four in 2 s:
+    # a window that reset on the minute would take them; any 60 s holds at most two here.
+    clock = Clock()
+    clock.now += 48.0  # 58 s into a minute
+    with limited(clock=clock, submits_per_minute=2) as (server, api):
+        late = [submit(api, server) for _ in range(2)]
+        clock.now += 2.0  # the next minute
+        early = [submit(api, server) for _ in range(2)]
+        clock.now += 30.0
+        first_one_out = submit(api, server)  # 32 s after the two: still in their 60 s
+        clock.now += 28.0  # 60 s after the two
+        both_out = [submit(api, server) for _ in range(3)]
+
+    assert [a.status_code for a in late] == [200, 200]
+    assert [a.status_code for a in early] == [429, 429]
+    assert first_one_out.status_code == 429
+    assert [a.status_code for a in both_out] == [200, 200, 429]
 
 
 def test_refused_submits_do_not_use_up_the_window() -> None:
