@@ -24,6 +24,7 @@ from uprez.standin.faults import PICTURE_KINDS, Fault, FaultPlan
 from uprez.standin.files import CdnFace, StorageFace
 from uprez.standin.inputs import check_url
 from uprez.standin.limits import MinuteWindow
+from uprez.standin.link import Link
 from uprez.standin.listing import ListingQuery
 from uprez.standin.processing import Processor
 from uprez.standin.settings import ServerSettings
@@ -60,6 +61,8 @@ class ServiceApp(UploadRoutes, DeletionRoute, Face):
             Rule("/api/v3/<path:model>", endpoint="submit", methods=["POST"]),
         ]
     )
+    # The multipart upload routes' bodies are the studio's uploads (see uprez.standin.link).
+    uplink = frozenset({"upload_binary", "upload_legacy"})
 
     def __init__(self, settings: ServerSettings, root: Path) -> None:
         super().__init__(FaultPlan())
@@ -70,7 +73,9 @@ class ServiceApp(UploadRoutes, DeletionRoute, Face):
         (root / "work").mkdir(parents=True, exist_ok=True)
         (root / "outputs").mkdir(exist_ok=True)
         self.webhooks = WebhookSender(settings.webhook_secret, settings.clock)
-        self.processor = Processor(settings, root, self.webhooks)
+        # The studio's line to the service, shared by all three ports (see uprez.standin.link).
+        self.link = Link(settings)
+        self.processor = Processor(settings, root, self.webhooks, self.input_headers)
         self.window = MinuteWindow(settings.rate_limit, settings.clock)
         self.submissions = 0
         self.deletions = 0
@@ -114,6 +119,17 @@ class ServiceApp(UploadRoutes, DeletionRoute, Face):
         """Where uploads are PUT and fetched back."""
         return self._origin(request, self.storage_port)
 
+    def input_headers(self, url: str) -> dict[str, str]:
+        """The headers of the model's fetch of ``url``: marked as the server's own when it is
+        on this server's storage port, so the studio's link does not slow it — the real
+        service fetches its inputs on its own network, not over the studio's line."""
+        parts = urlsplit(url)
+        try:
+            own = self.storage_port != 0 and parts.port == self.storage_port
+        except ValueError:  # a port out of range: not ours
+            own = False
+        return self.link.own_fetch_headers() if own else {}
+
     # -- predictions ---------------------------------------------------------------------------
 
     def on_submit(self, request: Request, model: str) -> Response:
@@ -136,7 +152,8 @@ class ServiceApp(UploadRoutes, DeletionRoute, Face):
         if self.processor.balance < self.settings.price.cost(0):
             return failure(402, "insufficient balance")
         if not self.window.admit():
-            # As documented: 429, no Retry-After; the window resets each wall-clock minute.
+            # As documented: 429, no Retry-After ("limits reset every minute"; the twin
+            # counts any 60 s, the strictest reading: see uprez.standin.limits).
             return failure(429, "Too many requests: the submit limit resets every minute")
         pred = self.predictions.create(
             model,

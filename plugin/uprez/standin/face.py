@@ -34,9 +34,16 @@ class BoundedRequest(Request):
 
 
 class Face:
-    """One port of the service: ``rules`` name endpoints, each answered by ``on_<endpoint>``."""
+    """One port of the service: ``rules`` name endpoints, each answered by ``on_<endpoint>``.
+
+    ``uplink`` names the endpoints whose request bodies are the studio's uploads and
+    ``downlink`` says whether the port's answers are its downloads: the bodies a shaped link
+    slows down (see :mod:`uprez.standin.link`).
+    """
 
     rules: Map
+    uplink: frozenset[str] = frozenset()
+    downlink: bool = False
 
     def __init__(self, faults: FaultPlan) -> None:
         self.faults = faults

@@ -31,6 +31,8 @@ class StorageFace(Face):
             Rule("/media/<media_id>/<name>", endpoint="media", methods=["GET", "HEAD"]),
         ]
     )
+    uplink = frozenset({"put_target"})
+    downlink = True
 
     def __init__(self, settings: ServerSettings, uploads: UploadStore, faults: FaultPlan) -> None:
         super().__init__(faults)
@@ -67,6 +69,7 @@ class CdnFace(Face):
     """The CDN port: ``/outputs/<task id>/<name>``, for as long as the task is retained."""
 
     rules = Map([Rule("/outputs/<task_id>/<name>", endpoint="output", methods=["GET", "HEAD"])])
+    downlink = True
 
     def __init__(
         self, settings: ServerSettings, predictions: PredictionStore, faults: FaultPlan

@@ -9,6 +9,7 @@ the server's file system by URL.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -37,14 +38,22 @@ def check_url(url: object) -> str:
     return url
 
 
-def fetch_input(url: str, workdir: Path, max_bytes: int, own_cert: Path | None = None) -> Path:
+def fetch_input(
+    url: str,
+    workdir: Path,
+    max_bytes: int,
+    own_cert: Path | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Path:
     """Download ``url`` into ``workdir``; raises :class:`TaskFailure` if it cannot be had. A
-    server over HTTPS passes its certificate (see :func:`~uprez.standin.outbound.session_for`)."""
+    server over HTTPS passes its certificate (see :func:`~uprez.standin.outbound.session_for`);
+    ``headers`` go with the request (the mark of the server's own fetch, see
+    :mod:`uprez.standin.link`)."""
     target = workdir / "input"
     try:
         with (
             session_for(url, own_cert) as session,
-            session.get(url, stream=True, timeout=(10, 30)) as answer,
+            session.get(url, headers=headers, stream=True, timeout=(10, 30)) as answer,
         ):
             if answer.status_code != 200:
                 raise TaskFailure(

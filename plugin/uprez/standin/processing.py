@@ -7,6 +7,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
@@ -31,10 +32,19 @@ class _Stopping(Exception):
 class Processor:
     """Runs tasks on a pool as large as the account's concurrency (within the workers); tasks
     beyond it wait in the queue as ``created`` until a running one finishes. A task that ends
-    (completed or failed) with a webhook set is announced through ``webhooks``."""
+    (completed or failed) with a webhook set is announced through ``webhooks``.
+    ``input_headers(url)`` gives the headers of a task's fetch of its input (the mark of the
+    server's own fetch, which a shaped link lets through: see :mod:`uprez.standin.link`)."""
 
-    def __init__(self, settings: ServerSettings, root: Path, webhooks: WebhookSender) -> None:
+    def __init__(
+        self,
+        settings: ServerSettings,
+        root: Path,
+        webhooks: WebhookSender,
+        input_headers: Callable[[str], dict[str, str]] | None = None,
+    ) -> None:
         self._settings = settings
+        self._input_headers = input_headers or (lambda url: {})
         self._root = root
         self._webhooks = webhooks
         self._stopping = threading.Event()
@@ -122,8 +132,9 @@ class Processor:
         settings = self._settings
         if pred.forced_code is not None:
             raise TaskFailure(pred.forced_code, "injected task failure")
+        url = pred.input["video"]
         source = fetch_input(
-            pred.input["video"], workdir, settings.max_fetch_bytes, settings.tls_cert
+            url, workdir, settings.max_fetch_bytes, settings.tls_cert, self._input_headers(url)
         )
         if settings.copy_factor > 0:
             self._copy(pred, source, started)

@@ -13,6 +13,7 @@ from types import TracebackType
 
 from uprez.errors import ServerError
 from uprez.standin.app import ServiceApp
+from uprez.standin.link import ShapedFace
 from uprez.standin.serving import BoundedServer, bind
 from uprez.standin.settings import ServerSettings
 from uprez.standin.tls import server_context
@@ -105,7 +106,11 @@ class LocalServer:
         faces = {"api": app, "storage": app.storage, "cdn": app.cdn}
         try:
             for name, face in faces.items():
-                self._servers[name] = bind(self._host, self._ports[name], face, settings, self._tls)
+                # Every port sits behind the studio's link (a no-op unless it is shaped).
+                shaped = ShapedFace(face, app.link)
+                self._servers[name] = bind(
+                    self._host, self._ports[name], shaped, settings, self._tls
+                )
         except OSError as exc:
             for server in self._servers.values():
                 server.server_close()

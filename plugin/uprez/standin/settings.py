@@ -7,6 +7,7 @@ Leniency is a named setting (``account_level="unlimited"`` for benchmarks), neve
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -87,6 +88,14 @@ class ServerSettings:
     # N > 0 replaces the upscale by a copy: the output is the input's bytes N times over, not
     # probed (benchmarks of the client's overhead, where the service's work must not count).
     copy_factor: int = 0
+    # The studio's link, played by every port (uprez.standin.link). None/0: not shaped.
+    # Bytes a second of the client's uploads (ticket PUTs, multipart upload bodies), shared
+    # by all connections; the server's own fetch of its uploads is not the studio's traffic.
+    bandwidth_up: float | None = None
+    # Bytes a second of the client's downloads from the storage and CDN hosts, all shared.
+    bandwidth_down: float | None = None
+    # Seconds every request on every port waits before it is answered (once per request).
+    latency: float = 0.0
     # x264 settings of the local upscale.
     preset: str = "veryfast"
     crf: int = 18
@@ -114,6 +123,8 @@ class ServerSettings:
         for name in ("workers", "max_upload_bytes", "max_connections"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
+        self._check_link()
+        self._check_simulation()
         if not self.models or not all(isinstance(m, str) and m.strip("/") for m in self.models):
             raise ConfigError("models must name at least one model id")
         self.models = tuple(m.strip("/") for m in self.models)
@@ -126,9 +137,32 @@ class ServerSettings:
 
             load_backend()
 
+    def _check_link(self) -> None:
+        for name in ("bandwidth_up", "bandwidth_down"):
+            value = getattr(self, name)
+            if value is not None and not _is_number(value, above=0.0):
+                raise ConfigError(
+                    f"{name} must be a number of bytes a second above 0, not {value!r}"
+                )
+        if not _is_number(self.latency, at_least=0.0):
+            raise ConfigError(
+                f"latency must be a number of seconds, 0 or more, not {self.latency!r}"
+            )
+
+    def _check_simulation(self) -> None:
+        for name in ("speed_factor", "task_seconds"):
+            if not _is_number(getattr(self, name), at_least=0.0):
+                raise ConfigError(
+                    f"{name} must be a number, 0 or more, not {getattr(self, name)!r}"
+                )
+        for name in ("copy_factor",):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"{name} must be a whole number, 0 or more, not {value!r}")
+
     @property
     def rate_limit(self) -> int | None:
-        """Submits accepted per wall-clock minute (None: no limit)."""
+        """Submits accepted in any 60 s (None: no limit; see uprez.standin.limits)."""
         if self.submits_per_minute is not None:
             return self.submits_per_minute
         return LEVELS[self.account_level].submits_per_minute
@@ -145,3 +179,12 @@ class ServerSettings:
             f"max_duration={self.max_duration}, mode={self.mode!r}, "
             f"account_level={self.account_level!r}, api_key=<redacted>)"
         )
+
+
+def _is_number(value: object, *, above: float | None = None, at_least: float | None = None) -> bool:
+    """Whether ``value`` is a finite int or float (not a bool) within the bound given."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return False
+    if above is not None and not value > above:
+        return False
+    return at_least is None or value >= at_least
