@@ -88,6 +88,11 @@ class ServerSettings:
     # N > 0 replaces the upscale by a copy: the output is the input's bytes N times over, not
     # probed (benchmarks of the client's overhead, where the service's work must not count).
     copy_factor: int = 0
+    # N > 0 replaces the upscale by the input's own streams copied into a fresh MP4, padded
+    # with a ``free`` box to N times the input's size: a valid video of the input's frames,
+    # duration and sound with a 4K result's bytes, for benchmarks of time-to-4K where the
+    # service's time is ``speed_factor``'s (uprez.standin.passthrough). Billed as normal.
+    passthrough: int = 0
     # The studio's link, played by every port (uprez.standin.link). None/0: not shaped.
     # Bytes a second of the client's uploads (ticket PUTs, multipart upload bodies), shared
     # by all connections; the server's own fetch of its uploads is not the studio's traffic.
@@ -155,10 +160,12 @@ class ServerSettings:
                 raise ConfigError(
                     f"{name} must be a number, 0 or more, not {getattr(self, name)!r}"
                 )
-        for name in ("copy_factor",):
+        for name in ("copy_factor", "passthrough"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{name} must be a whole number, 0 or more, not {value!r}")
+        if self.copy_factor and self.passthrough:
+            raise ConfigError("copy_factor and passthrough are two outputs: set one of them")
 
     @property
     def rate_limit(self) -> int | None:

@@ -267,6 +267,10 @@ def test_the_servers_own_fetch_of_an_upload_is_not_on_the_studios_line(tmp_path:
         ({"bandwidth_up": True}, "bandwidth_up"),
         ({"latency": -0.1}, "latency"),
         ({"latency": float("inf")}, "latency"),
+        ({"speed_factor": -1.0}, "speed_factor"),
+        ({"passthrough": -1}, "passthrough"),
+        ({"passthrough": 2.5}, "passthrough"),
+        ({"passthrough": 4, "copy_factor": 2}, "passthrough"),
     ],
 )
 def test_an_impossible_link_or_simulation_is_a_config_error_naming_it(
@@ -280,3 +284,4 @@ def test_the_link_is_off_by_default() -> None:
     settings = ServerSettings()
 
     assert (settings.bandwidth_up, settings.bandwidth_down, settings.latency) == (None, None, 0.0)
+    assert settings.passthrough == 0
