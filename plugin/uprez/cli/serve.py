@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import signal
 from pathlib import Path
@@ -76,10 +77,40 @@ def register(commands: Any) -> None:
     )
     parser.add_argument(
         "--speed-factor",
-        type=float,
+        type=_at_least_zero,
         default=0.0,
         help="simulate a slower service: each task takes at least this many seconds per "
         "second of video (default 0)",
+    )
+    parser.add_argument(
+        "--passthrough",
+        type=_whole_number,
+        default=0,
+        metavar="N",
+        help="instead of upscaling, return the input's own video and audio in a fresh MP4 "
+        "padded to N times the input's size, as big as a 4K result (benchmarks of time-to-4K, "
+        "with --speed-factor for the service's time; default 0: upscale)",
+    )
+    parser.add_argument(
+        "--bandwidth-up",
+        type=_above_zero,
+        metavar="MB/S",
+        help="play a studio's uplink: the client's uploads (PUTs to the storage host, multipart "
+        "uploads) share this many megabytes (10^6 bytes) a second (default: unlimited)",
+    )
+    parser.add_argument(
+        "--bandwidth-down",
+        type=_above_zero,
+        metavar="MB/S",
+        help="play a studio's downlink: the client's downloads from the storage and CDN hosts "
+        "share this many megabytes a second (default: unlimited)",
+    )
+    parser.add_argument(
+        "--latency",
+        type=_at_least_zero,
+        default=0.0,
+        metavar="MS",
+        help="answer every request on every port this many milliseconds later (default 0)",
     )
     parser.add_argument(
         "--account-level",
@@ -92,7 +123,7 @@ def register(commands: Any) -> None:
         "--submits-per-minute",
         type=int,
         metavar="N",
-        help="accept N submits each wall-clock minute, whatever the level (429 beyond)",
+        help="accept N submits in any 60 s, whatever the level (429 beyond)",
     )
     parser.add_argument(
         "--concurrent-tasks",
@@ -158,6 +189,67 @@ def register(commands: Any) -> None:
     parser.set_defaults(handler=run)
 
 
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
+def _above_zero(text: str) -> float:
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+def _at_least_zero(text: str) -> float:
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def _whole_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def describe_link(settings: ServerSettings) -> str:
+    """The banner's line on the studio's link the server plays."""
+    if not (settings.bandwidth_up or settings.bandwidth_down or settings.latency):
+        return "link: not shaped (no bandwidth limit, no added latency)"
+
+    def rate(value: float | None) -> str:
+        return "unlimited" if not value else f"{value / 1e6:g} MB/s"
+
+    return (
+        f"link: uplink {rate(settings.bandwidth_up)}, downlink {rate(settings.bandwidth_down)}, "
+        f"latency {settings.latency * 1000:g} ms per request"
+    )
+
+
+def describe_service(settings: ServerSettings) -> str | None:
+    """The banner's line on the service's simulated work (None: it really upscales, at its
+    own speed)."""
+    parts = []
+    if settings.speed_factor:
+        parts.append(f"each task takes at least {settings.speed_factor:g} s per second of video")
+    if settings.passthrough:
+        parts.append(
+            f"outputs are the input passed through, padded to {settings.passthrough} x its size"
+        )
+    return "service: " + "; ".join(parts) if parts else None
+
+
 def read_faults(inline: list[str], file: Path | None) -> list[Fault]:
     """The faults given by ``--fault`` and ``--faults``; a ConfigError names a bad one."""
     items: list[object] = []
@@ -214,6 +306,10 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         max_duration=args.max_duration,
         speed_factor=args.speed_factor,
+        passthrough=args.passthrough,
+        bandwidth_up=None if args.bandwidth_up is None else args.bandwidth_up * 1e6,
+        bandwidth_down=None if args.bandwidth_down is None else args.bandwidth_down * 1e6,
+        latency=args.latency / 1000,
         mode=args.mode,
         account_level=args.account_level,
         submits_per_minute=args.submits_per_minute,
@@ -249,6 +345,10 @@ def run(args: argparse.Namespace) -> int:
             f"{settings.concurrency} tasks at once",
             flush=True,
         )
+        print(describe_link(settings), flush=True)
+        service = describe_service(settings)
+        if service is not None:
+            print(service, flush=True)
         print("press Ctrl-C to stop", flush=True)
 
     server.on_ready = announce

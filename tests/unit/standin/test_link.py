@@ -8,6 +8,9 @@ upper bound, on the model's own fetch, leaves a margin of several times.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -285,3 +288,93 @@ def test_the_link_is_off_by_default() -> None:
 
     assert (settings.bandwidth_up, settings.bandwidth_down, settings.latency) == (None, None, 0.0)
     assert settings.passthrough == 0
+
+
+# -- uprez serve ---------------------------------------------------------------------------------
+
+
+def banner(child: subprocess.Popen[str]) -> list[str]:
+    """The start-up banner's lines, up to and including "press Ctrl-C to stop"."""
+    assert child.stdout is not None
+    lines = []
+    while True:
+        line = child.stdout.readline()
+        assert line, f"uprez serve ended early: {lines}"
+        lines.append(line.rstrip("\n"))
+        if line.startswith("press Ctrl-C"):
+            return lines
+
+
+def test_uprez_serve_plays_the_link_and_says_so() -> None:
+    child = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "uprez", "serve", "--port", "0", "--api-key", TEST_KEY),
+            *("--bandwidth-up", "12.5", "--bandwidth-down", "50", "--latency", "250"),
+            *("--passthrough", "4", "--speed-factor", "1.5"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = banner(child)
+        base = lines[0].split()[-1]
+        elapsed, answer = timed(
+            requests.get,
+            f"{base}/api/v3/balance",
+            headers={"Authorization": f"Bearer {TEST_KEY}"},
+            timeout=10,
+        )
+    finally:
+        child.send_signal(signal.SIGINT)
+        child.wait(timeout=30)
+
+    assert "link: uplink 12.5 MB/s, downlink 50 MB/s, latency 250 ms per request" in lines
+    assert (
+        "service: each task takes at least 1.5 s per second of video; outputs are the input "
+        "passed through, padded to 4 x its size"
+    ) in lines
+    assert answer.status_code == 200
+    assert elapsed >= 0.25
+
+
+def test_uprez_serve_says_when_the_link_is_not_shaped() -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-m", "uprez", "serve", "--port", "0", "--api-key", TEST_KEY],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = banner(child)
+    finally:
+        child.send_signal(signal.SIGINT)
+        child.wait(timeout=30)
+
+    assert "link: not shaped (no bandwidth limit, no added latency)" in lines
+    assert not any(line.startswith("service:") for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (("--bandwidth-up", "0"), "must be more than 0"),
+        (("--bandwidth-down", "fast"), "not a number"),
+        (("--bandwidth-up", "nan"), "not a finite number"),
+        (("--latency", "-5"), "must be 0 or more"),
+        (("--speed-factor", "-1"), "must be 0 or more"),
+        (("--passthrough", "2.5"), "not a whole number"),
+        (("--passthrough", "-1"), "must be 0 or more"),
+    ],
+)
+def test_uprez_serve_refuses_an_impossible_link(flags: tuple[str, str], says: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "uprez", "serve", "--port", "0", *flags],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 2, done
+    assert f"argument {flags[0]}: {says}" in done.stderr
+    assert "Traceback" not in done.stderr
