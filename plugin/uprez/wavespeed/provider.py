@@ -276,7 +276,8 @@ class WaveSpeedProvider:
         task_id, fresh = submit_once(
             self.client, self.model, {**self.inputs, "video": video_url}, record, deadline
         )
-        poller = self._poller_for(source, record) if fresh else Poller(self.schedule)
+        submitted = time.monotonic()
+        poller = self._poller_for(source, record, submitted) if fresh else Poller(self.schedule)
         return task_id, poller, reused
 
     def upload(self, source: Source, *, record: TaskRecord | None, emit: Emit) -> str:
@@ -309,8 +310,14 @@ class WaveSpeedProvider:
         self._uploaded.add(video_url)
         return video_url
 
-    def _poller_for(self, source: Source, record: TaskRecord | None) -> Poller:
-        """A poller for a task submitted just now, waiting for its end as history predicts."""
+    def _poller_for(self, source: Source, record: TaskRecord | None, submitted: float) -> Poller:
+        """A poller for a task submitted at ``submitted`` (a :func:`time.monotonic` time),
+        waiting for its end as history predicts.
+
+        The task runs from its submit, not from when the source has been probed for its length
+        (tens of milliseconds for a video, more for a file FFmpeg must search): its first poll
+        is counted from the submit, so probing does not push it later.
+        """
         store = record.journal if record is not None else None
         work = work_of(source)
         estimate = self.times.estimate(self._service, work, store)
@@ -319,7 +326,7 @@ class WaveSpeedProvider:
         return Poller(
             self.schedule,
             estimate,
-            start=time.monotonic(),
+            start=submitted,
             work=work,
             lookup=lambda: self.times.estimate(self._service, work),
         )

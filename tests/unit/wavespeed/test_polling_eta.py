@@ -185,3 +185,36 @@ def test_a_poller_without_history_adopts_an_estimate_as_soon_as_one_exists() -> 
     times.learn("svc", Work("seconds", 10.0), 10.0)  # a sibling segment just finished in 10 s
 
     assert poller.next_wait(9.0, "processing") == pytest.approx(10.0 + 0.1 - 9.0)
+
+
+def test_a_tasks_first_poll_is_counted_from_its_submit_not_from_after_the_source_is_probed(
+    make_clip: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from uprez.wavespeed import provider as provider_module
+
+    clip = make_clip("shot.mp4", seconds=1, fps=12, width=64, height=36)
+    probed_at: list[float] = []
+
+    def slow_probe(source: Path) -> Work:  # a source FFmpeg must search far into
+        probed_at.append(time.monotonic())
+        time.sleep(0.3)
+        return work_of(source)
+
+    monkeypatch.setattr(provider_module, "work_of", slow_probe)
+    settings = ServerSettings(api_key=TEST_KEY, max_size=TEST_BOX, task_seconds=0.5)
+    with LocalServer(settings) as server:
+        provider = provider_module.WaveSpeedProvider.from_config(
+            load_config(env={}), base_url=server.base_url, api_key=TEST_KEY
+        )
+        try:
+            provider.times.learn(provider._service, Work("seconds", 1.0), 0.5)
+            _, poller, _ = provider._task_for(clip, None, time.monotonic() + 60, lambda e: None)
+        finally:
+            provider.close()
+
+    assert poller.start <= probed_at[0]
+    # the first poll goes just after the task's earliest end from its submit (0.5 s), not 0.3 s
+    # of probing later
+    assert poller.next_wait(probed_at[0] + 0.3, None) < 0.5 - 0.3 + 0.2
