@@ -122,7 +122,9 @@ class ServiceApp(UploadRoutes, DeletionRoute, Face):
     def input_headers(self, url: str) -> dict[str, str]:
         """The headers of the model's fetch of ``url``: marked as the server's own when it is
         on this server's storage port, so the studio's link does not slow it — the real
-        service fetches its inputs on its own network, not over the studio's line."""
+        service fetches its inputs on its own network, not over the studio's line. The port
+        decides, since the host is whatever name the client reached this server by; another
+        host on the same port learns only a token that is good for this server's link alone."""
         parts = urlsplit(url)
         try:
             own = self.storage_port != 0 and parts.port == self.storage_port
