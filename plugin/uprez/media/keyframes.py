@@ -27,7 +27,7 @@ from av.stream import Stream
 
 from uprez.errors import MediaError
 from uprez.media.cover_art import is_cover_art
-from uprez.media.mp4index import sample_table
+from uprez.media.mp4index import DecodeOrder, sample_table
 
 __all__ = [
     "Keyframe",
@@ -81,6 +81,8 @@ class VideoIndex:
     pix_fmt: str
     extradata: bytes
     """The codec's global header (for H.264 in MP4, the avcC record with SPS and PPS)."""
+    sizes: tuple[int, ...] = ()
+    """Bytes of each frame's packet, in presentation order: what a cut of them will hold."""
 
     @property
     def frames(self) -> int:
@@ -220,16 +222,19 @@ def index_container(container: InputContainer, path: str, *, tables: bool = Fals
     if not decode_order:
         raise MediaError(f"{target}: the video stream holds no frames", path=target)
 
-    ordered = sorted(pts for pts, _ in decode_order)
+    ordered = sorted(pts for pts, _, _ in decode_order)
     if len(set(ordered)) != len(ordered):
         raise MediaError(f"{target}: two video frames share a timestamp", path=target)
     rank = {pts: i for i, pts in enumerate(ordered)}
     keys = tuple(sorted(rank[pts] for pts in _clean_keyframes(decode_order)))
-    starts = tuple(sorted(rank[pts] for pts, is_key in decode_order if is_key))
-    delay = max(0, max(i - rank[pts] for i, (pts, _) in enumerate(decode_order)))
+    starts = tuple(sorted(rank[pts] for pts, is_key, _ in decode_order if is_key))
+    delay = max(0, max(i - rank[pts] for i, (pts, _, _) in enumerate(decode_order)))
+    sizes = [0] * len(ordered)
+    for pts, _, size in decode_order:
+        sizes[rank[pts]] = size
     log.debug("%s: %d frames, %d keyframes, delay %d", target, len(ordered), len(keys), delay)
     return VideoIndex(
-        target, stream_index, time_base, tuple(ordered), keys, starts, delay, *details
+        target, stream_index, time_base, tuple(ordered), keys, starts, delay, *details, tuple(sizes)
     )
 
 
@@ -246,7 +251,7 @@ def skip_other_streams(container: InputContainer, *wanted: Stream) -> None:
             stream.discard = av.stream.Discard.all
 
 
-def _listed(target: str, stream: Stream) -> list[tuple[int, bool]] | None:
+def _listed(target: str, stream: Stream) -> DecodeOrder | None:
     """The decode order from the file's MP4 sample tables (see :mod:`uprez.media.mp4index`),
     if it agrees with the packets actually read at the start and from the last keyframe on."""
     listed = sample_table(target, stream.index)
@@ -257,7 +262,7 @@ def _listed(target: str, stream: Stream) -> list[tuple[int, bool]] | None:
         assert isinstance(video, av.VideoStream)
         skip_other_streams(check, video)
         head = _scan(itertools.islice(check.demux(video), _CHECKED), target)
-        last_key = next(pts for pts, is_key in reversed(listed) if is_key)
+        last_key = next(pts for pts, is_key, _ in reversed(listed) if is_key)
         check.seek(last_key, stream=video, backward=True)
         tail = _scan(check.demux(video), target)
     if not head or not tail or len(tail) > len(listed):
@@ -268,24 +273,24 @@ def _listed(target: str, stream: Stream) -> list[tuple[int, bool]] | None:
     return listed
 
 
-def _scan(packets: Iterable[av.Packet[av.VideoStream]], target: str) -> list[tuple[int, bool]]:
-    """``(pts, is_keyframe)`` of each real packet, in decode order."""
-    found: list[tuple[int, bool]] = []
+def _scan(packets: Iterable[av.Packet[av.VideoStream]], target: str) -> DecodeOrder:
+    """``(pts, is_keyframe, bytes)`` of each real packet, in decode order."""
+    found: DecodeOrder = []
     for packet in packets:
         if not packet.size or packet.is_discard:
             continue
         pts = packet.pts if packet.pts is not None else packet.dts
         if pts is None:
             raise MediaError(f"{target}: a video frame has no timestamp", path=target)
-        found.append((int(pts), bool(packet.is_keyframe)))
+        found.append((int(pts), bool(packet.is_keyframe), int(packet.size)))
     return found
 
 
-def _clean_keyframes(decode_order: list[tuple[int, bool]]) -> set[int]:
+def _clean_keyframes(decode_order: DecodeOrder) -> set[int]:
     """Keyframe timestamps that no later-decoded frame of their group is shown before."""
     clean: set[int] = set()
     current: int | None = None
-    for pts, is_key in decode_order:
+    for pts, is_key, _ in decode_order:
         if is_key:
             if current is not None:
                 clean.add(current)

@@ -225,7 +225,7 @@ def _variable(target: str, track: int) -> bool:
     An MP4 or MOV lists its frame times in its sample tables (a millisecond to read); any other
     file has its packets read, into the index later steps reuse."""
     listed = sample_table(target, track)
-    pts = sorted(p for p, _ in listed) if listed else index_video(target).pts
+    pts = sorted(p for p, _, _ in listed) if listed else index_video(target).pts
     steps = {b - a for a, b in itertools.pairwise(pts)}
     return bool(steps) and max(steps) - min(steps) > 1
 

@@ -2,7 +2,8 @@
 
 Indexing a file by reading its packets costs a read of every byte (some 0.2 s per GB): that is
 what planning a long job spends before any cut. An MP4 already lists every sample's decode time
-(``stts``), its presentation offset (``ctts``) and its sync samples (``stss``) in ``moov``; this
+(``stts``), its presentation offset (``ctts``), its sync samples (``stss``) and its size
+(``stsz``) in ``moov``; this
 module reads those few kilobytes instead. Only the plain case is taken — one track in ``moov``
 (not fragmented), at most one edit without a gap, normal rate — and the caller checks the result
 against packets read from the file's start and end; anything else returns None, and the caller
@@ -16,8 +17,8 @@ import os
 import struct
 from collections.abc import Iterator
 
-#: (pts, is_keyframe) of each sample in decode order, as PyAV's packets carry them.
-DecodeOrder = list[tuple[int, bool]]
+#: (pts, is_keyframe, bytes) of each sample in decode order, as PyAV's packets carry them.
+DecodeOrder = list[tuple[int, bool, int]]
 
 _CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts"}
 # Reading more than this of ``moov`` is not worth it: the packets themselves are faster then.
@@ -111,7 +112,7 @@ def _decode_order(trak: memoryview, movie_scale: int) -> DecodeOrder | None:
     if shift is None:
         return None
     return [
-        (d + o - shift, keys is None or i + 1 in keys)
+        (d + o - shift, keys is None or i + 1 in keys, s)
         for i, (d, o, s) in enumerate(zip(dts, offsets, sizes, strict=True))
         if s
     ]

@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from uprez.account import account_limits
 from uprez.errors import BudgetError, UploadTooLarge
 from uprez.journal.jobs import open_journal
 from uprez.media.image_sequence import ImageSequence
@@ -18,6 +19,7 @@ from uprez.providers import Funded, Provider
 from uprez.step.checks import admit, price_rule
 from uprez.step.plan import Plan, plan_segments
 from uprez.step.proxy import Proxy, planned_bytes, proxy_for, sequence_proxy
+from uprez.step.wall_plan import frame_bytes
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +96,7 @@ def estimate(
     each segment's share of its bytes stays under ``plan_bytes`` (by default
     :data:`PLAN_SHARE` of the limit). A URL source goes whole: it
     is never uploaded, and one too long to go whole was refused by the check."""
-    from uprez.media.keyframes import keyframes  # PyAV loads when a video is first looked at
+    from uprez.media.keyframes import index_video  # PyAV loads when a video is first looked at
 
     info, master = admit(path, config)
     max_seconds = config.limits.max_duration
@@ -120,11 +122,15 @@ def estimate(
     budget = limit
     if sent > limit or plan_bytes is not None:
         budget = plan_bytes or int(limit * PLAN_SHARE)
+    before = None  # the bytes before each frame, where the packets tell them
     if proxy is not None:  # every frame of a proxy is encoded: any frame is a cut
         keys = list(range(info.frames)) if needs_cuts else [0]
     else:
         assert isinstance(path, Path)
-        keys = [k.index for k in keyframes(path)] if needs_cuts else [0]
+        index = index_video(path) if needs_cuts else None
+        keys = list(index.keyframe_indexes) if index is not None else [0]
+        if index is not None and plan_bytes is None and len(index.sizes) == info.frames:
+            before = frame_bytes(index.sizes, info.size_bytes)
     plan = plan_segments(
         frames=info.frames,
         fps=info.fps,
@@ -134,6 +140,9 @@ def estimate(
         size_bytes=sent,
         max_bytes=budget,
         duration=info.duration,
+        frame_bytes=before,
+        cap=limit,
+        wave=min(account_limits(config)),
     )
     if proxy is not None:
         plan = replace(

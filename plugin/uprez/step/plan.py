@@ -17,6 +17,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from uprez.billing import PriceRule
+from uprez.step.wall_plan import wall_cuts
 
 # Keyframes weighed on each side of a balanced cut position.
 _NEAREST = 24
@@ -87,6 +88,9 @@ def plan_segments(
     size_bytes: int = 0,
     max_bytes: int | None = None,
     duration: float | None = None,
+    frame_bytes: Sequence[int] | None = None,
+    cap: int | None = None,
+    wave: int = 0,
 ) -> Plan:
     """Plan the segments of a constant-frame-rate video of ``frames`` frames.
 
@@ -94,6 +98,12 @@ def plan_segments(
     ``max_seconds``, tightened so a segment's share of ``size_bytes`` stays under ``max_bytes``.
     ``duration`` is the container's duration when known (it bills a whole video); segments are
     timed by their frames.
+
+    With the bytes before each frame (``frame_bytes``, see :mod:`uprez.step.wall_plan`), the
+    upload ``cap`` and the account's ``wave`` (tasks it runs at once and submits a minute), a
+    job of more than one wave is planned for the wall clock instead: the fewest segments the
+    cap allows by their real bytes, the last wave short — when that bills no more than the
+    balanced plan.
     """
     if frames <= 0 or fps <= 0:
         raise ValueError("a video needs frames and a frame rate to be planned")
@@ -110,6 +120,32 @@ def plan_segments(
         return Plan(whole_duration, frames, fps, (whole,), rule)
     count = math.ceil(frames / limit_frames)
     cuts = _best_cuts(frames, fps, sorted(set(keyframes) | {0}), count, limit_frames, rule)
+    balanced = _plan(cuts, frames, fps, keyframes, duration, rule)
+    if frame_bytes is None or not cap:
+        return balanced
+    limit_frames = math.floor(max_seconds * fps + 1e-9)
+    fast = wall_cuts(frames, keyframes, frame_bytes, cap, limit_frames, wave)
+    if fast is None:
+        return balanced
+    timed = _plan(fast, frames, fps, keyframes, duration, rule)
+    over = any(frame_bytes[s.stop] - frame_bytes[s.first] > cap for s in balanced.segments)
+    if over:  # the balanced cuts would be refused at upload: the timed ones fit
+        return timed
+    waves = math.ceil(len(timed.segments) / wave) - math.ceil(len(balanced.segments) / wave)
+    better = waves < 0 or (
+        waves == 0 and timed.segments[-1].duration < balanced.segments[-1].duration
+    )
+    return timed if better and timed.billed_seconds <= balanced.billed_seconds else balanced
+
+
+def _plan(
+    cuts: Sequence[int],
+    frames: int,
+    fps: Fraction,
+    keyframes: Sequence[int],
+    duration: float,
+    rule: PriceRule,
+) -> Plan:
     keyset = set(keyframes) | {0, frames}
     bounds = [0, *cuts, frames]
     segments = tuple(

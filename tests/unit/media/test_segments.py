@@ -359,12 +359,12 @@ def test_a_part_at_a_varying_rate_is_joined_from_its_index(
     assert probe(out).frames == frames
 
 
-def _packets_of(path: Path) -> list[tuple[int, bool]]:
-    """(pts, is_keyframe) of every video packet, read the slow way."""
+def _packets_of(path: Path) -> list[tuple[int, bool, int]]:
+    """(pts, is_keyframe, bytes) of every video packet, read the slow way."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         return [
-            (int(p.pts if p.pts is not None else p.dts), bool(p.is_keyframe))
+            (int(p.pts if p.pts is not None else p.dts), bool(p.is_keyframe), int(p.size))
             for p in container.demux(stream)
             if p.size
         ]
@@ -390,7 +390,10 @@ def test_an_mp4s_sample_tables_give_the_packets_timestamps(
 
     assert listed == _packets_of(path)  # B-frames and edit list included
     forget_indexes()
-    assert index_video(path).pts == tuple(sorted(p for p, _ in _packets_of(path)))
+    index = index_video(path)
+    assert index.pts == tuple(sorted(p for p, _, _ in _packets_of(path)))
+    # each frame's bytes in presentation order: what planning by the upload cap adds up
+    assert index.sizes == tuple(size for _, _, size in sorted(_packets_of(path)))
 
 
 def test_sample_tables_are_not_read_from_matroska_or_a_track_that_is_not_video(
