@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from uprez.account import concurrency
+from uprez.account import MAX_CONCURRENCY
 from uprez.errors import ConfigError, InputError, StorageError, UploadTooLarge, UprezError
 from uprez.journal.charges import Payer
 from uprez.journal.jobs import open_job, open_journal
@@ -271,7 +271,7 @@ def _run_planned(
                 plan,
                 provider,
                 folder,
-                concurrency=concurrency(config),
+                concurrency=config.limits.concurrency or min(MAX_CONCURRENCY, len(plan.segments)),
                 emit=emit,
                 records=(
                     job_log.records(

@@ -28,6 +28,7 @@ from uprez.step.finished import load_finished, save_finished
 from uprez.step.plan import Plan, Segment
 from uprez.step.proxy import Proxy
 from uprez.step.segment_checks import check_segment, check_sizes
+from uprez.step.stages import Stages
 from uprez.step.workers import workers
 
 log = logging.getLogger(__name__)
@@ -119,13 +120,15 @@ def run_segments(
 ) -> list[SegmentResult]:
     """Upscale every segment of ``plan``, ``concurrency`` at a time; return them in order.
 
-    Every segment is cut first and checked against ``max_bytes``; with a journal, every one is
-    uploaded before any is submitted. With a ``proxy``, every segment is the proxy's (see
-    :mod:`uprez.step.proxy`). So a segment too large, for this side or for the
-    service, raises :class:`UploadTooLarge` before anything was spent, and the job is planned
-    again. A segment that fails later does not stop the others (they may already be paid for);
-    once all have ended, the first failure is raised, its message naming the segment and the
-    folder where the finished ones wait for a rerun.
+    The segments go through a pipeline (:mod:`uprez.step.stages`): cut in order, each uploaded
+    the moment it is cut, each submitted once its upload is on the service, each downloaded
+    the moment its task ends. Nothing is submitted before every cut is checked against
+    ``max_bytes`` and the first upload is taken, so a segment too large for this side (or the
+    first one for the service) raises :class:`UploadTooLarge` with nothing spent, and the job
+    is planned again. With a ``proxy``, every segment is the proxy's (see
+    :mod:`uprez.step.proxy`). A segment that fails later does not stop the others (they may
+    already be paid for); once all have ended, the first failure is raised, its message naming
+    the segment and the folder where the finished ones wait for a rerun.
     """
     from uprez.media.keyframes import index_video  # PyAV
 
@@ -153,33 +156,32 @@ def run_segments(
 
         return tagged
 
-    with workers(concurrency) as submit:
-        cutting = [submit(_cut, source, s, folder, index, proxy) for s in todo]
-        cuts = {s.index: cut.result() for s, cut in zip(todo, cutting, strict=True)}
-        check_sizes(cuts, todo, max_bytes, total)
-        if records is not None and isinstance(provider, Uploader):
-            assert records is not None
-            uploads = [
-                submit(_upload_early, provider, cuts[s.index], records[s.index], tagger(s))
-                for s in todo
-            ]
-            for upload in uploads:
-                upload.result()
+    stages = Stages(todo)
+    uploader = provider if isinstance(provider, Uploader) else None
 
-        def one(segment: Segment) -> SegmentResult:
-            up = ups[segment.index]
-            done = finished[segment.index]
-            if done is not None:
-                log.info(
-                    "segment %d of %d: reusing task %s", segment.index + 1, total, done.task_id
-                )
-                return SegmentResult(segment, up, done, reused=True)
-            record = records[segment.index] if records is not None else None
-            result = provider.run(cuts[segment.index], up, emit=tagger(segment), record=record)
-            check_segment(up, segment, total, result, plan.fps, strict)
-            save_finished(up, result)
-            return SegmentResult(segment, up, result)
+    def one(segment: Segment) -> SegmentResult:
+        up = ups[segment.index]
+        done = finished[segment.index]
+        if done is not None:
+            log.info("segment %d of %d: reusing task %s", segment.index + 1, total, done.task_id)
+            return SegmentResult(segment, up, done, reused=True)
+        cut = stages.source_for(segment)
+        record = records[segment.index] if records is not None else None
+        result = provider.run(cut, up, emit=tagger(segment), record=record)
+        check_segment(up, segment, total, result, plan.fps, strict)
+        save_finished(up, result)
+        return SegmentResult(segment, up, result)
 
+    # A worker each for cutting and uploading, and ``concurrency`` segments run at once.
+    with workers(2) as stage, workers(concurrency) as submit:
+        stage(
+            stages.cut_all,
+            lambda s: _cut(source, s, folder, index, proxy),
+            lambda: check_sizes(
+                {s.index: stages.cuts[s.index].result() for s in todo}, todo, max_bytes, total
+            ),
+        )
+        stage(stages.upload_all, uploader, records, tagger)
         futures = [submit(one, segment) for segment in plan.segments]
         outcomes: list[SegmentResult | UprezError] = []
         for future in futures:
@@ -187,6 +189,9 @@ def run_segments(
                 outcomes.append(future.result())
             except UprezError as exc:
                 outcomes.append(exc)
+    for gate in (stages.checked, stages.taken):  # refused for its size: planned again
+        if gate.done() and isinstance(refusal := gate.exception(), UploadTooLarge):
+            raise refusal
     failures = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, UprezError)]
     if failures:
         position, first = failures[0]
@@ -206,19 +211,6 @@ def run_segments(
                 first.add_note(f"{done_count} finished segment(s) kept in {folder} for a rerun")
         raise first
     return [o for o in outcomes if isinstance(o, SegmentResult)]
-
-
-def _upload_early(
-    provider: Uploader, cut: Source, record: TaskRecord, emit: Callable[[JobEvent], None]
-) -> None:
-    """Upload a segment before any is submitted. A size refusal stops the job (re-planned);
-    any other failure is left for the segment's own run to meet again and report."""
-    try:
-        provider.upload(cut, record=record, emit=emit)
-    except UploadTooLarge:
-        raise
-    except UprezError as exc:
-        log.info("early upload of %s failed (%s); its run will try again", cut.name, exc)
 
 
 def assemble(

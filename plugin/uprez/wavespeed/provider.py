@@ -95,6 +95,9 @@ class WaveSpeedProvider:
         self.times = TaskTimes()
         # Uploads made by this provider (the others were reused from an earlier run's journal).
         self._uploaded: set[str] = set()
+        # The same by the file uploaded, so a segment uploaded ahead of its run is not sent
+        # twice when no journal record remembers it.
+        self._sent: dict[tuple[str, int, int], str] = {}
 
     @classmethod
     def from_config(
@@ -292,7 +295,10 @@ class WaveSpeedProvider:
         video_url = record.reusable_upload() if record is not None else None
         if video_url is not None:
             return video_url
-        if isinstance(source, RemoteVideo):
+        sent = _identity(source)
+        if record is None and sent in self._sent:  # uploaded ahead, by a job without a journal
+            video_url = self._sent[sent]
+        elif isinstance(source, RemoteVideo):
             video_url = source.url
         else:
             emit(JobEvent("uploading", source, fraction=0.0))
@@ -308,6 +314,8 @@ class WaveSpeedProvider:
         if record is not None:
             record.uploaded(video_url)
         self._uploaded.add(video_url)
+        if sent is not None:
+            self._sent[sent] = video_url
         return video_url
 
     def _poller_for(self, source: Source, record: TaskRecord | None, submitted: float) -> Poller:
@@ -348,3 +356,11 @@ class WaveSpeedProvider:
     def close(self) -> None:
         """Close the HTTP session."""
         self.client.session.close()
+
+
+def _identity(source: Source) -> tuple[str, int, int] | None:
+    """A local file as uploaded: its path, size and modification time (None for a URL)."""
+    if not isinstance(source, Path):
+        return None
+    stat = source.stat()
+    return str(source.resolve()), stat.st_size, stat.st_mtime_ns
