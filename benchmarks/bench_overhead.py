@@ -3,8 +3,9 @@
 The server's processing is a copy (the output is the input four times over), so what is
 measured is what the client spends around the service: upload, submit, notice, download.
 
-Like for like: the source is a real 20 MB H.264 clip (a job's source is always a video: uprez
-refuses anything else before a job starts), and the baseline lands its download as uprez does,
+Like for like: the source is a real H.264 clip of about 20 MB (a job's source is always a
+video: uprez refuses anything else before a job starts), and the baseline lands its download as
+uprez does,
 in a temporary file beside the target, synced, then renamed into place. uprez does a little
 more, and it is timed: it probes the source's length after the submit (for when to poll, some
 10 ms while the service works) and reports progress. The twin runs in a process of its own
@@ -113,7 +114,8 @@ def run(quick: bool) -> list[Row]:
     twin = {"api_key": KEY, "copy_factor": 4, "workers": 2, **LENIENT_TWIN}
     with tempfile.TemporaryDirectory(prefix="uprez-bench-overhead-", dir="/tmp") as folder:
         work = Path(folder)
-        source = make_export(work, SOURCE_MB)
+        source = make_export(work, SOURCE_MB)  # about 20 MB: a whole number of 2 s tiles
+        size = source.stat().st_size
         with twin_process(twin, work / "twin.log") as base_url:
             config = load_config(
                 env={},
@@ -162,14 +164,14 @@ def run(quick: bool) -> list[Row]:
     quartiles = statistics.quantiles(ratios, n=4)
     return [
         Row(
-            "whole job: 20 MB up, submit, poll, 80 MB down",
+            f"whole job: {size / 1e6:.0f} MB up, submit, poll, {4 * size / 1e6:.0f} MB down",
             a[middle],
             b[middle],
             "s",
             f"<= {TARGET:g}x",
             ratios[middle] <= TARGET,
             note=(
-                "processing replaced by a copy; a real 20 MB clip; both land the download in a "
+                "processing replaced by a copy; a real H.264 clip; both land the download in a "
                 "temporary file, fsync, rename; uprez also probes the source's length and "
                 "reports progress; the twin in its own process, its files in memory; the median "
                 f"of {rounds} alternating rounds' ratios (quartiles {quartiles[0]:.2f}-"
