@@ -130,3 +130,29 @@ def test_without_a_journal_a_segment_uploaded_ahead_is_not_sent_again(
     after = stats(shaped_server.base_url, SECRET_KEY)
     assert after["uploads"] - before["uploads"] == 4
     assert after["submissions"] - before["submissions"] == 4
+
+
+def test_without_a_journal_a_later_job_of_the_same_file_uploads_it_afresh(
+    clip: Path, shaped_server: LocalServer, tmp_path: Path
+) -> None:
+    # An upload made ahead is its own run's, once: a later job may find it deleted with its task.
+    config = fast_config({"limits.max_duration": 1.0, "journal.enabled": False})
+    provider = WaveSpeedProvider.from_config(
+        config, base_url=shaped_server.base_url, api_key=SECRET_KEY
+    )
+    before = stats(shaped_server.base_url, SECRET_KEY)
+    try:
+        for name in ("first_4k.mp4", "second_4k.mp4"):
+            run_upscale(
+                Artifact(clip),
+                config=config,
+                pm=get_plugin_manager(env={}),
+                provider=provider,
+                output=tmp_path / name,
+            )
+    finally:
+        provider.close()
+
+    after = stats(shaped_server.base_url, SECRET_KEY)
+    assert after["uploads"] - before["uploads"] == 8
+    assert after["submissions"] - before["submissions"] == 8

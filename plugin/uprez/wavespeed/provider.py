@@ -95,9 +95,9 @@ class WaveSpeedProvider:
         self.times = TaskTimes()
         # Uploads made by this provider (the others were reused from an earlier run's journal).
         self._uploaded: set[str] = set()
-        # The same by the file uploaded, so a segment uploaded ahead of its run is not sent
-        # twice when no journal record remembers it.
-        self._sent: dict[tuple[str, int, int], str] = {}
+        # Uploads made ahead of their run by the file uploaded, taken once by that run, so a
+        # segment is not sent twice when no journal record remembers it.
+        self._ahead: dict[tuple[str, int, int] | None, str] = {}
 
     @classmethod
     def from_config(
@@ -274,7 +274,8 @@ class WaveSpeedProvider:
         if task_id is not None:
             log.info("resuming task %s", task_id)
             return task_id, Poller(self.schedule), False
-        video_url = self.upload(source, record=record, emit=emit)
+        ahead = self._ahead.pop(_identity(source), None) if record is None else None
+        video_url = ahead or self._send(source, record, emit)
         reused = video_url not in self._uploaded
         task_id, fresh = submit_once(
             self.client, self.model, {**self.inputs, "video": video_url}, record, deadline
@@ -284,6 +285,16 @@ class WaveSpeedProvider:
         return task_id, poller, reused
 
     def upload(self, source: Source, *, record: TaskRecord | None, emit: Emit) -> str:
+        """Upload ``source`` ahead of its run (see :meth:`_send`); return the URL the service
+        reads it from. Without a journal ``record`` to remember it, the next run of the same
+        unchanged file takes this upload, once: a later job uploads afresh, since an upload
+        may be deleted with its task."""
+        video_url = self._send(source, record, emit)
+        if record is None and (sent := _identity(source)) is not None:
+            self._ahead[sent] = video_url
+        return video_url
+
+    def _send(self, source: Source, record: TaskRecord | None, emit: Emit) -> str:
         """Upload ``source`` unless ``record`` holds an upload recent enough to reuse; return
         the URL the service reads it from (recorded in the journal).
 
@@ -295,10 +306,7 @@ class WaveSpeedProvider:
         video_url = record.reusable_upload() if record is not None else None
         if video_url is not None:
             return video_url
-        sent = _identity(source)
-        if record is None and sent in self._sent:  # uploaded ahead, by a job without a journal
-            video_url = self._sent[sent]
-        elif isinstance(source, RemoteVideo):
+        if isinstance(source, RemoteVideo):
             video_url = source.url
         else:
             emit(JobEvent("uploading", source, fraction=0.0))
@@ -314,8 +322,6 @@ class WaveSpeedProvider:
         if record is not None:
             record.uploaded(video_url)
         self._uploaded.add(video_url)
-        if sent is not None:
-            self._sent[sent] = video_url
         return video_url
 
     def _poller_for(self, source: Source, record: TaskRecord | None, submitted: float) -> Poller:
