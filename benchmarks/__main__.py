@@ -23,6 +23,7 @@ from benchmarks import (
     bench_polling,
     bench_segments,
     bench_sequences,
+    bench_time_to_4k,
     bench_transfers,
 )
 from benchmarks.common import Row, table
@@ -40,6 +41,7 @@ BENCHMARKS = [
     bench_media,
     bench_conform,
     bench_sequences,
+    bench_time_to_4k,
 ]
 
 
@@ -63,7 +65,11 @@ def machine() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions (under 3 min)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer repetitions, smaller files, the four time-to-4K jobs at once (about 12 min)",
+    )
     parser.add_argument(
         "names", nargs="*", metavar="NAME", help="only the benchmarks whose module name has it"
     )

@@ -12,14 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -28,7 +23,15 @@ from typing import Any
 import av
 import requests
 
-from benchmarks.common import LENIENT_TWIN, UNPACED_CLIENT, Row, median, reset_peak_rss, rss_bytes
+from benchmarks.common import (
+    LENIENT_TWIN,
+    UNPACED_CLIENT,
+    Row,
+    median,
+    reset_peak_rss,
+    rss_bytes,
+    twin_process,
+)
 from uprez.config import Config, load_config
 from uprez.journal.jobs import open_job
 from uprez.journal.store import Journal
@@ -42,50 +45,21 @@ KEY = "bench-key"
 JOBS = 200
 LIMIT = 20  # tasks the service runs at once; the rest wait as "created"
 TASK_SECONDS = 2.0
-ROOT = Path(__file__).resolve().parents[1]
 
 
-def serve(limit: int, task_seconds: float) -> None:
-    """The server process: print the base URL, then serve until SIGINT."""
-    from uprez.standin.runner import LocalServer
-    from uprez.standin.settings import ServerSettings
-
-    settings = ServerSettings(
-        api_key=KEY, workers=limit, task_seconds=task_seconds, copy_factor=1, **LENIENT_TWIN
-    )
-    server = LocalServer(settings)
-    server.on_ready = lambda: print(server.base_url, flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
-
-
-@contextlib.contextmanager
-def server_process(limit: int, task_seconds: float, log_path: Path) -> Iterator[str]:
-    """A local server in a child process; yields its base URL and stops it afterwards."""
-    code = f"from benchmarks.bench_many import serve; serve({limit}, {task_seconds})"
-    paths = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
-    with log_path.open("wb") as errors:
-        child = subprocess.Popen(
-            [sys.executable, "-c", code],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=errors,
-        )
-        try:
-            assert child.stdout is not None
-            base_url = child.stdout.readline().decode().strip()
-            if not base_url.startswith("http"):
-                raise RuntimeError(f"the server did not start: {log_path.read_text()[-2000:]}")
-            yield base_url
-        finally:
-            child.send_signal(signal.SIGINT)
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+def server_process(
+    limit: int, task_seconds: float, log_path: Path
+) -> contextlib.AbstractContextManager[str]:
+    """A local server in a child process (:func:`benchmarks.common.twin_process`); yields its
+    base URL and stops it afterwards."""
+    settings = {
+        "api_key": KEY,
+        "workers": limit,
+        "task_seconds": task_seconds,
+        "copy_factor": 1,
+        **LENIENT_TWIN,
+    }
+    return twin_process(settings, log_path)
 
 
 def write_sources(folder: Path, count: int) -> list[Path]:

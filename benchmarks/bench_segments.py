@@ -74,14 +74,14 @@ def write_long_source(
             frame.time_base = Fraction(1, FPS)
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
-        for number, packet in enumerate(_tone_packets(audio, seconds * RATE // CHUNK)):
+        for number, packet in enumerate(tone_packets(audio, seconds * RATE // CHUNK)):
             packet.stream = audio
             packet.time_base = Fraction(1, RATE)
             packet.pts = packet.dts = number * CHUNK
             out.mux(packet)
 
 
-def _tone_packets(audio: av.AudioStream, count: int) -> list[av.Packet[Any]]:
+def tone_packets(audio: av.AudioStream, count: int) -> list[av.Packet[Any]]:
     """``count`` AAC packets of a steady 440 Hz tone: one period encoded, then repeated."""
     step = 2 * math.pi * 440 / RATE
     samples = [int(8000 * math.sin(step * i)) for i in range(CHUNK * PERIOD)]
@@ -136,11 +136,19 @@ def upscale_once(
     """One real upscale of ``source``, as a host runs it (its own provider, closed after);
     its wall seconds, event times and sidecar."""
     config = _config(base_url, folder, concurrency)
+    output = source.with_name(f"{source.stem}_c{concurrency}_up.mp4")
+    return timed_upscale(source, config, base_url, output)
+
+
+def timed_upscale(
+    source: Path, config: Config, base_url: str, output: Path
+) -> tuple[float, PhaseClock, dict[str, Any]]:
+    """Upscale ``source`` into ``output`` (removed after) with ``config``, through a provider
+    of its own; the wall seconds from the call (imports done), the events' times, the sidecar."""
     pm = get_plugin_manager(env={})
     clock = PhaseClock()
     pm.register(clock, name="bench-clock")
     provider = WaveSpeedProvider.from_config(config, base_url=base_url, api_key=KEY)
-    output = source.with_name(f"{source.stem}_c{concurrency}_up.mp4")
     try:
         clock.started = started = time.perf_counter()
         result = run_upscale(

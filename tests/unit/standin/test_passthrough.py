@@ -56,6 +56,24 @@ def decoded(path: Path) -> dict[str, Any]:
     return {"frames": frames, "fps": rate, "size": size, "seconds": seconds, "samples": samples}
 
 
+def passed_through(
+    settings: ServerSettings, clip: Path, tmp_path: Path, *, with_balance: bool = False
+) -> Any:
+    """Upscale ``clip`` through the API of a server with ``settings``; the output downloaded,
+    the task, and (``with_balance``) the account's balance after it."""
+    with LocalServer(settings) as server:
+        api = requests.Session()
+        api.headers["Authorization"] = f"Bearer {TEST_KEY}"
+        _, task = upscale_by_api(api, server.base_url, clip)
+        assert task["status"] == "completed", task
+        output = tmp_path / "output.mp4"
+        output.write_bytes(requests.get(task["outputs"][0], timeout=30).content)
+        if not with_balance:
+            return output, task
+        balance = api.get(f"{server.base_url}/api/v3/balance", timeout=10).json()["data"]
+        return output, task, balance
+
+
 def test_the_output_is_the_input_passed_through_and_padded_to_n_times_its_size(
     make_clip: Callable[..., Path], tmp_path: Path
 ) -> None:
@@ -67,14 +85,7 @@ def test_the_output_is_the_input_passed_through_and_padded_to_n_times_its_size(
         passthrough=FACTOR,
         speed_factor=1.0,
     )
-    with LocalServer(settings) as server:
-        api = requests.Session()
-        api.headers["Authorization"] = f"Bearer {TEST_KEY}"
-        _, task = upscale_by_api(api, server.base_url, clip)
-        assert task["status"] == "completed", task
-        output = tmp_path / "output.mp4"
-        output.write_bytes(requests.get(task["outputs"][0], timeout=30).content)
-        balance = api.get(f"{server.base_url}/api/v3/balance", timeout=10).json()["data"]
+    output, task, balance = passed_through(settings, clip, tmp_path, with_balance=True)
 
     source, result = decoded(clip), decoded(output)
     assert result["frames"] == source["frames"] == 18
@@ -102,13 +113,7 @@ def test_a_passthrough_output_is_what_the_client_checks_pass(
     settings = ServerSettings(
         api_key=TEST_KEY, max_size=TEST_BOX, account_level=TEST_LEVEL, passthrough=3
     )
-    with LocalServer(settings) as server:
-        api = requests.Session()
-        api.headers["Authorization"] = f"Bearer {TEST_KEY}"
-        _, task = upscale_by_api(api, server.base_url, clip)
-        assert task["status"] == "completed", task
-        output = tmp_path / "output.mp4"
-        output.write_bytes(requests.get(task["outputs"][0], timeout=30).content)
+    output, _ = passed_through(settings, clip, tmp_path)
 
     source, result = probe(str(clip)), probe(str(output))
     assert (result.frames, result.fps, result.rotation) == (source.frames, source.fps, 90)
@@ -124,13 +129,7 @@ def test_sound_mp4_cannot_carry_comes_back_as_aac(
     settings = ServerSettings(
         api_key=TEST_KEY, max_size=TEST_BOX, account_level=TEST_LEVEL, passthrough=2
     )
-    with LocalServer(settings) as server:
-        api = requests.Session()
-        api.headers["Authorization"] = f"Bearer {TEST_KEY}"
-        _, task = upscale_by_api(api, server.base_url, clip)
-        assert task["status"] == "completed", task
-        output = tmp_path / "output.mp4"
-        output.write_bytes(requests.get(task["outputs"][0], timeout=30).content)
+    output, _ = passed_through(settings, clip, tmp_path)
 
     with av.open(str(output)) as media:
         codecs = [stream.codec_context.name for stream in media.streams]
