@@ -4,6 +4,7 @@ known to fit and the first upload is taken."""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -15,6 +16,7 @@ import av
 import pytest
 
 from uprez.hookspecs import hookimpl
+from uprez.media.probe import probe
 from uprez.plugins import PluginManager, get_plugin_manager
 from uprez.records import Artifact, JobEvent
 from uprez.standin.runner import LocalServer
@@ -98,8 +100,9 @@ def _upscale(clip: Path, server: LocalServer, timeline: Timeline, **overrides: o
 
 
 def test_segments_are_submitted_and_downloaded_while_later_ones_still_upload(
-    clip: Path, shaped_server: LocalServer, tmp_path: Path
+    clip: Path, shaped_server: LocalServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="uprez.media.segments")
     timeline = Timeline()
     before = stats(shaped_server.base_url, SECRET_KEY)
 
@@ -117,6 +120,11 @@ def test_segments_are_submitted_and_downloaded_while_later_ones_still_upload(
     # and the uploads went one after another, each started once the one before had ended
     for n in range(1, 4):
         assert timeline.first("uploading", n) >= timeline.last("uploading", n - 1) - 0.05
+    # the parts were joined as they came down, not all again once the last was here
+    joins = [r.getMessage() for r in caplog.records if "joined" in r.getMessage()]
+    assert len(joins) == 1 and "as they came" in joins[0], joins
+    output = probe(result.path)
+    assert (output.frames, output.fps) == (48, 12)
 
 
 def test_without_a_journal_a_segment_uploaded_ahead_is_not_sent_again(

@@ -12,7 +12,7 @@ import contextlib
 import heapq
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from fractions import Fraction
 
 import av
@@ -26,7 +26,7 @@ from uprez.media.prefetch import Prefetch
 from uprez.media.probe import is_cover_art
 from uprez.media.source_streams import SourceStreams, Timed
 
-__all__ = ["concat_with_source_audio"]
+__all__ = ["Unlike", "concat_with_source_audio", "join_as_they_come"]
 
 # The name segment cutting and joining have always logged under (callers filter by it).
 log = logging.getLogger("uprez.media.segments")
@@ -76,6 +76,50 @@ def concat_with_source_audio(
     return written
 
 
+def join_as_they_come(parts: Iterable[_Path], source: _Path, dst: _Path, *, fps: Fraction) -> int:
+    """:func:`concat_with_source_audio` of parts that arrive one after another: ``parts`` may
+    wait for each (a download), and the join starts with the first, so once the last is here
+    only it is left to copy. Returns the number of video frames written.
+
+    Every later part must be like the first: the same codec, size, pixel format and encoder
+    settings, at a steady rate, reordering no more frames (the timestamps written before it
+    came allowed for the first part's reordering only).
+
+    Raises:
+        Unlike: a part is not like the first (join them again once all are here).
+        NotSteady: a part is not at a steady frame rate (the same).
+        MediaError: as :func:`concat_with_source_audio`.
+    """
+    arriving = iter(parts)
+    origin, target = os.fspath(source), os.fspath(dst)
+    with contextlib.ExitStack() as opened:
+        first = opened.enter_context(open_steady(os.fspath(next(arriving))))
+
+        def alike() -> Iterator[JoinPart]:
+            yield first
+            for path in arriving:
+                part = opened.enter_context(open_steady(os.fspath(path)))
+                if _looks(part) != _looks(first) or part.delay > first.delay:
+                    raise Unlike(f"{part.path} is {_looks(part)}, the first part {_looks(first)}")
+                yield part
+
+        written, expected = _join(first, alike(), origin, target, Fraction(fps), False, first.delay)
+    if expected and expected != written:
+        log.warning("%s: %d video frames, the source %s has %d", target, written, origin, expected)
+    log.info(
+        "joined parts as they came, %d frames, with the sound of %s: %s", written, origin, target
+    )
+    return written
+
+
+class Unlike(Exception):
+    """A part that came later cannot follow the ones already joined."""
+
+
+def _looks(part: JoinPart) -> tuple[object, ...]:
+    return (part.codec, part.width, part.height, part.pix_fmt, part.extradata)
+
+
 def _join_parts(
     paths: list[str],
     opener: Callable[[str], contextlib.AbstractContextManager[JoinPart]],
@@ -86,13 +130,21 @@ def _join_parts(
     with contextlib.ExitStack() as opened:
         parts = [opened.enter_context(opener(p)) for p in paths]
         inband = check_parts(parts)
-        return _join(parts, origin, target, fps, inband)
+        delay = max(part.delay for part in parts)
+        return _join(parts[0], parts, origin, target, fps, inband, delay)
 
 
 def _join(
-    parts: list[JoinPart], origin: str, target: str, fps: Fraction, inband: bool
+    first: JoinPart,
+    parts: Iterable[JoinPart],
+    origin: str,
+    target: str,
+    fps: Fraction,
+    inband: bool,
+    delay: int,
 ) -> tuple[int, int]:
     """Write the joined file; return the video frames written and the source's frame count.
+    ``first`` is the first of ``parts``; ``delay`` the most frames any part reorders.
 
     The parts and the source's sound are read in threads of their own while this one writes:
     FFmpeg reads and writes without holding the GIL, and packets are handed over in batches.
@@ -102,14 +154,13 @@ def _join(
             av.open(origin, metadata_errors="replace") as inp,
             av.open(target, "w", format="mp4") as out,
         ):
-            first = parts[0]
             video = out.add_stream_from_template(first.container.streams[first.stream_index])
             assert isinstance(video, av.VideoStream)
             video.time_base = 1 / fps
             side = SourceStreams(inp, out)
             slot = _start_slot(inp, fps)
             clips = Prefetch(
-                lambda: _joined_video(parts, video, slot, inband),
+                lambda: _joined_video(parts, video, slot, inband, delay),
                 _DEPTH,
                 batch=_BATCH,
                 name="uprez-join-video",
@@ -123,7 +174,7 @@ def _join(
             out.mux(side.flush())
             expected = next((s.frames for s in inp.streams.video if not is_cover_art(s)), 0)
     except AV_ERRORS as exc:
-        raise MediaError(f"could not join {len(parts)} parts into {target}: {exc}") from exc
+        raise MediaError(f"could not join the parts into {target}: {exc}") from exc
     return written, expected
 
 
@@ -136,14 +187,15 @@ def _start_slot(inp: InputContainer, fps: Fraction) -> int:
 
 
 def _joined_video(
-    parts: list[JoinPart], video: av.VideoStream, slot: int, inband: bool
+    parts: Iterable[JoinPart], video: av.VideoStream, slot: int, inband: bool, delay: int
 ) -> Iterator[Timed]:
     """Every part's packets in decode order, re-stamped one ``1/fps`` tick per frame.
 
-    A frame's time is its slot; decode times run as many ticks behind as the most B-frames of
-    any part need, so they rise steadily across the joins and never pass presentation times.
+    A frame's time is its slot; decode times run ``delay`` ticks behind (as many as the most
+    B-frames of any part need), so they rise steadily across the joins and never pass
+    presentation times.
     """
-    tick, delay = video.time_base, max(part.delay for part in parts)
+    tick = video.time_base
     assert tick is not None
     seconds = float(tick)  # a float sort key: exact Fractions cost more than the copy itself
     for part in parts:

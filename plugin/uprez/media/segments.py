@@ -19,7 +19,7 @@ This module is the one name callers import both halves by; it holds no code of i
 from __future__ import annotations
 
 from uprez.media.cut import cut_segment
-from uprez.media.join import concat_with_source_audio
+from uprez.media.join import concat_with_source_audio, join_as_they_come
 from uprez.media.source_streams import TEXT_SUBTITLE_CODECS
 
-__all__ = ["TEXT_SUBTITLE_CODECS", "concat_with_source_audio", "cut_segment"]
+__all__ = ["TEXT_SUBTITLE_CODECS", "concat_with_source_audio", "cut_segment", "join_as_they_come"]

@@ -87,6 +87,17 @@ def check_target(target: Path, master: Master | None, config: Config) -> None:
         )
 
 
+def joins_all_parts(source: Source, estimate: Estimate, config: Config) -> bool:
+    """Whether :func:`finish` starts from the parts joined as they are (so the join can start
+    as they come down): anything but a master conformed by an encoder, which reads the parts
+    themselves."""
+    master = estimate.master
+    if isinstance(source, ImageSequence | RemoteVideo) or master is None:
+        return True
+    codec = chosen_codec(master, config)
+    return not _needs_conform(master, estimate, codec) or codec.encoder is None
+
+
 def finish(
     parts: list[SegmentResult],
     source: Source,

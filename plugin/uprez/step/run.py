@@ -25,7 +25,7 @@ from uprez.providers import Forgetting, Provider, Uploader
 from uprez.records import Artifact, JobEvent
 from uprez.step import deletion
 from uprez.step.checks import where
-from uprez.step.conforming import finish
+from uprez.step.conforming import finish, joins_all_parts
 from uprez.step.estimate import Estimate, check_funds, replan
 from uprez.step.handoff import hand_off
 from uprez.step.lock import job_lock
@@ -293,6 +293,7 @@ def _run_planned(
                 strict=config.verify.strict,
                 max_bytes=estimate.max_bytes,
                 proxy=estimate.proxy,
+                join_early=joins_all_parts(source, estimate, config),
             )
             finished = finish(parts, source, folder, estimate, config, target)
         except UprezError as exc:

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import shutil
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -33,6 +34,7 @@ from uprez.step.workers import workers
 
 log = logging.getLogger(__name__)
 WORK_FOLDER = ".uprez-work"
+MERGED = "merged.mp4"
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ def run_segments(
     strict: bool = True,
     max_bytes: int | None = None,
     proxy: Proxy | None = None,
+    join_early: bool = False,
 ) -> list[SegmentResult]:
     """Upscale every segment of ``plan``, ``concurrency`` at a time; return them in order.
 
@@ -129,6 +132,9 @@ def run_segments(
     :mod:`uprez.step.proxy`). A segment that fails later does not stop the others (they may
     already be paid for); once all have ended, the first failure is raised, its message naming
     the segment and the folder where the finished ones wait for a rerun.
+
+    With ``join_early`` (the job's result is the parts joined as they are), the parts are
+    joined as they come down, into the folder's ``merged.mp4`` (see :func:`assemble`).
     """
     from uprez.media.keyframes import index_video  # PyAV
 
@@ -172,8 +178,10 @@ def run_segments(
         save_finished(up, result)
         return SegmentResult(segment, up, result)
 
-    # A worker each for cutting and uploading, and ``concurrency`` segments run at once.
-    with workers(2) as stage, workers(concurrency) as submit:
+    merged = folder / MERGED
+    merged.unlink(missing_ok=True)  # only a join made by this run is this run's result
+    # A worker each for cutting, uploading and joining, and ``concurrency`` segments at once.
+    with workers(3) as stage, workers(concurrency) as submit:
         stage(
             stages.cut_all,
             lambda s: _cut(source, s, folder, index, proxy),
@@ -183,6 +191,9 @@ def run_segments(
         )
         stage(stages.upload_all, uploader, records, tagger)
         futures = [submit(one, segment) for segment in plan.segments]
+        if join_early and total > 1 and not isinstance(source, RemoteVideo):
+            origin = ups[0] if isinstance(source, ImageSequence) else source  # frames: no sound
+            stage(_join_early, futures, origin, merged, plan.fps)
         outcomes: list[SegmentResult | UprezError] = []
         for future in futures:
             try:
@@ -213,6 +224,22 @@ def run_segments(
     return [o for o in outcomes if isinstance(o, SegmentResult)]
 
 
+def _join_early(
+    done: Sequence[Future[SegmentResult]], origin: Source, merged: Path, fps: Fraction
+) -> None:
+    """Join the parts into ``merged`` as each comes down and passes its checks, so that once
+    the last is here only it is left to copy. Any failure (a segment failed, a part unlike the
+    first) leaves ``merged`` unmade: :func:`assemble` joins the parts once all are here."""
+    from uprez.media.segments import join_as_they_come  # PyAV
+
+    assert isinstance(origin, Path)
+    try:
+        with atomic_path(merged) as partial:
+            join_as_they_come((f.result().path for f in done), origin, partial, fps=fps)
+    except Exception as exc:
+        log.info("the parts are joined once all are here (%s)", exc)
+
+
 def assemble(
     parts: list[SegmentResult], source: Source, folder: Path, fps: Fraction, source_audio: int
 ) -> Path:
@@ -224,11 +251,13 @@ def assemble(
 
     if len(parts) == 1 and probe(parts[0].path).audio_streams >= source_audio:
         return parts[0].path
+    merged = folder / MERGED
+    if len(parts) > 1 and merged.exists():  # joined as the parts came down (run_segments)
+        return merged
     if isinstance(source, RemoteVideo):
         source = source.fetch(folder / f"source{source.suffix or '.mp4'}")
     elif isinstance(source, ImageSequence):
         source = parts[0].path  # frames have no sound: the parts are joined as they are
-    merged = folder / "merged.mp4"
     try:
         with atomic_path(merged) as partial:
             concat_with_source_audio([p.path for p in parts], source, partial, fps=fps)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import array
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,9 +18,10 @@ from av.subtitles.stream import SubtitleStream
 from av.subtitles.subtitle import SubtitleSet
 
 from uprez.errors import MediaError
+from uprez.media.join import Unlike
 from uprez.media.keyframes import Keyframe, forget_indexes, frame_times, index_video, keyframes
 from uprez.media.probe import probe
-from uprez.media.segments import concat_with_source_audio, cut_segment
+from uprez.media.segments import concat_with_source_audio, cut_segment, join_as_they_come
 
 FPS = 4
 FRAMES = 40  # 10 s
@@ -284,6 +285,42 @@ def test_concat_refuses_parts_of_another_size(source: Path, tmp_path: Path) -> N
     big = write_clip(tmp_path / "big.mp4", frames=8, size=(64, 36), audio_codec=None)
     with pytest.raises(MediaError, match="64x36"):
         concat_with_source_audio([small, big], source, tmp_path / "x.mp4", fps=Fraction(FPS))
+
+
+def test_parts_joined_as_they_come_make_the_file_the_whole_join_makes(
+    source: Path, tmp_path: Path
+) -> None:
+    index = index_video(source)
+    parts = [tmp_path / f"part{n}.mp4" for n in range(3)]
+    for part, (first, stop) in zip(parts, [(0, 8), (8, 24), (24, FRAMES)], strict=True):
+        cut_segment(source, part, first, stop, copy=True, index=index)
+    arrived: list[Path] = []
+
+    def arriving() -> Iterator[Path]:  # as downloads end: each part asked for only when due
+        for part in parts:
+            arrived.append(part)
+            yield part
+
+    early, whole = tmp_path / "early.mp4", tmp_path / "whole.mp4"
+    assert join_as_they_come(arriving(), source, early, fps=Fraction(FPS)) == FRAMES
+    assert concat_with_source_audio(parts, source, whole, fps=Fraction(FPS)) == FRAMES
+
+    assert arrived == parts
+    assert _packets_of(early) == _packets_of(whole)
+    assert frame_times(early) == [i / FPS for i in range(FRAMES)]
+    assert click_times(early) == pytest.approx(CLICKS, abs=0.01)
+
+
+def test_a_part_unlike_the_first_stops_a_join_as_they_come(source: Path, tmp_path: Path) -> None:
+    # a part encoded with other settings needs its parameter sets in-band, which the parts
+    # already written do not carry: the whole join, once all are here, does it
+    index = index_video(source)
+    first, other = tmp_path / "first.mp4", tmp_path / "other.mp4"
+    cut_segment(source, first, 0, 8, copy=True, index=index)
+    cut_segment(source, other, 8, 16, copy=False, crf=10, preset="ultrafast", index=index)
+
+    with pytest.raises(Unlike, match=r"other\.mp4"):
+        join_as_they_come(iter([first, other]), source, tmp_path / "x.mp4", fps=Fraction(FPS))
 
 
 def test_an_unchanged_file_is_indexed_once_and_a_rewritten_one_again(tmp_path: Path) -> None:
