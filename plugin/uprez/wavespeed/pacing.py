@@ -80,16 +80,22 @@ class SubmitPacer:
         """The service answered 429: hold every submit until its window has reset (or for
         ``retry_after`` seconds, when the service said); return the hold in seconds. Without a
         hint, the first refusal waits for the next minute on the wall clock, and another one in
-        a row a whole minute from now, since the service's minute need not be this clock's."""
+        a row a whole minute from now, since the service's minute need not be this clock's;
+        either waits at least until this process's oldest submit in the last 60 s has left a
+        window that slides (the strictest reading of the service's)."""
         with self._lock:
             self._refusals += 1
+            now = self._clock()
             if retry_after is not None:
                 hold = retry_after
             elif self._refusals == 1:
                 hold = WINDOW - self._wall() % WINDOW + _MARGIN
             else:
                 hold = WINDOW + _MARGIN
-            self._hold_until = max(self._hold_until, self._clock() + hold)
+            recent = [at for at in self._sent if now - at < WINDOW]
+            if retry_after is None and recent:
+                hold = max(hold, recent[0] + WINDOW + _SPARE - now)
+            self._hold_until = max(self._hold_until, now + hold)
             return hold
 
     def accepted(self) -> None:

@@ -65,6 +65,22 @@ def test_a_429_holds_every_submit_until_just_past_the_next_minute() -> None:
     assert pacer.refused() < 61.0
 
 
+def test_a_429_waits_until_this_processs_oldest_submit_has_left_a_sliding_window() -> None:
+    # Two submits at :05; another process's third is refused at :58. The next wall minute (+1 s)
+    # is 3 s away, but a window that slides counts this process's two until :05 + 60 s: the
+    # hold is that, with the pacer's spare (7.5 s), or the retry would be refused again.
+    clock = Clock(start=6005.0)
+    pacer = SubmitPacer(2, clock=clock, wall=clock)
+    pacer.wait_turn(deadline=clock.now + 10, sleep=clock.sleep)
+    pacer.wait_turn(deadline=clock.now + 10, sleep=clock.sleep)
+    clock.sleep(53.0)
+
+    assert pacer.refused() == pytest.approx(7.5)
+    pacer.accepted()
+    clock.sleep(20.0)  # :18 of the next minute: the own submits have left any window
+    assert pacer.refused() == pytest.approx(43.0)  # the next wall minute, as before
+
+
 def test_an_unlimited_pacer_never_waits() -> None:
     clock = Clock()
     pacer = SubmitPacer(None, clock=clock, wall=clock)
