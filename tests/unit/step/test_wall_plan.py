@@ -21,7 +21,7 @@ def test_the_bytes_before_each_frame_count_its_packets_and_a_share_of_the_rest()
 def test_segments_before_the_last_wave_fill_the_cap_and_the_last_wave_shares_the_rest() -> None:
     frames = 1000
     before = frame_bytes([1000] * frames, frames * 1000)  # 1 kB a frame
-    cap = 100_000  # 98 frames fit under FILL
+    cap = 100_000  # 99 frames fit under FILL
 
     cuts = wall_cuts(frames, range(0, frames, 10), before, cap, frames, wave=2)
 
