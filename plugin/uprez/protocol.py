@@ -36,3 +36,5 @@ VIDEO_EXTENSIONS = frozenset(
 RETENTION_SECONDS = 7 * 24 * 3600
 # The longest video the model takes.
 MAX_VIDEO_SECONDS = 600.0
+# The account's submits are counted in this many seconds ("limits reset every minute").
+RATE_WINDOW = 60.0

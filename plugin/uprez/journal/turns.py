@@ -20,9 +20,9 @@ from uprez.account import AccountLimits
 from uprez.journal.database import Database
 from uprez.journal.engine import Session
 from uprez.journal.leases import holder_alive
+from uprez.protocol import RATE_WINDOW
 
 log = logging.getLogger(__name__)
-WINDOW = 60.0
 # A submit is counted from its turn, a moment before the service sees it: a window this much
 # longer keeps a slow POST from landing in the service's next minute with a full count.
 _MARGIN = 0.5
@@ -96,7 +96,7 @@ class Turns(Database):
             if full:
                 return _FIRST
             if account.per_minute is not None:
-                span = WINDOW + _MARGIN
+                span = RATE_WINDOW + _MARGIN
                 sent = db.execute(
                     "SELECT at FROM submits WHERE account = ? AND at > ? ORDER BY at",
                     (account.fingerprint, now - span),
@@ -108,7 +108,7 @@ class Turns(Database):
                 )
                 db.execute(
                     "DELETE FROM submits WHERE account = ? AND at < ?",
-                    (account.fingerprint, now - 2 * WINDOW),
+                    (account.fingerprint, now - 2 * RATE_WINDOW),
                 )
             db.execute(
                 "UPDATE turns SET state = 'running', lease_until = ? WHERE id = ?",

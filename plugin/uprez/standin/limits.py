@@ -19,6 +19,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from uprez.protocol import RATE_WINDOW
+
 
 @dataclass(frozen=True)
 class AccountLevel:
@@ -36,12 +38,8 @@ LEVELS: dict[str, AccountLevel] = {
 }
 
 
-#: The window submits are counted in, in seconds.
-WINDOW = 60.0
-
-
 class MinuteWindow:
-    """Admits at most ``limit`` submits in any :data:`WINDOW` seconds of ``clock`` (None: no
+    """Admits at most ``limit`` submits in any :data:`RATE_WINDOW` seconds of ``clock`` (None: no
     limit) and counts the submits it refuses (:attr:`refused`).
 
     A submit refused at ``t`` is admitted once the oldest submit still counted is 60 s old:
@@ -52,7 +50,7 @@ class MinuteWindow:
         self._limit = limit
         self._clock = clock
         self._lock = threading.Lock()
-        # When the submits of the last WINDOW seconds were admitted, oldest first.
+        # When the submits of the last RATE_WINDOW seconds were admitted, oldest first.
         self._admitted: deque[float] = deque()
         self.refused = 0
 
@@ -62,7 +60,7 @@ class MinuteWindow:
             if self._limit is None:
                 return True
             now = self._clock()
-            while self._admitted and now - self._admitted[0] >= WINDOW:
+            while self._admitted and now - self._admitted[0] >= RATE_WINDOW:
                 self._admitted.popleft()
             if len(self._admitted) >= self._limit:
                 self.refused += 1

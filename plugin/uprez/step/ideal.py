@@ -28,8 +28,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-#: The window the account's submits are counted in.
-RATE_WINDOW = 60.0
+from uprez.protocol import RATE_WINDOW
 
 
 @dataclass(frozen=True)

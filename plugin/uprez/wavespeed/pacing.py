@@ -17,9 +17,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from uprez.protocol import RATE_WINDOW
+
 log = logging.getLogger(__name__)
 
-WINDOW = 60.0
 # A submit is counted by the service when it arrives, a moment after its slot is taken here:
 # the next one in its place waits this much longer, so a slow POST never lands inside the
 # service's 60 s with a full count (the ledger's turns keep the same margin).
@@ -54,12 +55,12 @@ class SubmitPacer:
                 return self._hold_until - now
             if self.per_minute is None:
                 return 0.0
-            while self._sent and now - self._sent[0] >= WINDOW:
+            while self._sent and now - self._sent[0] >= RATE_WINDOW:
                 self._sent.popleft()
             if len(self._sent) < self.per_minute:
                 self._sent.append(now)
                 return 0.0
-            return WINDOW - (now - self._sent[0]) + _SPARE
+            return RATE_WINDOW - (now - self._sent[0]) + _SPARE
 
     def wait_turn(self, deadline: float, sleep: Callable[[float], None]) -> float:
         """Block until a submit may go (a :func:`time.monotonic` ``deadline`` bounds it);
@@ -89,12 +90,12 @@ class SubmitPacer:
             if retry_after is not None:
                 hold = retry_after
             elif self._refusals == 1:
-                hold = WINDOW - self._wall() % WINDOW + _MARGIN
+                hold = RATE_WINDOW - self._wall() % RATE_WINDOW + _MARGIN
             else:
-                hold = WINDOW + _MARGIN
-            recent = [at for at in self._sent if now - at < WINDOW]
+                hold = RATE_WINDOW + _MARGIN
+            recent = [at for at in self._sent if now - at < RATE_WINDOW]
             if retry_after is None and recent:
-                hold = max(hold, recent[0] + WINDOW + _SPARE - now)
+                hold = max(hold, recent[0] + RATE_WINDOW + _SPARE - now)
             self._hold_until = max(self._hold_until, now + hold)
             return hold
 

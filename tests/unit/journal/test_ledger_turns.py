@@ -203,7 +203,9 @@ def test_submits_a_minute_let_two_through_and_make_the_third_wait(
 
     # The third may submit once the first of the two is a minute old (and a margin for a slow
     # submit): it sleeps about 60 s, not another look a moment later.
-    assert len(asked) == 1 and turns_module.WINDOW - 1 < asked[0] <= turns_module.WINDOW + 1
+    assert (
+        len(asked) == 1 and turns_module.RATE_WINDOW - 1 < asked[0] <= turns_module.RATE_WINDOW + 1
+    )
     assert gave_up < 1
     # Neither ticket stays in the queue; the two turns taken still run.
     assert sorted(turns(mine)) == [
@@ -321,7 +323,7 @@ def test_a_turn_is_never_granted_after_its_deadline(open_ledger: OpenLedger) -> 
     with mine._write() as db:  # the minute's one submit, which ages out about 1.2 s from now
         db.execute(
             "INSERT INTO submits (account, at) VALUES (?, ?)",
-            (FP, db.now() - turns_module.WINDOW + 1.2),
+            (FP, db.now() - turns_module.RATE_WINDOW + 1.2),
         )
 
     started = time.monotonic()
