@@ -91,11 +91,20 @@ def joins_all_parts(source: Source, estimate: Estimate, config: Config) -> bool:
     """Whether :func:`finish` starts from the parts joined as they are (so the join can start
     as they come down): anything but a master conformed by an encoder, which reads the parts
     themselves."""
-    master = estimate.master
-    if isinstance(source, ImageSequence | RemoteVideo) or master is None:
+    if isinstance(source, ImageSequence):
         return True
+    codec = _conform_codec(source, estimate, config)
+    return codec is None or codec.encoder is None
+
+
+def _conform_codec(source: Source, estimate: Estimate, config: Config) -> OutputCodec | None:
+    """The codec the result is conformed onto its master in; None when the joined parts are
+    the result (no master, or nothing of it the joined parts would lose)."""
+    master = estimate.master
+    if isinstance(source, RemoteVideo) or master is None:
+        return None
     codec = chosen_codec(master, config)
-    return not _needs_conform(master, estimate, codec) or codec.encoder is None
+    return codec if _needs_conform(master, estimate, codec) else None
 
 
 def finish(
@@ -112,12 +121,12 @@ def finish(
 
     if isinstance(source, ImageSequence):
         return _frames(parts, source, folder, estimate, target)
-    master = estimate.master
-    codec = chosen_codec(master, config)
-    needs = _needs_conform(master, estimate, codec)
-    if isinstance(source, RemoteVideo) or master is None or not needs:
+    codec = _conform_codec(source, estimate, config)
+    if codec is None:
         merged = assemble(parts, source, folder, estimate.probe.fps, estimate.probe.audio_streams)
         return Finished(merged, "h264")
+    master = estimate.master
+    assert master is not None and isinstance(source, Path), "only a master file is conformed"
     pictures = [p.path for p in parts]
     if codec.encoder is None:
         pictures = [assemble(parts, source, folder, estimate.probe.fps, 0)]
@@ -200,10 +209,8 @@ def result_sequence(target: Path, source: ImageSequence) -> ImageSequence | None
     return ImageSequence(target.parent, head, tail, len(run), source.numbers, source.fps)
 
 
-def _needs_conform(master: Master | None, estimate: Estimate, codec: OutputCodec) -> bool:
+def _needs_conform(master: Master, estimate: Estimate, codec: OutputCodec) -> bool:
     """Whether the joined parts alone would lose something of ``master``."""
-    if master is None:
-        return False
     return bool(
         codec.encoder is not None
         or estimate.proxy is not None
