@@ -61,3 +61,14 @@ def concurrency(config: Config) -> int:
     if given is not None:
         return max(1, given)
     return max(1, min(MAX_CONCURRENCY, account_limits(config)[1]))
+
+
+def segments_at_once(config: Config, segments: int) -> int:
+    """A job's segments in flight at once (submitted, waiting or downloading):
+    ``limits.concurrency``, else all of them (up to :data:`MAX_CONCURRENCY`), since the
+    account's tasks at once are held by its turns in the ledger, or by the service's queue,
+    and a segment waiting there for a slot has its upload done already."""
+    given = config.limits.concurrency
+    if given is not None:
+        return max(1, given)
+    return max(1, min(MAX_CONCURRENCY, segments))

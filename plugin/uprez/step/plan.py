@@ -123,8 +123,9 @@ def plan_segments(
     balanced = _plan(cuts, frames, fps, keyframes, duration, rule)
     if frame_bytes is None or not cap:
         return balanced
-    limit_frames = math.floor(max_seconds * fps + 1e-9)
-    fast = wall_cuts(frames, keyframes, frame_bytes, cap, limit_frames, wave)
+    # By its real bytes, a segment is bound by the cap itself, not by a share of the average.
+    longest = math.floor(max_seconds * fps + 1e-9)
+    fast = wall_cuts(frames, keyframes, frame_bytes, cap, longest, wave)
     if fast is None:
         return balanced
     timed = _plan(fast, frames, fps, keyframes, duration, rule)

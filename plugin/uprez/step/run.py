@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from uprez.account import MAX_CONCURRENCY
+from uprez.account import segments_at_once
 from uprez.errors import ConfigError, InputError, StorageError, UploadTooLarge, UprezError
 from uprez.journal.charges import Payer
 from uprez.journal.jobs import open_job, open_journal
@@ -271,7 +271,7 @@ def _run_planned(
                 plan,
                 provider,
                 folder,
-                concurrency=config.limits.concurrency or min(MAX_CONCURRENCY, len(plan.segments)),
+                concurrency=segments_at_once(config, len(plan.segments)),
                 emit=emit,
                 records=(
                     job_log.records(

@@ -76,8 +76,6 @@ class Stages:
         upload ahead does it in its run; a failure other than a size refusal is left for the
         segment's own run to meet again and report."""
         try:
-            if not self.todo:
-                return
             for position, segment in enumerate(self.todo):
                 source = awaited(self.cuts[segment.index])
                 if provider is not None:
