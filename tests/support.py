@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -148,6 +153,29 @@ FAST: dict[str, object] = {
     # The test servers run at the silver level: the client paces itself for that.
     "account.level": TEST_LEVEL,
 }
+
+
+@contextmanager
+def serving(*flags: str) -> Iterator[tuple[list[str], str]]:
+    """``uprez serve --port 0 --api-key TEST_KEY FLAGS`` in a child process: yields the lines of
+    its start-up banner (up to "press Ctrl-C to stop") and its base URL; stopped with Ctrl-C."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "uprez", "serve", "--port", "0", "--api-key", TEST_KEY, *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        lines: list[str] = []
+        while not lines or not lines[-1].startswith("press Ctrl-C"):
+            line = child.stdout.readline()
+            assert line, f"uprez serve ended early: {lines}"
+            lines.append(line.rstrip("\n"))
+        yield lines, lines[0].split()[-1]
+    finally:
+        child.send_signal(signal.SIGINT)
+        child.wait(timeout=30)
 
 
 def fast_config(overrides: dict[str, object] | None = None) -> Config:

@@ -5,7 +5,6 @@ default, as strict as the lowest real account."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from uprez.errors import ConfigError
 from uprez.standin.runner import LocalServer
 from uprez.standin.settings import ServerSettings
 
-from support import TEST_BOX, TEST_KEY, GatedOrigin, task_ids, wait_for
+from support import TEST_BOX, TEST_KEY, GatedOrigin, serving, task_ids, wait_for
 
 MODEL = "runwayml/upscale-v1"
 
@@ -209,20 +208,9 @@ def test_tasks_over_the_concurrency_limit_wait_as_created_until_one_finishes() -
 
 
 def test_uprez_serve_takes_the_account_flags() -> None:
-    child = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "uprez", "serve", "--port", "0", "--api-key", TEST_KEY),
-            *("--account-level", "silver", "--submits-per-minute", "1"),
-            *("--concurrent-tasks", "1"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stdout is not None
-        lines = [child.stdout.readline() for _ in range(4)]
-        base = lines[0].split()[-1]
+    with serving(
+        *("--account-level", "silver", "--submits-per-minute", "1"), *("--concurrent-tasks", "1")
+    ) as (lines, base):
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {TEST_KEY}"
         video = {"video": "http://127.0.0.1:9/none.mp4"}
@@ -230,9 +218,6 @@ def test_uprez_serve_takes_the_account_flags() -> None:
             session.post(f"{base}/api/v3/{MODEL}", json=video, timeout=10).status_code
             for _ in range(2)
         ]
-    finally:
-        child.send_signal(signal.SIGINT)
-        child.wait(timeout=30)
 
     assert "account level silver: 1 submits a minute, 1 tasks at once" in lines[3]
     assert answers == [200, 429]

@@ -8,7 +8,6 @@ upper bound, on the model's own fetch, leaves a margin of several times.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -27,7 +26,7 @@ from uprez.standin.link import OWN_FETCH_HEADER
 from uprez.standin.runner import LocalServer
 from uprez.standin.settings import ServerSettings
 
-from support import TEST_BOX, TEST_KEY, TEST_LEVEL, ticket, upload, wait_for
+from support import TEST_BOX, TEST_KEY, TEST_LEVEL, serving, ticket, upload, wait_for
 
 MODEL = "runwayml/upscale-v1"
 MB = 1_000_000
@@ -293,41 +292,17 @@ def test_the_link_is_off_by_default() -> None:
 # -- uprez serve ---------------------------------------------------------------------------------
 
 
-def banner(child: subprocess.Popen[str]) -> list[str]:
-    """The start-up banner's lines, up to and including "press Ctrl-C to stop"."""
-    assert child.stdout is not None
-    lines = []
-    while True:
-        line = child.stdout.readline()
-        assert line, f"uprez serve ended early: {lines}"
-        lines.append(line.rstrip("\n"))
-        if line.startswith("press Ctrl-C"):
-            return lines
-
-
 def test_uprez_serve_plays_the_link_and_says_so() -> None:
-    child = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "uprez", "serve", "--port", "0", "--api-key", TEST_KEY),
-            *("--bandwidth-up", "12.5", "--bandwidth-down", "50", "--latency", "250"),
-            *("--passthrough", "4", "--speed-factor", "1.5"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        lines = banner(child)
-        base = lines[0].split()[-1]
+    with serving(
+        *("--bandwidth-up", "12.5", "--bandwidth-down", "50", "--latency", "250"),
+        *("--passthrough", "4", "--speed-factor", "1.5"),
+    ) as (lines, base):
         elapsed, answer = timed(
             requests.get,
             f"{base}/api/v3/balance",
             headers={"Authorization": f"Bearer {TEST_KEY}"},
             timeout=10,
         )
-    finally:
-        child.send_signal(signal.SIGINT)
-        child.wait(timeout=30)
 
     assert "link: uplink 12.5 MB/s, downlink 50 MB/s, latency 250 ms per request" in lines
     assert (
@@ -339,17 +314,8 @@ def test_uprez_serve_plays_the_link_and_says_so() -> None:
 
 
 def test_uprez_serve_says_when_the_link_is_not_shaped() -> None:
-    child = subprocess.Popen(
-        [sys.executable, "-m", "uprez", "serve", "--port", "0", "--api-key", TEST_KEY],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        lines = banner(child)
-    finally:
-        child.send_signal(signal.SIGINT)
-        child.wait(timeout=30)
+    with serving() as (lines, _):
+        pass
 
     assert "link: not shaped (no bandwidth limit, no added latency)" in lines
     assert not any(line.startswith("service:") for line in lines)
